@@ -12,12 +12,12 @@ namespace sovdev {
 enum class Errc : int {
   internal = 1,
   usage = 2,
-  io = 3,            // a file or folder could not be read or written (missing, permissions, disk full)
-  invalid = 4,       // malformed input: bad YAML, bad bundle layout, truncated file, bad config
-  signature = 5,     // a signature, key, threshold or hash does not verify
-  rollback = 6,      // a version lower than the one already held
-  conflict = 7,      // the same version with other content, or a duplicate object
-  expired = 8,       // metadata past its expiry
+  io = 3,         // a file or folder could not be read or written (missing, permissions, disk full)
+  invalid = 4,    // malformed input: bad YAML, bad bundle layout, truncated file, bad config
+  signature = 5,  // a signature, key, threshold or hash does not verify
+  rollback = 6,   // a version lower than the one already held
+  conflict = 7,   // the same version with other content, or a duplicate object
+  expired = 8,    // metadata past its expiry
   wrong_target = 9,  // a bundle for another channel or architecture
   too_large = 10,    // content larger than declared or allowed
   store = 11,        // the SQLite cache failed
@@ -41,7 +41,9 @@ struct [[nodiscard]] Error {
   }
 };
 
-inline Error make_error(Errc code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(Errc code, std::string message) {
+  return Error{code, std::move(message)};
+}
 
 template <class T>
 class [[nodiscard]] Expected {
@@ -89,9 +91,9 @@ using Status = Expected<void>;
 }  // namespace sovdev
 
 // Propagates the error of an Expected expression, adding nothing.
-#define SOVDEV_TRY(expr)                                           \
-  do {                                                             \
-    auto sovdev_try_result_ = (expr);                              \
+#define SOVDEV_TRY(expr)                                                   \
+  do {                                                                     \
+    auto sovdev_try_result_ = (expr);                                      \
     if (!sovdev_try_result_) return std::move(sovdev_try_result_).error(); \
   } while (false)
 
@@ -99,8 +101,9 @@ using Status = Expected<void>;
 #define SOVDEV_CONCAT_(a, b) SOVDEV_CONCAT_INNER_(a, b)
 
 // Declares `decl` from the value of an Expected expression, or returns its error.
-#define SOVDEV_ASSIGN(decl, expr) SOVDEV_ASSIGN_IMPL_(SOVDEV_CONCAT_(sovdev_assign_, __LINE__), decl, expr)
-#define SOVDEV_ASSIGN_IMPL_(tmp, decl, expr)             \
-  auto tmp = (expr);                                     \
-  if (!tmp) return std::move(tmp).error();               \
+#define SOVDEV_ASSIGN(decl, expr) \
+  SOVDEV_ASSIGN_IMPL_(SOVDEV_CONCAT_(sovdev_assign_, __LINE__), decl, expr)
+#define SOVDEV_ASSIGN_IMPL_(tmp, decl, expr) \
+  auto tmp = (expr);                         \
+  if (!tmp) return std::move(tmp).error();   \
   decl = std::move(tmp).value()
