@@ -1,5 +1,7 @@
 #include "bundles/sign_objects.hpp"
 
+#include "bundles/hash.hpp"
+
 namespace sovdev {
 namespace {
 
@@ -35,8 +37,11 @@ pb::BundleManifest make_manifest(const BundleInfo& info, const PayloadSummary& s
   return m;
 }
 
-std::string sign_manifest(const pb::BundleManifest& manifest, const std::vector<SecretKey>& keys) {
-  return sign_body(kTypeManifest, manifest.SerializeAsString(), keys);
+SignedManifest sign_manifest(const pb::BundleManifest& manifest,
+                             const std::vector<SecretKey>& keys) {
+  std::string body = manifest.SerializeAsString();
+  std::string digest = sha256(body);
+  return {sign_body(kTypeManifest, std::move(body), keys), std::move(digest)};
 }
 
 std::string sign_catalog(const pb::Catalog& catalog, const std::vector<SecretKey>& keys) {

@@ -24,8 +24,13 @@ struct BundleInfo {
 pb::BundleManifest make_manifest(const BundleInfo& info, const PayloadSummary& summary,
                                  const PayloadWriter::Options& options);
 
-// Serialized pb::Signed of the manifest, signed by every key given.
-std::string sign_manifest(const pb::BundleManifest& manifest, const std::vector<SecretKey>& keys);
+struct SignedManifest {
+  std::string envelope;  // serialized pb::Signed
+  std::string digest;    // SHA-256 of the signed body: the bundle's identity
+};
+
+// The manifest signed by every key given.
+SignedManifest sign_manifest(const pb::BundleManifest& manifest, const std::vector<SecretKey>& keys);
 std::string sign_catalog(const pb::Catalog& catalog, const std::vector<SecretKey>& keys);
 
 }  // namespace sovdev

@@ -29,7 +29,7 @@ pb::BundleManifest small_manifest() {
 }
 
 std::string manifest_signed_by(const std::vector<SecretKey>& keys) {
-  return sign_manifest(small_manifest(), keys);
+  return sign_manifest(small_manifest(), keys).envelope;
 }
 
 }  // namespace

@@ -1,0 +1,109 @@
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "agent/commands.hpp"
+#include "bundles/trust.hpp"
+#include "common/hex.hpp"
+#include "common/text.hpp"
+#include "platform/store/agent_cache.hpp"
+
+namespace sovdev::agent {
+namespace {
+
+using nlohmann::json;
+
+struct StatusOptions {
+  std::string state;
+  bool as_json = false;
+};
+
+Expected<json> collect(store::Database& db) {
+  json out;
+  store::TrustHistory trust(db);
+  SOVDEV_ASSIGN(auto root, trust.latest());
+  out["trust_root_version"] = root ? json(root->version) : json(nullptr);
+
+  store::BundleCache cache(db);
+  SOVDEV_ASSIGN(auto bundles, cache.list());
+  json list = json::array();
+  std::set<std::string> stacks;
+  for (const auto& b : bundles) {
+    stacks.insert(b.stack);
+    list.push_back({{"stack", b.stack},
+                    {"channel", b.channel},
+                    {"version", b.version},
+                    {"digest", to_hex(b.digest)},
+                    {"state", store::state_name(b.state)},
+                    {"chunks", b.chunk_count},
+                    {"payload_size", b.payload_size}});
+  }
+  out["bundles"] = list;
+
+  store::ApplyLog log(db);
+  json per_stack = json::object();
+  for (const auto& stack : stacks) {
+    SOVDEV_ASSIGN(auto good, log.last_good(stack));
+    SOVDEV_ASSIGN(auto highest, cache.highest_verified(stack));
+    SOVDEV_ASSIGN(auto history, log.history(stack, 5));
+    json h = json::array();
+    for (const auto& e : history) {
+      h.push_back({{"version", e.version},
+                   {"result", e.result},
+                   {"message", e.message},
+                   {"at", utc_time(e.at)}});
+    }
+    per_stack[stack] = {
+        {"last_good",
+         good ? json{{"version", good->version}, {"digest", to_hex(good->digest)}} : json(nullptr)},
+        {"newest_verified", highest ? json(highest->version) : json(nullptr)},
+        {"recent", h}};
+  }
+  out["stacks"] = per_stack;
+  return out;
+}
+
+void print_human(const json& s) {
+  std::printf("trust root: %s\n", s["trust_root_version"].is_null()
+                                      ? "none pinned"
+                                      : ("v" + s["trust_root_version"].dump()).c_str());
+  if (s["bundles"].empty()) std::printf("bundles: none cached\n");
+  for (const auto& b : s["bundles"]) {
+    std::printf("bundle %s@%s  channel %-10s %-9s %s  %s\n", b["stack"].get<std::string>().c_str(),
+                b["version"].dump().c_str(), b["channel"].get<std::string>().c_str(),
+                b["state"].get<std::string>().c_str(),
+                human_bytes(b["payload_size"].get<uint64_t>()).c_str(),
+                b["digest"].get<std::string>().substr(0, 16).c_str());
+  }
+  for (const auto& [stack, st] : s["stacks"].items()) {
+    std::printf(
+        "stack %s: last good %s, newest verified %s\n", stack.c_str(),
+        st["last_good"].is_null() ? "none (nothing applied yet)"
+                                  : ("v" + st["last_good"]["version"].dump()).c_str(),
+        st["newest_verified"].is_null() ? "none" : ("v" + st["newest_verified"].dump()).c_str());
+  }
+}
+
+Status status(const StatusOptions& o) {
+  SOVDEV_ASSIGN(store::Database db, open_state(o.state, false));
+  SOVDEV_ASSIGN(json s, collect(db));
+  if (o.as_json) {
+    std::printf("%s\n", s.dump(2).c_str());
+  } else {
+    print_human(s);
+  }
+  return {};
+}
+
+}  // namespace
+
+void add_status(CLI::App& app, cli::Commands& commands) {
+  auto o = std::make_shared<StatusOptions>();
+  auto* cmd = app.add_subcommand("status",
+                                 "Show what the cache holds and what is last good (works offline)");
+  cmd->add_option("--state", o->state, "Agent state folder")->required();
+  cmd->add_flag("--json", o->as_json, "Machine-readable output");
+  commands.push_back({cmd, [o] { return status(*o); }});
+}
+
+}  // namespace sovdev::agent

@@ -1,0 +1,5 @@
+#include "agent/commands.hpp"
+
+int main(int argc, char** argv) {
+  return sovdev::agent::main(argc, argv);
+}

@@ -1,0 +1,19 @@
+#include "hub/commands.hpp"
+
+namespace sovdev::hub {
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "sovdev-hub: builds, signs and publishes SovDev stack bundles for the fleet's agents.",
+      "sovdev-hub"};
+  app.set_version_flag("--version", cli::version_line("sovdev-hub"));
+  app.require_subcommand(1);
+  cli::Commands commands;
+  add_keygen(app, commands);
+  add_trust(app, commands);
+  add_build(app, commands);
+  add_inspect(app, commands);
+  return cli::run(app, commands, argc, argv);
+}
+
+}  // namespace sovdev::hub

@@ -1,0 +1,131 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "bundles/hash.hpp"
+#include "bundles/trust.hpp"
+#include "common/hex.hpp"
+#include "common/text.hpp"
+#include "hub/build.hpp"
+#include "hub/commands.hpp"
+#include "hub/key_files.hpp"
+#include "platform/fs/files.hpp"
+
+namespace sovdev::hub {
+namespace {
+
+struct BuildOptions {
+  std::string dir;
+  std::string stack;
+  std::string channel;
+  uint64_t version = 0;
+  std::vector<std::string> arch;
+  std::vector<std::string> keys;
+  std::string out;
+  std::string env;
+  std::string revision;
+  std::string trust;
+  int level = 19;
+  uint32_t chunk_size = kDefaultChunkSize;
+  bool quiet = false;
+};
+
+// Large inputs get a progress line on stderr; a terminal sees it rewritten in place.
+std::function<void(const BuildProgress&)> progress_printer(bool quiet) {
+  if (quiet) return {};
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  return [tty, last = std::string(), shown = false](const BuildProgress& p) mutable {
+    if (p.stage == "writing" ? !shown : p.total < (8u << 20)) return;
+    shown = true;
+    const unsigned pct = p.total ? static_cast<unsigned>(p.done * 100 / p.total) : 100;
+    const std::string line = p.stage + " " + human_bytes(p.done) + " / " + human_bytes(p.total) +
+                             " (" + std::to_string(pct) + "%)";
+    if (tty) {
+      std::fprintf(stderr, "\r%-60s%s", line.c_str(), p.stage == "writing" ? "\n" : "");
+    } else if (p.stage != last || pct % 25 == 0) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    last = p.stage;
+  };
+}
+
+Status check_keys_trusted(const std::string& trust_path, const std::vector<SecretKey>& keys) {
+  SOVDEV_ASSIGN(std::string bytes, fs::read_file(trust_path, kMaxTrustRootBytes));
+  SOVDEV_ASSIGN(TrustPolicy policy, TrustPolicy::from_initial(bytes));
+  for (const auto& k : keys) {
+    const std::string id = key_id(k.public_key());
+    bool found = false;
+    for (const auto& p : policy.root().publisher().key_ids()) found = found || p == id;
+    if (!found) {
+      return make_error(Errc::signature, "key '" + k.name + "' is not a publisher key of " +
+                                             trust_path + ": agents would refuse the bundle");
+    }
+  }
+  return {};
+}
+
+Status build(const BuildOptions& o) {
+  BuildRequest req;
+  req.source_dir = o.dir;
+  req.out_path = o.out;
+  req.info = {o.stack,
+              o.channel,
+              o.version,
+              o.arch,
+              o.env,
+              o.revision,
+              static_cast<int64_t>(std::time(nullptr))};
+  req.options.level = o.level;
+  req.options.chunk_size = o.chunk_size;
+  SOVDEV_ASSIGN(req.keys, load_secret_keys(o.keys));
+  if (!o.trust.empty()) SOVDEV_TRY(check_keys_trusted(o.trust, req.keys));
+  req.progress = progress_printer(o.quiet);
+  SOVDEV_ASSIGN(BuildResult r, build_bundle(req));
+  std::printf("built %s: %u objects from %zu files\n", describe(r.manifest).c_str(),
+              r.manifest.resource_count(), r.files);
+  std::printf("  %s of manifests -> %s payload in %d chunk(s); file %s, %s\n",
+              human_bytes(r.input_bytes).c_str(), human_bytes(r.manifest.payload_size()).c_str(),
+              r.manifest.chunk_sha256_size(), o.out.c_str(), human_bytes(r.file_size).c_str());
+  std::printf("  digest %s\n", to_hex(r.digest).c_str());
+  return {};
+}
+
+}  // namespace
+
+void add_build(CLI::App& app, cli::Commands& commands) {
+  auto o = std::make_shared<BuildOptions>();
+  auto* cmd = app.add_subcommand(
+      "build", "Build a signed bundle file from a folder of Kubernetes YAML manifests");
+  cmd->add_option("dir", o->dir, "Folder of .yaml/.yml/.json manifests (read recursively)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--stack", o->stack, "Stack name, e.g. sovdev")->required();
+  cmd->add_option("--channel", o->channel, "Channel the agents follow, e.g. edge")->required();
+  cmd->add_option("--version", o->version, "Bundle version: a positive integer above the last")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--arch", o->arch, "Target architectures, comma separated (amd64,arm64)")
+      ->required()
+      ->delimiter(',')
+      ->check(CLI::IsMember({"amd64", "arm64", "armhf", "riscv64", "ppc64el", "s390x"}));
+  cmd->add_option("--key", o->keys, "Publisher secret key file(s) to sign with")->required();
+  cmd->add_option("--out", o->out, "Bundle file to write (.sdb)")->required();
+  cmd->add_option("--env", o->env,
+                  "Environment name recorded in the manifest (dev, staging, prod, edge)");
+  cmd->add_option("--revision", o->revision,
+                  "Source revision recorded in the manifest (e.g. a git commit)");
+  cmd->add_option("--trust", o->trust,
+                  "Check that the keys are publishers of this trust root first")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--level", o->level, "zstd compression level")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 22));
+  cmd->add_option("--chunk-size", o->chunk_size, "Chunk size in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(kMinChunkSize, kMaxChunkSize));
+  cmd->add_flag("--quiet", o->quiet, "No progress line");
+  commands.push_back({cmd, [o] { return build(*o); }});
+}
+
+}  // namespace sovdev::hub

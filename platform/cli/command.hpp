@@ -1,0 +1,28 @@
+// The shape both programs' command lines share: CLI11 subcommands, each with a function that
+// returns a Status; errors print as "<program>: <message>" and exit with the error's code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace sovdev::cli {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<Status()> run;
+};
+
+using Commands = std::vector<Command>;
+
+// Parses argv, runs the chosen command, reports any error. Returns the process exit status.
+int run(CLI::App& app, const Commands& commands, int argc, char** argv);
+
+// "<program> <version> (<arch>)", for --version.
+std::string version_line(const std::string& program);
+
+}  // namespace sovdev::cli

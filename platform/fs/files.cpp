@@ -1,0 +1,258 @@
+#include "platform/fs/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+namespace sovdev::fs {
+namespace {
+
+std::string parent_of(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+Status write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("write", path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Status sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_error("open folder", dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return errno_error("sync folder", dir, err);
+  return {};
+}
+
+std::string temp_name(const std::string& path) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto p = std::filesystem::path(path);
+  // A dotfile: watchers of the folder (k3s auto-deploy) ignore it until it is renamed.
+  return (p.parent_path() /
+          ("." + p.filename().string() + ".tmp-" + std::to_string(rng() % 1000000)))
+      .string();
+}
+
+}  // namespace
+
+Error errno_error(std::string_view what, const std::string& path, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return make_error(Errc::io,
+                      std::string(what) + " " + path + ": disk full: free space and retry");
+  }
+  return make_error(Errc::io, std::string(what) + " " + path + ": " + std::strerror(err));
+}
+
+Expected<std::string> read_file(const std::string& path, size_t max_size) {
+  SOVDEV_ASSIGN(InputFile in, InputFile::open(path));
+  if (in.size() > max_size) {
+    return make_error(Errc::too_large, path + " is " + std::to_string(in.size()) +
+                                           " bytes, over the limit of " + std::to_string(max_size));
+  }
+  std::string out;
+  out.reserve(static_cast<size_t>(in.size()));
+  for (;;) {
+    SOVDEV_ASSIGN(std::string_view piece, in.read(1 << 20));
+    if (piece.empty()) break;
+    out.append(piece);
+    if (out.size() > max_size) return make_error(Errc::too_large, path + " grew while being read");
+  }
+  return out;
+}
+
+Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+  SOVDEV_ASSIGN(OutputFile out, OutputFile::create(path, mode));
+  SOVDEV_TRY(out.write(data));
+  return out.commit();
+}
+
+Status write_file_exclusive(const std::string& path, std::string_view data, mode_t mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      return make_error(Errc::conflict, path + " already exists: refusing to overwrite it");
+    }
+    return errno_error("create", path, errno);
+  }
+  auto written = write_all(fd, data, path);
+  if (written && ::fchmod(fd, mode) != 0) written = errno_error("chmod", path, errno);
+  if (written && ::fsync(fd) != 0) written = errno_error("sync", path, errno);
+  ::close(fd);
+  if (!written) {
+    ::unlink(path.c_str());
+    return written;
+  }
+  return sync_dir(parent_of(path));
+}
+
+Expected<std::vector<std::string>> list_files(const std::string& dir,
+                                              const std::vector<std::string>& suffixes) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return make_error(Errc::io, dir + " is not a folder");
+  }
+  std::vector<std::string> out;
+  auto it = std::filesystem::recursive_directory_iterator(
+      dir, std::filesystem::directory_options::follow_directory_symlink, ec);
+  if (ec) return make_error(Errc::io, "read folder " + dir + ": " + ec.message());
+  for (; it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return make_error(Errc::io, "read folder " + dir + ": " + ec.message());
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    for (const auto& s : suffixes) {
+      if (name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+        out.push_back(it->path().string());
+        break;
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status make_dirs(const std::string& dir, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return make_error(Errc::io, "create folder " + dir + ": " + ec.message());
+  ::chmod(dir.c_str(), mode);
+  return {};
+}
+
+// ------------------------------------------------------------------------------ InputFile
+
+Expected<InputFile> InputFile::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return errno_error("stat", path, err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return make_error(Errc::io, path + " is a folder, not a file");
+  }
+  return InputFile(fd, path, static_cast<uint64_t>(st.st_size));
+}
+
+InputFile::InputFile(InputFile&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)),
+      path_(std::move(o.path_)),
+      size_(o.size_),
+      offset_(o.offset_),
+      buffer_(std::move(o.buffer_)) {}
+
+InputFile& InputFile::operator=(InputFile&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+    path_ = std::move(o.path_);
+    size_ = o.size_;
+    offset_ = o.offset_;
+    buffer_ = std::move(o.buffer_);
+  }
+  return *this;
+}
+
+InputFile::~InputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Expected<std::string_view> InputFile::read(size_t n) {
+  buffer_.resize(n);
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd_, buffer_.data() + got, n - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read", path_, errno);
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  offset_ += got;
+  return std::string_view(buffer_.data(), got);
+}
+
+// ------------------------------------------------------------------------------ OutputFile
+
+Expected<OutputFile> OutputFile::create(const std::string& path, mode_t mode) {
+  const std::string temp = temp_name(path);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return errno_error("create", temp, errno);
+  return OutputFile(fd, path, temp);
+}
+
+OutputFile::OutputFile(OutputFile&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)),
+      path_(std::move(o.path_)),
+      temp_(std::move(o.temp_)),
+      written_(o.written_) {}
+
+OutputFile& OutputFile::operator=(OutputFile&& o) noexcept {
+  if (this != &o) {
+    discard();
+    fd_ = std::exchange(o.fd_, -1);
+    path_ = std::move(o.path_);
+    temp_ = std::move(o.temp_);
+    written_ = o.written_;
+  }
+  return *this;
+}
+
+OutputFile::~OutputFile() {
+  discard();
+}
+
+void OutputFile::discard() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+    fd_ = -1;
+  }
+}
+
+Status OutputFile::write(std::string_view data) {
+  if (fd_ < 0) return make_error(Errc::internal, "write to a closed file " + path_);
+  SOVDEV_TRY(write_all(fd_, data, temp_));
+  written_ += data.size();
+  return {};
+}
+
+Status OutputFile::commit() {
+  if (fd_ < 0) return make_error(Errc::internal, "commit of a closed file " + path_);
+  if (::fsync(fd_) != 0) return errno_error("sync", temp_, errno);
+  if (::close(std::exchange(fd_, -1)) != 0) {
+    ::unlink(temp_.c_str());
+    return errno_error("close", temp_, errno);
+  }
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp_.c_str());
+    return errno_error("rename into", path_, err);
+  }
+  return sync_dir(parent_of(path_));
+}
+
+}  // namespace sovdev::fs

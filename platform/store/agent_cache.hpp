@@ -1,0 +1,171 @@
+// The agent's SQLite cache, split by use: trust roots, bundles and their chunks, what was
+// applied, and the last catalog per channel. Each class is a view over one open Database; the
+// agent owns the Database and hands it to the views it needs.
+//
+// Digests are raw 32-byte SHA-256 values and envelopes are serialized protobuf Signed messages;
+// this library stores them as given and never parses them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "platform/store/sqlite.hpp"
+
+namespace sovdev::store {
+
+// Opens the agent database, creating and migrating it as needed. synchronous=FULL: edge boxes
+// lose power without warning, and the sync protocol requests the next chunk only once the last
+// one is committed, so every commit (each chunk, each state change) must survive a power cut.
+[[nodiscard]] Expected<Database> open_agent_database(const std::string& path);
+
+// ---------------------------------------------------------------- trust roots
+
+struct TrustRootRecord {
+  std::uint64_t version = 0;
+  std::string envelope;
+};
+
+class TrustHistory {
+ public:
+  explicit TrustHistory(Database& db) : db_(db) {}
+
+  // Appends a root the caller has verified. The first root may have any version (an agent can
+  // be provisioned with a later root); after that only latest + 1 is accepted: a lower or equal
+  // version is refused (rollback, duplicate), a higher one skips a rotation step.
+  [[nodiscard]] Status add_root(std::uint64_t version, std::string_view envelope);
+  [[nodiscard]] Expected<std::optional<TrustRootRecord>> latest();
+  // Oldest first.
+  [[nodiscard]] Expected<std::vector<TrustRootRecord>> list();
+
+ private:
+  Database& db_;
+};
+
+// ---------------------------------------------------------------- bundles
+
+enum class BundleState {
+  partial,   // some chunks still missing
+  complete,  // every chunk stored (each was checked against its hash on arrival)
+  verified,  // the whole payload checked and ready to apply
+};
+const char* state_name(BundleState state);
+
+struct BundleMeta {
+  std::string digest;  // of the manifest body
+  std::string stack;
+  std::string channel;
+  std::uint64_t version = 0;
+  std::string envelope;  // the Signed manifest
+  std::uint32_t chunk_count = 0;
+  std::uint64_t payload_size = 0;
+};
+
+struct BundleInfo : BundleMeta {
+  BundleState state = BundleState::partial;
+};
+
+class BundleCache {
+ public:
+  explicit BundleCache(Database& db) : db_(db) {}
+
+  // Starts caching a bundle: stores it as partial, or returns the state it already has (so a
+  // restarted download resumes). Errc::conflict when the cache holds the same stack and version
+  // under another digest; to replace a partial download, remove() it first (both can share one
+  // Transaction).
+  [[nodiscard]] Expected<BundleState> begin(const BundleMeta& meta);
+  // Stores one chunk, committed before returning. Storing an identical chunk again is a no-op;
+  // other bytes at a held index are Errc::conflict; an index past chunk_count is Errc::invalid.
+  [[nodiscard]] Status put_chunk(std::string_view digest, std::uint32_t index,
+                                 std::string_view data);
+  // The indexes not stored yet, ascending. Reads only the index, never chunk data.
+  [[nodiscard]] Expected<std::vector<std::uint32_t>> missing_chunks(std::string_view digest);
+  [[nodiscard]] Expected<std::string> read_chunk(std::string_view digest, std::uint32_t index);
+  // The same into a caller's buffer, which keeps its capacity: a reader streaming thousands of
+  // chunks allocates once.
+  [[nodiscard]] Status read_chunk(std::string_view digest, std::uint32_t index, std::string& out);
+  // complete and verified are refused (Errc::invalid) while chunks are missing.
+  [[nodiscard]] Status set_state(std::string_view digest, BundleState state);
+
+  [[nodiscard]] Expected<std::optional<BundleInfo>> find(std::string_view digest);
+  [[nodiscard]] Expected<std::optional<BundleInfo>> find_version(std::string_view stack,
+                                                                 std::uint64_t version);
+  [[nodiscard]] Expected<std::optional<BundleInfo>> highest_verified(std::string_view stack);
+  // Ordered by stack, then version.
+  [[nodiscard]] Expected<std::vector<BundleInfo>> list();
+  // Deletes the bundle and its chunks; false when it was not cached. Errc::conflict while it is
+  // a stack's last good bundle, which must stay available for rollback.
+  [[nodiscard]] Expected<bool> remove(std::string_view digest);
+
+ private:
+  Database& db_;
+};
+
+// ---------------------------------------------------------------- apply history
+
+struct ApplyEntry {
+  std::int64_t id = 0;
+  std::string stack;
+  std::uint64_t version = 0;
+  std::string digest;
+  std::string result;  // e.g. "applied", "failed", "rolled_back"
+  std::string message;
+  std::int64_t at = 0;  // unix seconds
+};
+
+struct LastGood {
+  std::uint64_t version = 0;
+  std::string digest;
+};
+
+class ApplyLog {
+ public:
+  // The log keeps the newest `keep_per_stack` entries of each stack: drift correction applies
+  // again and again for months, and the disk of an edge box is small.
+  explicit ApplyLog(Database& db, std::size_t keep_per_stack = 1000)
+      : db_(db), keep_per_stack_(keep_per_stack) {}
+
+  [[nodiscard]] Status record(std::string_view stack, std::uint64_t version,
+                              std::string_view digest, std::string_view result,
+                              std::string_view message);
+  // Newest first, at most `limit`.
+  [[nodiscard]] Expected<std::vector<ApplyEntry>> history(std::string_view stack,
+                                                          std::size_t limit);
+
+  [[nodiscard]] Expected<std::optional<LastGood>> last_good(std::string_view stack);
+  // The bundle must be cached, verified, and of this stack and version.
+  [[nodiscard]] Status set_last_good(std::string_view stack, std::uint64_t version,
+                                     std::string_view digest);
+
+ private:
+  Database& db_;
+  std::size_t keep_per_stack_;
+};
+
+// ---------------------------------------------------------------- catalogs
+
+struct CatalogRecord {
+  std::string channel;
+  std::uint64_t serial = 0;
+  std::string envelope;  // the Signed catalog
+  std::int64_t received_at = 0;
+};
+
+class CatalogCache {
+ public:
+  explicit CatalogCache(Database& db) : db_(db) {}
+
+  // Keeps the newest catalog of a channel. The same serial again is a no-op when the envelope
+  // is identical (the broker re-sends the retained catalog on every reconnect) and Errc::conflict
+  // otherwise; a lower serial is Errc::rollback.
+  [[nodiscard]] Status put(const CatalogRecord& record);
+  [[nodiscard]] Expected<std::optional<CatalogRecord>> get(std::string_view channel);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace sovdev::store

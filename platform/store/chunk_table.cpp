@@ -1,0 +1,39 @@
+#include "platform/store/chunk_table.hpp"
+
+namespace sovdev::store::detail {
+
+Status insert_chunk(Database& db, std::string_view digest, std::uint32_t index,
+                    std::string_view data) {
+  // ON CONFLICT names the unique key: INSERT OR IGNORE would also swallow CHECK and NOT NULL
+  // failures.
+  SOVDEV_ASSIGN(Statement insert, db.prepare("INSERT INTO chunks (digest, idx, data) "
+                                             "VALUES (?, ?, ?) ON CONFLICT (digest, idx) "
+                                             "DO NOTHING"));
+  SOVDEV_TRY(insert.bind_all(Blob{digest}, index, Blob{data}));
+  SOVDEV_TRY(insert.run());
+  if (db.changes() == 1) return {};
+  // Held already: fine when it is the same chunk again (a re-sent message). Compared inside
+  // SQLite, so the stored copy is never loaded here.
+  SOVDEV_ASSIGN(Statement same,
+                db.prepare("SELECT data = ? FROM chunks WHERE digest = ? AND idx = ?"));
+  SOVDEV_TRY(same.bind_all(Blob{data}, Blob{digest}, index));
+  SOVDEV_ASSIGN(const bool row, same.step());
+  if (row && same.int64(0) == 1) return {};
+  return make_error(Errc::conflict, "already stored with other content");
+}
+
+Status read_chunk(Database& db, std::string_view digest, std::uint32_t index, std::string& out) {
+  std::int64_t rowid = 0;
+  {
+    SOVDEV_ASSIGN(Statement select,
+                  db.prepare("SELECT id FROM chunks WHERE digest = ? AND idx = ?"));
+    SOVDEV_TRY(select.bind_all(Blob{digest}, index));
+    SOVDEV_ASSIGN(const bool row, select.step());
+    if (!row) return make_error(Errc::not_found, "the chunk is not held");
+    rowid = select.int64(0);
+  }
+  // Incremental I/O copies the blob straight into `out`, with no intermediate buffer.
+  return db.read_blob("chunks", "data", rowid, out);
+}
+
+}  // namespace sovdev::store::detail

@@ -1,0 +1,22 @@
+// The `chunks` table both schemas share: (digest, idx) -> data. Internal to the store.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "platform/store/sqlite.hpp"
+
+namespace sovdev::store::detail {
+
+// Inserts one chunk. The same bytes at a held index are a no-op; other bytes are
+// Errc::conflict. The caller has checked that the bundle exists and the index is in range.
+[[nodiscard]] Status insert_chunk(Database& db, std::string_view digest, std::uint32_t index,
+                                  std::string_view data);
+
+// Reads one chunk into `out` (reusing its capacity); Errc::not_found when it is not held.
+[[nodiscard]] Status read_chunk(Database& db, std::string_view digest, std::uint32_t index,
+                                std::string& out);
+
+}  // namespace sovdev::store::detail

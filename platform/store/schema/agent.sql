@@ -1,0 +1,56 @@
+-- Expected agent schema after every migration in migrations/agent/ (checked by tests/store).
+-- Update it with each new migration: it is the schema at a glance, and the test proves
+-- that the migrations, applied in order from an empty file, produce exactly this.
+
+CREATE TABLE trust_roots (
+  version INTEGER PRIMARY KEY CHECK (version >= 1),
+  envelope BLOB NOT NULL,
+  added_at INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
+);
+
+CREATE TABLE bundles (
+  digest BLOB PRIMARY KEY CHECK (typeof(digest) = 'blob' AND length(digest) = 32),
+  stack TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version >= 0),
+  envelope BLOB NOT NULL,
+  chunk_count INTEGER NOT NULL CHECK (chunk_count >= 0),
+  payload_size INTEGER NOT NULL CHECK (payload_size >= 0),
+  state TEXT NOT NULL CHECK (state IN ('partial', 'complete', 'verified')),
+  UNIQUE (stack, version)
+);
+
+CREATE TABLE chunks (
+  id INTEGER PRIMARY KEY,
+  digest BLOB NOT NULL REFERENCES bundles (digest) ON DELETE CASCADE,
+  idx INTEGER NOT NULL CHECK (idx >= 0),
+  data BLOB NOT NULL,
+  UNIQUE (digest, idx)
+);
+
+CREATE TABLE apply_log (
+  id INTEGER PRIMARY KEY,
+  stack TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  digest BLOB NOT NULL,
+  result TEXT NOT NULL,
+  message TEXT NOT NULL,
+  at INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
+);
+CREATE INDEX apply_log_by_stack ON apply_log (stack, id);
+
+CREATE TABLE last_good (
+  stack TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  digest BLOB NOT NULL REFERENCES bundles (digest),
+  set_at INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
+);
+
+CREATE TABLE catalogs (
+  channel TEXT PRIMARY KEY,
+  serial INTEGER NOT NULL CHECK (serial >= 0),
+  envelope BLOB NOT NULL,
+  received_at INTEGER NOT NULL
+);
+
+PRAGMA user_version = 1;

@@ -1,0 +1,162 @@
+// Thin RAII wrappers over the SQLite C API that report every failure as an Error.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace sovdev::store {
+
+enum class Synchronous {
+  full,    // fsync on every commit: a committed transaction survives a power cut
+  normal,  // fsync at checkpoints only: a power cut may lose the last commits, never consistency
+};
+
+struct OpenOptions {
+  bool create = true;
+  bool read_only = false;
+  Synchronous synchronous = Synchronous::full;
+  // Page cache per connection. SQLite's default (2 MiB) would be a large share of the agent's
+  // private-memory budget; chunks are written once and read once, so a big cache buys little.
+  int cache_kib = 512;
+  int busy_timeout_ms = 5000;
+};
+
+// Binds its bytes as a BLOB rather than TEXT.
+struct Blob {
+  std::string_view bytes;
+};
+
+// Converts a SQLite result code into the project's Error: disk full becomes Errc::io, a damaged
+// file says to move it away, permission problems are Errc::io, everything else Errc::store.
+// `db` may be null (then only the code's generic text is used).
+Error sqlite_error(sqlite3* db, int rc, std::string_view what);
+
+class Statement {
+ public:
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement(Statement&&) noexcept = default;
+  Statement& operator=(Statement&&) noexcept = default;
+  ~Statement() = default;
+
+  // Parameters are numbered from 1, as in SQLite. Text and blobs are copied by SQLite, so the
+  // argument need not outlive the call.
+  template <std::integral T>
+  [[nodiscard]] Status bind(int index, T value) {
+    if constexpr (std::is_signed_v<T>) {
+      return bind_int64(index, static_cast<std::int64_t>(value));
+    } else {
+      return bind_uint64(index, static_cast<std::uint64_t>(value));
+    }
+  }
+  [[nodiscard]] Status bind(int index, std::string_view text);
+  [[nodiscard]] Status bind(int index, const char* text) {
+    return bind(index, std::string_view(text));
+  }
+  [[nodiscard]] Status bind(int index, const std::string& text) {
+    return bind(index, std::string_view(text));
+  }
+  [[nodiscard]] Status bind(int index, Blob blob);
+  [[nodiscard]] Status bind(int index, std::nullopt_t);
+  template <class T>
+  [[nodiscard]] Status bind(int index, const std::optional<T>& value) {
+    if (!value) return bind(index, std::nullopt);
+    return bind(index, *value);
+  }
+
+  // Binds the arguments to parameters 1..N in order.
+  template <class... Args>
+  [[nodiscard]] Status bind_all(const Args&... args) {
+    int index = 0;
+    Status result;
+    // Stops at the first failure: the fold short-circuits on `&&`.
+    (void)((result = bind(++index, args), result.has_value()) && ...);
+    return result;
+  }
+
+  // true: a row is available through the column getters; false: the statement is done.
+  [[nodiscard]] Expected<bool> step();
+  // Steps to completion, for statements that return no rows.
+  [[nodiscard]] Status run();
+  // Makes the statement ready to run again; bindings are kept until rebound.
+  void reset();
+
+  // Column getters are for the current row; a NULL reads as 0 or an empty string.
+  [[nodiscard]] std::int64_t int64(int column) const;
+  // For columns that hold values bound through bind(uint64): never negative.
+  [[nodiscard]] std::uint64_t uint64(int column) const;
+  [[nodiscard]] std::string text(int column) const;
+  [[nodiscard]] std::string blob(int column) const;
+  [[nodiscard]] bool is_null(int column) const;
+
+  [[nodiscard]] sqlite3_stmt* handle() const { return stmt_.get(); }
+
+ private:
+  friend class Database;
+  struct Finalize {
+    void operator()(sqlite3_stmt* stmt) const;
+  };
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+
+  [[nodiscard]] Status bind_int64(int index, std::int64_t value);
+  [[nodiscard]] Status bind_uint64(int index, std::uint64_t value);
+  [[nodiscard]] Status check_bind(int rc, int index);
+
+  std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
+};
+
+// One connection. Use it from one thread at a time (give each thread its own); the views built
+// on it (BundleCache, HubBundles ...) hold a reference, so keep it in place while they live.
+class Database {
+ public:
+  [[nodiscard]] static Expected<Database> open(const std::string& path, const OpenOptions& options);
+
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  Database(Database&&) noexcept = default;
+  Database& operator=(Database&&) noexcept = default;
+  ~Database() = default;
+
+  // Runs one or more statements that return no rows of interest (DDL, PRAGMA, BEGIN ...).
+  [[nodiscard]] Status exec(std::string_view sql);
+  // Compiles exactly one statement; trailing statements are refused rather than ignored.
+  [[nodiscard]] Expected<Statement> prepare(std::string_view sql);
+
+  // Rows changed by the last INSERT, UPDATE or DELETE on this connection.
+  [[nodiscard]] std::int64_t changes() const;
+  [[nodiscard]] std::int64_t last_insert_rowid() const;
+  // Whether no transaction is open (SQLite's autocommit mode).
+  [[nodiscard]] bool autocommit() const;
+
+  // Reads a whole BLOB cell by rowid straight into `out` through incremental I/O: one copy,
+  // and `out` keeps its capacity between calls so a reader of many chunks allocates once.
+  [[nodiscard]] Status read_blob(const char* table, const char* column, std::int64_t rowid,
+                                 std::string& out);
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] sqlite3* handle() const { return db_.get(); }
+
+ private:
+  struct Close {
+    void operator()(sqlite3* db) const;
+  };
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  [[nodiscard]] Status configure(const OpenOptions& options);
+
+  std::unique_ptr<sqlite3, Close> db_;
+  std::string path_;
+};
+
+// Runs a query expected to return one integer (PRAGMA user_version, count(*) ...).
+[[nodiscard]] Expected<std::int64_t> query_int64(Database& db, std::string_view sql);
+
+}  // namespace sovdev::store

@@ -1,0 +1,84 @@
+#include "tests/cli/cli_fixture.hpp"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "bundles/bundle_file.hpp"
+#include "bundles/sign_objects.hpp"
+#include "platform/fs/files.hpp"
+
+namespace sovdev::testing {
+
+Workspace::Workspace() {
+  for (const char* name : {"root1", "pub1"}) {
+    auto r = run({hub_binary(), "keygen", "--out", dir / "keys", "--name", name});
+    if (r.exit_code != 0) throw std::runtime_error("keygen failed: " + r.err);
+  }
+  trust = dir / "trust.root";
+  auto r = run({hub_binary(), "trust", "init", "--root", dir / "keys/root1.pub", "--publisher",
+                dir / "keys/pub1.pub", "--sign", key("root1"), "--out", trust});
+  if (r.exit_code != 0) throw std::runtime_error("trust init failed: " + r.err);
+}
+
+RunResult Workspace::build(const std::string& source, const std::string& out, uint64_t version,
+                           const std::vector<std::string>& extra) const {
+  std::vector<std::string> argv = {hub_binary(), "build",       source,
+                                   "--stack",    "kp",          "--channel",
+                                   "edge",       "--version",   std::to_string(version),
+                                   "--arch",     "amd64,arm64", "--key",
+                                   key("pub1"),  "--out",       out,
+                                   "--quiet"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return run(argv);
+}
+
+RunResult Workspace::import(const std::string& file, const std::vector<std::string>& extra) const {
+  std::vector<std::string> argv = {agent_binary(), "import", "--state", state(),
+                                   "--trust",      trust,    file};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return run(argv);
+}
+
+RunResult Workspace::verify(const std::string& file) const {
+  return run({agent_binary(), "verify", "--trust", trust, file});
+}
+
+std::string kube_prometheus(const std::string& version) {
+  return shared_dir() + "/realworld/kube-prometheus/" + version + "/manifests";
+}
+
+void write_manifest(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  write_text(path, text);
+}
+
+RawBundle make_raw_bundle(const SecretKey& key, uint64_t version, int objects, size_t padding,
+                          uint64_t declared_uncompressed) {
+  RawBundle out;
+  PayloadWriter::Options options;
+  options.level = 3;
+  auto writer = PayloadWriter::create(options, [&](std::string_view b) -> Status {
+    out.payload.append(b);
+    return {};
+  });
+  for (int i = 0; i < objects; i++) {
+    pb::ResourceRecord r;
+    r.set_api_version("v1");
+    r.set_kind("ConfigMap");
+    r.set_namespace_("default");
+    r.set_name("cm-" + std::to_string(i));
+    r.set_json("{\"data\":{\"x\":\"" + std::string(padding, 'x') + "\"}}");
+    (void)writer->add(r);
+  }
+  auto summary = writer->finish();
+  BundleInfo info{"kp", "edge", version, {"amd64", "arm64"}, "", "", 0};
+  pb::BundleManifest m = make_manifest(info, *summary, options);
+  if (declared_uncompressed) m.set_uncompressed_size(declared_uncompressed);
+  auto signed_manifest = sign_manifest(m, {key});
+  out.header_and_manifest =
+      encode_bundle_header(static_cast<uint32_t>(signed_manifest.envelope.size())) +
+      signed_manifest.envelope;
+  return out;
+}
+
+}  // namespace sovdev::testing
