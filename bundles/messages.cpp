@@ -1,0 +1,109 @@
+#include "bundles/messages.hpp"
+
+#include <algorithm>
+
+#include "bundles/hash.hpp"
+#include "bundles/manifest_rules.hpp"
+
+namespace sovdev {
+namespace {
+
+Error bad(std::string_view what, const std::string& why) {
+  return make_error(Errc::invalid, std::string(what) + ": " + why);
+}
+
+template <class Message>
+Expected<Message> parse_capped(std::string_view bytes, size_t cap, std::string_view what) {
+  if (bytes.size() > cap) {
+    return make_error(Errc::too_large, std::string(what) + " of " + std::to_string(bytes.size()) +
+                                           " bytes is over the " + std::to_string(cap) +
+                                           "-byte limit");
+  }
+  Message m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return bad(what, "not a valid message");
+  }
+  if (m.schema() > kSchema) {
+    return bad(what, "schema " + std::to_string(m.schema()) + " is newer than this program");
+  }
+  return m;
+}
+
+bool valid_digest(const std::string& d) {
+  return d.size() == kDigestSize;
+}
+
+}  // namespace
+
+bool valid_agent_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+Expected<pb::FetchRequest> parse_fetch_request(std::string_view bytes) {
+  constexpr std::string_view what = "fetch request";
+  SOVDEV_ASSIGN(auto req, parse_capped<pb::FetchRequest>(bytes, kMaxFetchRequestBytes, what));
+  if (!valid_agent_id(req.agent_id())) return bad(what, "bad agent id");
+  if (!valid_digest(req.manifest_digest())) return bad(what, "manifest digest is not 32 bytes");
+  if (!req.base_digest().empty() && !valid_digest(req.base_digest())) {
+    return bad(what, "base digest is not 32 bytes");
+  }
+  if (req.delta() && req.base_digest().empty()) return bad(what, "delta chunks without a base");
+  if (static_cast<uint32_t>(req.chunks_size()) > kMaxRangesPerRequest) {
+    return bad(what, "too many chunk ranges");
+  }
+  uint64_t total = 0;
+  for (const auto& r : req.chunks()) {
+    if (r.count() == 0) return bad(what, "empty chunk range");
+    if (static_cast<uint64_t>(r.first()) + r.count() > UINT32_MAX) {
+      return bad(what, "chunk range overflows");
+    }
+    total += r.count();
+  }
+  if (total > kMaxChunksPerRequest) return bad(what, "asks for more than 256 chunks at once");
+  if (!req.want_manifest() && req.chunks_size() == 0) return bad(what, "asks for nothing");
+  return req;
+}
+
+Expected<pb::FetchResponse> parse_fetch_response(std::string_view bytes) {
+  constexpr std::string_view what = "fetch response";
+  SOVDEV_ASSIGN(auto resp, parse_capped<pb::FetchResponse>(bytes, kMaxFetchResponseBytes, what));
+  if (!valid_digest(resp.manifest_digest())) return bad(what, "manifest digest is not 32 bytes");
+  switch (resp.body_case()) {
+    case pb::FetchResponse::kManifest:
+    case pb::FetchResponse::kDeltaManifest: break;
+    case pb::FetchResponse::kChunk:
+      if (resp.chunk().data().empty() || resp.chunk().data().size() > kMaxChunkSize) {
+        return bad(what, "chunk size out of range");
+      }
+      break;
+    case pb::FetchResponse::kError:
+      if (resp.error().size() > 1024) return bad(what, "error text too long");
+      break;
+    case pb::FetchResponse::BODY_NOT_SET: return bad(what, "carries nothing");
+  }
+  return resp;
+}
+
+Expected<pb::AgentStatus> parse_agent_status(std::string_view bytes) {
+  constexpr std::string_view what = "agent status";
+  SOVDEV_ASSIGN(auto st, parse_capped<pb::AgentStatus>(bytes, kMaxStatusBytes, what));
+  if (!valid_agent_id(st.agent_id())) return bad(what, "bad agent id");
+  static constexpr std::string_view states[] = {"idle",     "fetching", "verifying", "applying",
+                                                "checking", "healthy",  "degraded",  "rolled_back",
+                                                "offline",  "failed"};
+  if (std::find(std::begin(states), std::end(states), st.state()) == std::end(states)) {
+    return bad(what, "unknown state '" + st.state().substr(0, 32) + "'");
+  }
+  if (st.progress_permille() > 1000) return bad(what, "progress over 100 %");
+  if (st.services_size() > 64) return bad(what, "too many services");
+  if (!st.applied_digest().empty() && !valid_digest(st.applied_digest())) {
+    return bad(what, "applied digest is not 32 bytes");
+  }
+  return st;
+}
+
+}  // namespace sovdev
