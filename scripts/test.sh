@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs, then
+#   1. builds with gcc and runs every test,
+#   2. builds with ASan+UBSan and runs every test again,
+#   3. builds the libFuzzer harnesses with clang and runs each for a short time,
+#   4. runs the benchmarks, each against its bar.
+# Stages can be chosen: scripts/test.sh [gcc] [asan] [fuzz] [bench]  (default: all).
+# FUZZ_SECONDS sets the time per harness (default 20).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(gcc asan fuzz bench)
+want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+
+passed=0
+failed=0
+summary=()
+note() { summary+=("$1"); echo "== $1"; }
+
+run_ctest() {  # flavour
+  local log=build/$1/ctest.log
+  if (cd "build/$1" && ctest -j2 --output-on-failure --timeout 900) 2>&1 | tee "$log"; then :; fi
+  local line; line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+  local total ok bad
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  bad=$(sed -E 's/.*, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  [ -n "$total" ] || { total=0; bad=1; }
+  ok=$((total - bad))
+  passed=$((passed + ok)); failed=$((failed + bad))
+  note "$1 tests: $ok passed, $bad failed"
+}
+
+if want gcc; then
+  echo "== building with gcc"; bash scripts/build.sh gcc; run_ctest gcc
+fi
+if want asan; then
+  echo "== building with ASan+UBSan"; bash scripts/build.sh asan
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_ctest asan
+fi
+if want fuzz; then
+  echo "== building fuzz harnesses with clang"; bash scripts/build.sh fuzz
+  if bash tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-20}"; then
+    passed=$((passed + 1)); note "fuzz: every harness ran ${FUZZ_SECONDS:-20} s without a finding"
+  else
+    failed=$((failed + 1)); note "fuzz: a harness found a crash (see above)"
+  fi
+fi
+if want bench; then
+  [ -x build/gcc/agent/sovdev-agent ] || bash scripts/build.sh gcc
+  if bash bench/run.sh build/gcc; then
+    passed=$((passed + 1)); note "benchmarks: every bar met"
+  else
+    failed=$((failed + 1)); note "benchmarks: a bar was missed (see above)"
+  fi
+fi
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
