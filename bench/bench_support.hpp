@@ -1,0 +1,70 @@
+// Benchmark plumbing: temporary folders, child processes timed or sampled from outside, and the
+// keys and trust root made by the real sovdev-hub.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sovdev::bench {
+
+// A folder removed with everything in it when dropped.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct ProcessStats {
+  int exit_code = -1;      // -1 when killed by a signal
+  double seconds = 0;      // wall time from spawn to exit
+  uint64_t peak_anon = 0;  // highest RssAnon seen, bytes (0 when not sampled)
+  uint64_t peak_rss = 0;   // highest VmRSS seen, bytes
+  unsigned samples = 0;    // how many /proc reads found the process alive
+};
+
+// Runs argv to completion, stdout and stderr into `log_path`. With `sample_ms` > 0, reads
+// /proc/<pid>/status that often while the child runs. posix_spawn returns only after the exec,
+// so no sample ever sees this (large) parent's pages in the child.
+ProcessStats run_process(const std::vector<std::string>& argv, const std::string& log_path,
+                         double sample_ms = 0);
+
+// `sh -c command`, returning its stdout; throws when it fails.
+std::string shell_output(const std::string& command);
+
+std::string read_text(const std::string& path);
+uint64_t file_size(const std::string& path);
+double median(std::vector<double> values);
+
+// "12.3 MiB", "456 KiB"
+std::string mib(uint64_t bytes);
+std::string fixed(double value, int decimals);
+
+// Where the programs and the shared data live; overridable from the command line.
+struct Paths {
+  std::string build_dir;   // holds hub/sovdev-hub, agent/sovdev-agent, bench/bench_bare
+  std::string shared_dir;  // holds realworld/kube-prometheus/<version>/manifests
+  std::string hub() const { return build_dir + "/hub/sovdev-hub"; }
+  std::string agent() const { return build_dir + "/agent/sovdev-agent"; }
+  std::string bare() const { return build_dir + "/bench/bench_bare"; }
+  std::string kube_prometheus(const std::string& version) const {
+    return shared_dir + "/realworld/kube-prometheus/" + version + "/manifests";
+  }
+};
+
+struct Keys {
+  std::string publisher_key;  // secret key file that signs bundles
+  std::string trust_root;     // trust.root naming that key as publisher
+};
+
+// Makes keys and a trust root in `dir` with `sovdev-hub keygen` and `trust init`, or reuses
+// those a previous mode left there.
+Keys make_keys(const Paths& paths, const std::string& dir);
+
+}  // namespace sovdev::bench

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every benchmark against an existing build and prints a summary table. Builds nothing.
+#   bench/run.sh BUILD_DIR
+# Exit 0 when every bar holds, 1 when one is missed, 2 when a benchmark could not run.
+set -uo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: bench/run.sh BUILD_DIR   (configure with -DSOVDEV_BENCH=ON and build first)" >&2
+  exit 2
+fi
+build=$(cd "$1" && pwd) || exit 2
+bench=$build/bench/bench_import
+for program in "$bench" "$build/bench/bench_bare" "$build/hub/sovdev-hub" \
+  "$build/agent/sovdev-agent"; do
+  if [[ ! -x $program ]]; then
+    echo "bench/run.sh: $program is missing: run cmake --build $build first" >&2
+    exit 2
+  fi
+done
+
+# One folder for all modes, so the 256 MiB bundle is generated once; removed however we leave.
+data=$(mktemp -d "${TMPDIR:-/tmp}/sovdev-bench.XXXXXX") || exit 2
+trap 'rm -rf "$data"' EXIT
+
+worst=0
+summary=()
+for mode in size throughput memory; do
+  echo "== bench_import $mode"
+  start=$SECONDS
+  "$bench" "$mode" --build "$build" --data "$data" | tee "$data/$mode.out"
+  rc=${PIPESTATUS[0]}
+  echo "   ($mode: exit $rc, $((SECONDS - start)) s)"
+  ((rc > worst)) && worst=$rc
+  if ((rc > 1)); then
+    summary+=("$(printf '%-10s %-7s %-36s %s' "$mode" ERROR "the benchmark did not run" \
+      "see its output above")")
+  fi
+  # Verdict lines read "<what>: <figures> <bar> OK|MISSED".
+  while IFS= read -r line; do
+    result=${line##* }
+    body=${line% *}
+    summary+=("$(printf '%-10s %-7s %-36s %s' "$mode" "$result" "${body%%: *}" "${body#*: }")")
+  done < <(grep -E ' (OK|MISSED)$' "$data/$mode.out")
+done
+
+echo
+echo "== summary ($SECONDS s)"
+printf '%-10s %-7s %-36s %s\n' bench result measure "figure (baseline) bar"
+printf '%s\n' "${summary[@]}"
+exit "$worst"
