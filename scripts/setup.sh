@@ -13,7 +13,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev
   libspdlog-dev libfmt-dev
   libsodium-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   catch2
   mosquitto mosquitto-clients
   openssl procps
