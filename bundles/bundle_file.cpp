@@ -26,7 +26,7 @@ Expected<uint32_t> parse_bundle_header(std::string_view header) {
                                          " is not understood by this program");
   }
   uint32_t size = 0;
-  for (int i = 0; i < 4; i++) {
+  for (size_t i = 0; i < 4; i++) {
     size |= static_cast<uint32_t>(static_cast<unsigned char>(header[8 + i])) << (8 * i);
   }
   if (size == 0 || size > kMaxManifestBytes) {

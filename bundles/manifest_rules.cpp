@@ -37,7 +37,9 @@ Status check_manifest_shape(const pb::BundleManifest& m) {
                    std::to_string(kMaxWindowLog) + ")");
   }
   if (m.payload_size() == 0) return invalid("empty payload");
-  const uint64_t chunks = (m.payload_size() + m.chunk_size() - 1) / m.chunk_size();
+  // Not (size + chunk - 1) / chunk: that wraps for a payload_size near 2^64.
+  const uint64_t chunks =
+      m.payload_size() / m.chunk_size() + (m.payload_size() % m.chunk_size() != 0 ? 1 : 0);
   if (chunks != static_cast<uint64_t>(m.chunk_sha256_size())) {
     return invalid("lists " + std::to_string(m.chunk_sha256_size()) + " chunk hashes for " +
                    std::to_string(chunks) + " chunks");
@@ -89,9 +91,11 @@ Status check_installable(const pb::BundleManifest& m, std::string_view digest,
 
 Status check_catalog_fresh(const pb::Catalog& catalog, int64_t now) {
   if (catalog.expires_at() <= now) {
+    // In unsigned arithmetic: now - expires_at overflows int64 for a far-past expiry.
+    const uint64_t age = static_cast<uint64_t>(now) - static_cast<uint64_t>(catalog.expires_at());
     return make_error(Errc::expired, "catalog for channel '" + catalog.channel() + "' (serial " +
                                          std::to_string(catalog.serial()) + ") expired " +
-                                         std::to_string(now - catalog.expires_at()) +
+                                         std::to_string(age) +
                                          " s ago: no new installs until the hub re-signs it");
   }
   return {};

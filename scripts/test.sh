@@ -41,7 +41,7 @@ if want asan; then
   run_ctest asan
 fi
 if want fuzz; then
-  echo "== building fuzz harnesses with clang"; bash scripts/build.sh fuzz
+  echo "== building fuzz harnesses with clang"; bash scripts/build.sh fuzz sovdev_fuzz
   if bash tests/fuzz/run.sh build/fuzz "${FUZZ_SECONDS:-20}"; then
     passed=$((passed + 1)); note "fuzz: every harness ran ${FUZZ_SECONDS:-20} s without a finding"
   else

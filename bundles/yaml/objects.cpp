@@ -3,7 +3,9 @@
 #include <exception>
 #include <new>
 #include <optional>
+#include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
@@ -82,6 +84,50 @@ std::string at_mark(std::string_view path, const YAML::Mark& mark) {
   return detail::where(path, mark) + ":" + std::to_string(mark.column + 1);
 }
 
+// yaml-cpp 0.7 loops forever, allocating a null document per turn, on a stray ',' at document
+// level (jbeder/yaml-cpp#1040; fixed upstream by PR #1319, after 0.8.0). LoadAll cannot be
+// bounded from outside, so a pass over the events first refuses a stream whose next document
+// starts where the previous one did.
+class ProgressCheck : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    stuck_ = started_ && mark.pos <= last_.pos;
+    started_ = true;
+    last_ = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  bool stuck() const { return stuck_; }
+  const YAML::Mark& mark() const { return last_; }
+
+ private:
+  bool started_ = false;
+  bool stuck_ = false;
+  YAML::Mark last_ = YAML::Mark::null_mark();
+};
+
+Status check_progress(std::string_view path, const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  ProgressCheck check;
+  while (parser.HandleNextDocument(check)) {
+    if (check.stuck()) {
+      return make_error(Errc::invalid, detail::where(path, check.mark()) +
+                                           ": unexpected character here (a stray ',' or bracket?)");
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string Object::group() const {
@@ -93,7 +139,9 @@ Expected<std::vector<Object>> parse_manifests(std::string_view path, std::string
                                               const ParseOptions& options) {
   // yaml-cpp and nlohmann report by exception; none may leave this library.
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+    const std::string input(text);
+    SOVDEV_TRY(check_progress(path, input));
+    std::vector<YAML::Node> docs = YAML::LoadAll(input);
     FileParser parser(path, options);
     for (const YAML::Node& doc : docs) SOVDEV_TRY(parser.add_document(doc));
     return std::move(parser).take();

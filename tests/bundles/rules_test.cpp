@@ -91,3 +91,23 @@ TEST_CASE("a manifest whose chunk list does not cover the payload is malformed",
   m.set_window_log(27);
   CHECK_THAT(check_manifest_shape(m).error().message, Catch::Contains("window log 27"));
 }
+
+TEST_CASE("a payload size near 2^64 cannot pass as zero chunks", "[rules]") {
+  pb::BundleManifest m = manifest(1);
+  m.set_schema(1);
+  m.set_compression("zstd");
+  m.set_chunk_size(65536);
+  m.set_window_log(21);
+  m.set_payload_size(UINT64_MAX - 10);
+  m.set_payload_sha256(sha256("p"));
+  CHECK_FALSE(check_manifest_shape(m));
+}
+
+TEST_CASE("a catalog expiring at the far past is judged expired without overflow", "[rules]") {
+  pb::Catalog c;
+  c.set_channel("edge");
+  c.set_expires_at(INT64_MIN);
+  auto r = check_catalog_fresh(c, 1000);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::expired);
+}

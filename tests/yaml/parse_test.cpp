@@ -217,3 +217,12 @@ TEST_CASE("CRLF line endings and a UTF-8 byte order mark parse like plain LF", "
         R"({"apiVersion":"v1","data":{"k":"a\nb\n"},"kind":"ConfigMap","metadata":{"name":"c"}})");
   CHECK(objects[1].source == "test.yaml:10");
 }
+
+TEST_CASE("a stray comma that makes yaml-cpp 0.7 loop forever is refused with its line",
+          "[yaml][parse]") {
+  // jbeder/yaml-cpp#1040: LoadAll allocates documents without end on this input.
+  auto r = sovdev::yaml::parse_manifests("stray.yaml", "apiVersion: v1\n---\n,\n");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == sovdev::Errc::invalid);
+  CHECK_THAT(r.error().message, Catch::Contains("stray.yaml:"));
+}

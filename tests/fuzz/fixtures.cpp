@@ -1,0 +1,136 @@
+#include "tests/fuzz/fixtures.hpp"
+
+#include <sodium.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "bundles/bundle_file.hpp"
+#include "bundles/hash.hpp"
+
+namespace sovdev::fuzz {
+namespace {
+
+SecretKey fixed_key(const std::string& name) {
+  ensure_sodium();
+  const std::string seed = sha256("sovdev-fuzz-key/" + name);
+  SecretKey key{name, std::string(crypto_sign_SECRETKEYBYTES, '\0')};
+  std::string pk(crypto_sign_PUBLICKEYBYTES, '\0');
+  crypto_sign_seed_keypair(reinterpret_cast<unsigned char*>(pk.data()),
+                           reinterpret_cast<unsigned char*>(key.secret.data()),
+                           reinterpret_cast<const unsigned char*>(seed.data()));
+  return key;
+}
+
+PublicKeyInfo public_of(const SecretKey& k) {
+  return {k.name, k.public_key()};
+}
+
+template <class T>
+T must(Expected<T> value, std::string_view what) {
+  if (!value) fail(std::string(what) + ": " + value.error().message);
+  return std::move(value).value();
+}
+
+pb::TrustRoot make_root(uint64_t version, std::vector<SecretKey> roots,
+                        std::vector<SecretKey> publishers, uint32_t root_threshold) {
+  TrustRootSpec spec;
+  spec.version = version;
+  spec.created_at = kNow - 86400;
+  for (const auto& k : roots) spec.root_keys.push_back(public_of(k));
+  for (const auto& k : publishers) spec.publisher_keys.push_back(public_of(k));
+  spec.root_threshold = root_threshold;
+  return must(make_trust_root(spec), "fuzz fixture trust root");
+}
+
+}  // namespace
+
+void fail(std::string_view what) {
+  std::fprintf(stderr, "fuzz invariant broken: %.*s\n", static_cast<int>(what.size()), what.data());
+  std::abort();
+}
+
+const Keys& keys() {
+  static const Keys k{fixed_key("root-a"), fixed_key("root-b"), fixed_key("root-c"),
+                      fixed_key("pub-a"),  fixed_key("pub-b"),  fixed_key("pub-c")};
+  return k;
+}
+
+const pb::TrustRoot& root_v1_body() {
+  static const pb::TrustRoot r =
+      make_root(1, {keys().root_a, keys().root_b}, {keys().pub_a, keys().pub_b}, 1);
+  return r;
+}
+
+const pb::TrustRoot& root_v2_body() {
+  static const pb::TrustRoot r =
+      make_root(2, {keys().root_b, keys().root_c}, {keys().pub_a, keys().pub_c}, 2);
+  return r;
+}
+
+const std::string& signed_root_v1() {
+  static const std::string s =
+      must(sign_trust_root(root_v1_body(), {keys().root_a}), "sign fuzz trust root v1");
+  return s;
+}
+
+const std::string& signed_root_v2() {
+  static const std::string s =
+      must(sign_trust_root(root_v2_body(), {keys().root_a, keys().root_b, keys().root_c}),
+           "sign fuzz trust root v2");
+  return s;
+}
+
+const TrustPolicy& trust_v1() {
+  static const TrustPolicy p =
+      must(TrustPolicy::from_initial(signed_root_v1()), "pin fuzz trust root v1");
+  return p;
+}
+
+std::string sign(std::string_view type, std::string body, const std::vector<SecretKey>& signers) {
+  pb::Signed envelope = make_signed(type, std::move(body));
+  for (const auto& k : signers) add_signature(envelope, k);
+  return envelope.SerializeAsString();
+}
+
+pb::ResourceRecord record(std::string api_version, std::string kind, std::string namespace_,
+                          std::string name, std::string json) {
+  pb::ResourceRecord r;
+  r.set_api_version(std::move(api_version));
+  r.set_kind(std::move(kind));
+  r.set_namespace_(std::move(namespace_));
+  r.set_name(std::move(name));
+  r.set_json(std::move(json));
+  r.set_source("fuzz.yaml:1");
+  return r;
+}
+
+BundleInfo default_info() {
+  return BundleInfo{"sovdev", "edge", 12, {"amd64", "arm64"}, "edge", "fuzz", kNow - 3600};
+}
+
+Bundle make_bundle(const std::vector<pb::ResourceRecord>& records, const BundleInfo& info,
+                   PayloadWriter::Options options, const std::vector<SecretKey>& signers) {
+  Bundle b;
+  auto writer = must(PayloadWriter::create(options,
+                                           [&](std::string_view bytes) -> Status {
+                                             b.payload.append(bytes);
+                                             return {};
+                                           }),
+                     "fuzz payload writer");
+  for (const auto& r : records) {
+    auto added = writer.add(r);
+    if (!added) fail("fuzz payload writer: " + added.error().message);
+  }
+  const PayloadSummary summary = must(writer.finish(), "fuzz payload writer");
+  b.manifest = make_manifest(info, summary, options);
+  auto shape = check_manifest_shape(b.manifest);
+  if (!shape) fail("fuzz bundle: " + shape.error().message);
+  SignedManifest signed_manifest = sign_manifest(b.manifest, signers);
+  b.envelope = std::move(signed_manifest.envelope);
+  b.digest = std::move(signed_manifest.digest);
+  b.file = encode_bundle_header(static_cast<uint32_t>(b.envelope.size())) + b.envelope + b.payload;
+  return b;
+}
+
+}  // namespace sovdev::fuzz

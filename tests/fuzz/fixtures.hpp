@@ -1,0 +1,90 @@
+// What the harnesses and fuzz_make_seeds share: fixed keys and trust roots, a bundle builder the
+// way the hub builds one, and a reader of the fuzz input's leading parameter bytes.
+//
+// Keys come from fixed seeds and Ed25519 signatures are deterministic, so the committed seed
+// corpus (signed bundles, catalogs, trust roots) verifies against the trust root each harness
+// builds at startup. These keys sign nothing outside the fuzzers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bundles/keys.hpp"
+#include "bundles/payload.hpp"
+#include "bundles/sign_objects.hpp"
+#include "bundles/trust.hpp"
+#include "sovdev.pb.h"
+
+namespace sovdev::fuzz {
+
+// The clock the harnesses judge catalog expiry by (2026-09-21).
+inline constexpr int64_t kNow = 1'790'000'000;
+
+// v1: root {root-a, root-b} threshold 1, publisher {pub-a, pub-b} threshold 1, signed by root-a.
+// v2: root {root-b, root-c} threshold 2, publisher {pub-a, pub-c} threshold 1, signed by root-a
+//     (v1's threshold) and root-b + root-c (its own).
+struct Keys {
+  SecretKey root_a, root_b, root_c;
+  SecretKey pub_a, pub_b, pub_c;
+};
+const Keys& keys();
+const std::string& signed_root_v1();
+const std::string& signed_root_v2();
+const pb::TrustRoot& root_v1_body();
+const pb::TrustRoot& root_v2_body();
+const TrustPolicy& trust_v1();  // what an agent pinned from signed_root_v1()
+
+// A serialized Signed of `type` over `body`, signed by each key in order.
+std::string sign(std::string_view type, std::string body, const std::vector<SecretKey>& signers);
+
+pb::ResourceRecord record(std::string api_version, std::string kind, std::string namespace_,
+                          std::string name, std::string json);
+
+// A bundle made the way `sovdev-hub build` makes one, held in memory.
+struct Bundle {
+  pb::BundleManifest manifest;
+  std::string envelope;  // serialized Signed manifest
+  std::string digest;
+  std::string payload;
+  std::string file;  // header + envelope + payload: the .sdb file
+};
+Bundle make_bundle(const std::vector<pb::ResourceRecord>& records, const BundleInfo& info,
+                   PayloadWriter::Options options, const std::vector<SecretKey>& signers);
+BundleInfo default_info();
+
+// A harness found a broken invariant: print what and abort, so libFuzzer saves the input.
+[[noreturn]] void fail(std::string_view what);
+inline void expect(bool ok, std::string_view what) {
+  if (!ok) fail(what);
+}
+
+// Leading parameter bytes of a fuzz input; reads past the end give zeros.
+class Params {
+ public:
+  Params(const uint8_t* data, size_t size) : bytes_(reinterpret_cast<const char*>(data), size) {}
+  uint8_t u8() {
+    if (bytes_.empty()) return 0;
+    const auto b = static_cast<uint8_t>(bytes_.front());
+    bytes_.remove_prefix(1);
+    return b;
+  }
+  // Little-endian, `n` ≤ 8 bytes.
+  uint64_t uint(int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= static_cast<uint64_t>(u8()) << (8 * i);
+    return v;
+  }
+  std::string_view take(size_t n) {
+    const auto got = bytes_.substr(0, n);
+    bytes_.remove_prefix(got.size());
+    return got;
+  }
+  std::string_view rest() const { return bytes_; }
+
+ private:
+  std::string_view bytes_;
+};
+
+}  // namespace sovdev::fuzz
