@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   add_verify(app, commands);
   add_import(app, commands);
   add_status(app, commands);
+  add_run(app, commands);
+  add_check_config(app, commands);
   return cli::run(app, commands, argc, argv);
 }
 

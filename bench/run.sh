@@ -10,8 +10,8 @@ if [[ $# -ne 1 ]]; then
 fi
 build=$(cd "$1" && pwd) || exit 2
 bench=$build/bench/bench_import
-for program in "$bench" "$build/bench/bench_bare" "$build/hub/sovdev-hub" \
-  "$build/agent/sovdev-agent"; do
+for program in "$bench" "$build/bench/bench_bare" "$build/bench/bench_delta" \
+  "$build/hub/sovdev-hub" "$build/agent/sovdev-agent"; do
   if [[ ! -x $program ]]; then
     echo "bench/run.sh: $program is missing: run cmake --build $build first" >&2
     exit 2
@@ -24,10 +24,15 @@ trap 'rm -rf "$data"' EXIT
 
 worst=0
 summary=()
-for mode in size throughput memory; do
-  echo "== bench_import $mode"
+for mode in size throughput memory delta; do
   start=$SECONDS
-  "$bench" "$mode" --build "$build" --data "$data" | tee "$data/$mode.out"
+  if [[ $mode == delta ]]; then
+    echo "== bench_delta"
+    "$build/bench/bench_delta" --data "$data" | tee "$data/$mode.out"
+  else
+    echo "== bench_import $mode"
+    "$bench" "$mode" --build "$build" --data "$data" | tee "$data/$mode.out"
+  fi
   rc=${PIPESTATUS[0]}
   echo "   ($mode: exit $rc, $((SECONDS - start)) s)"
   ((rc > worst)) && worst=$rc

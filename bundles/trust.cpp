@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/manifest_rules.hpp"
 
@@ -158,6 +159,22 @@ Expected<pb::Catalog> TrustPolicy::verify_catalog(std::string_view signed_catalo
   }
   if (catalog.channel().empty()) return make_error(Errc::invalid, "catalog names no channel");
   return catalog;
+}
+
+Expected<pb::DeltaManifest> TrustPolicy::verify_delta(std::string_view signed_delta) const {
+  SOVDEV_ASSIGN(pb::Signed envelope,
+                parse_signed(signed_delta, kTypeDelta, kMaxDeltaManifestBytes));
+  return verify_delta(envelope);
+}
+
+Expected<pb::DeltaManifest> TrustPolicy::verify_delta(const pb::Signed& envelope) const {
+  SOVDEV_TRY(verify_threshold(envelope, kTypeDelta, root_.publisher(), keys_, "delta manifest"));
+  pb::DeltaManifest manifest;
+  if (!manifest.ParseFromString(envelope.body())) {
+    return make_error(Errc::invalid, "delta manifest body is not a valid DeltaManifest");
+  }
+  SOVDEV_TRY(check_delta_shape(manifest));
+  return manifest;
 }
 
 }  // namespace sovdev

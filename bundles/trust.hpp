@@ -48,6 +48,11 @@ class TrustPolicy {
   // expired catalog still tells an offline site that nothing newer is known.
   [[nodiscard]] Expected<pb::Catalog> verify_catalog(std::string_view signed_catalog) const;
 
+  // Verifies a signed delta manifest against the publisher role and checks its shape (a window
+  // above the delta cap is refused). Whether it fits the bundle the agent wants is the caller's.
+  [[nodiscard]] Expected<pb::DeltaManifest> verify_delta(std::string_view signed_delta) const;
+  [[nodiscard]] Expected<pb::DeltaManifest> verify_delta(const pb::Signed& envelope) const;
+
   const pb::TrustRoot& root() const { return root_; }
   uint64_t version() const { return root_.version(); }
   const std::string& envelope() const { return envelope_; }

@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   add_trust(app, commands);
   add_build(app, commands);
   add_inspect(app, commands);
+  add_publish(app, commands);
+  add_serve(app, commands);
+  add_fleet_status(app, commands);
   return cli::run(app, commands, argc, argv);
 }
 

@@ -9,6 +9,9 @@ void add_keygen(CLI::App& app, cli::Commands& commands);
 void add_trust(CLI::App& app, cli::Commands& commands);
 void add_build(CLI::App& app, cli::Commands& commands);
 void add_inspect(CLI::App& app, cli::Commands& commands);
+void add_publish(CLI::App& app, cli::Commands& commands);
+void add_serve(CLI::App& app, cli::Commands& commands);
+void add_fleet_status(CLI::App& app, cli::Commands& commands);
 
 int main(int argc, char** argv);
 

@@ -2,6 +2,9 @@
 
 #include <cstdio>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 namespace sovdev::cli {
 
 #ifndef SOVDEV_VERSION
@@ -19,7 +22,17 @@ std::string version_line(const std::string& program) {
   return program + " " + SOVDEV_VERSION + " (" + arch + ")";
 }
 
+void setup_logging() {
+  // Logs go to stderr (stdout carries command output), each line written out at once so a
+  // process killed with SIGKILL leaves a complete log behind.
+  auto logger = spdlog::stderr_logger_st("sovdev");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
 int run(CLI::App& app, const Commands& commands, int argc, char** argv) {
+  setup_logging();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -22,6 +22,9 @@ using Commands = std::vector<Command>;
 // Parses argv, runs the chosen command, reports any error. Returns the process exit status.
 int run(CLI::App& app, const Commands& commands, int argc, char** argv);
 
+// Logs to stderr, one line at a time.
+void setup_logging();
+
 // "<program> <version> (<arch>)", for --version.
 std::string version_line(const std::string& program);
 

@@ -39,8 +39,8 @@ std::optional<BundleState> parse_state(std::string_view text) {
 }
 
 constexpr const char* kColumns =
-    "SELECT digest, stack, channel, version, envelope, chunk_count, payload_size, state "
-    "FROM bundles ";
+    "SELECT digest, stack, channel, version, envelope, chunk_count, payload_size, state, "
+    "payload_origin FROM bundles ";
 
 Expected<BundleInfo> read_info(const Statement& row) {
   BundleInfo info;
@@ -55,6 +55,7 @@ Expected<BundleInfo> read_info(const Statement& row) {
   // The CHECK constraint makes this unreachable unless the file was edited by hand.
   if (!state) return make_error(Errc::store, "unknown bundle state '" + row.text(7) + "'");
   info.state = *state;
+  info.rebuilt = row.text(8) == "rebuilt";
   return info;
 }
 
@@ -68,6 +69,17 @@ Expected<std::optional<BundleInfo>> query_one(Database& db, const std::string& w
   if (!row) return std::optional<BundleInfo>();
   SOVDEV_ASSIGN(BundleInfo info, read_info(select));
   return std::optional<BundleInfo>(std::move(info));
+}
+
+// Errc::conflict when the stack and version are cached under a digest other than meta's.
+Status check_version_free(Database& db, const BundleMeta& meta) {
+  SOVDEV_ASSIGN(auto same_version, query_one(db, "WHERE stack = ? AND version = ? AND digest != ?",
+                                             meta.stack, meta.version, Blob{meta.digest}));
+  if (!same_version) return {};
+  return make_error(Errc::conflict,
+                    "the cache already holds this stack and version with other content (" +
+                        short_hex(same_version->digest) + ", " + state_name(same_version->state) +
+                        "); the publisher signed two different bundles for one version");
 }
 
 // chunk_count of a cached bundle, or Errc::not_found.
@@ -89,15 +101,7 @@ Expected<BundleState> BundleCache::begin(const BundleMeta& meta) {
         SOVDEV_TRY(check_digest(meta.digest));
         SOVDEV_ASSIGN(auto held, query_one(db_, "WHERE digest = ?", Blob{meta.digest}));
         if (held) return held->state;
-        SOVDEV_ASSIGN(auto same_version,
-                      query_one(db_, "WHERE stack = ? AND version = ?", meta.stack, meta.version));
-        if (same_version) {
-          return make_error(Errc::conflict,
-                            "the cache already holds this stack and version with other content (" +
-                                short_hex(same_version->digest) + ", " +
-                                state_name(same_version->state) +
-                                "); the publisher signed two different bundles for one version");
-        }
+        SOVDEV_TRY(check_version_free(db_, meta));
         SOVDEV_ASSIGN(Statement insert,
                       db_.prepare("INSERT INTO bundles (digest, stack, channel, version, envelope, "
                                   "chunk_count, payload_size, state) "
@@ -178,6 +182,55 @@ Status BundleCache::set_state(std::string_view digest, BundleState state) {
       }));
 }
 
+Status BundleCache::put_rebuilt(const BundleMeta& meta, const ChunkSource& source) {
+  const std::string what = "store the rebuilt payload of " + meta.stack + "@" +
+                           std::to_string(meta.version) + " (" + short_hex(meta.digest) + ")";
+  return with_context(
+      what, transaction(db_, [&]() -> Status {
+        SOVDEV_TRY(check_digest(meta.digest));
+        SOVDEV_ASSIGN(auto held, query_one(db_, "WHERE digest = ?", Blob{meta.digest}));
+        if (held && held->state == BundleState::verified) {
+          return make_error(Errc::conflict, "the bundle is verified already; its payload is kept");
+        }
+        if (held) {
+          // A download that was started in full: its signed chunks give way to the rebuilt ones.
+          SOVDEV_TRY(detail::delete_chunks(db_, meta.digest));
+          SOVDEV_ASSIGN(Statement update,
+                        db_.prepare("UPDATE bundles SET chunk_count = ?, payload_size = ?, "
+                                    "payload_origin = 'rebuilt' WHERE digest = ?"));
+          SOVDEV_TRY(update.bind_all(meta.chunk_count, meta.payload_size, Blob{meta.digest}));
+          SOVDEV_TRY(update.run());
+        } else {
+          SOVDEV_TRY(check_version_free(db_, meta));
+          SOVDEV_ASSIGN(Statement insert,
+                        db_.prepare("INSERT INTO bundles (digest, stack, channel, version, "
+                                    "envelope, chunk_count, payload_size, state, payload_origin) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'partial', 'rebuilt')"));
+          SOVDEV_TRY(insert.bind_all(Blob{meta.digest}, meta.stack, meta.channel, meta.version,
+                                     Blob{meta.envelope}, meta.chunk_count, meta.payload_size));
+          SOVDEV_TRY(insert.run());
+        }
+        std::string chunk;
+        std::uint64_t total = 0;
+        for (std::uint32_t i = 0; i < meta.chunk_count; ++i) {
+          chunk.clear();
+          auto got = source(i, chunk);
+          if (!got) return std::move(got).error().context("chunk " + std::to_string(i));
+          SOVDEV_TRY(detail::insert_chunk(db_, meta.digest, i, chunk));
+          total += chunk.size();
+        }
+        if (total != meta.payload_size) {
+          return make_error(Errc::invalid, "the chunks hold " + std::to_string(total) +
+                                               " bytes, the payload was declared as " +
+                                               std::to_string(meta.payload_size));
+        }
+        SOVDEV_ASSIGN(Statement verified,
+                      db_.prepare("UPDATE bundles SET state = 'verified' WHERE digest = ?"));
+        SOVDEV_TRY(verified.bind(1, Blob{meta.digest}));
+        return verified.run();
+      }));
+}
+
 Expected<std::optional<BundleInfo>> BundleCache::find(std::string_view digest) {
   return with_context("find bundle " + short_hex(digest),
                       query_one(db_, "WHERE digest = ?", Blob{digest}));
@@ -225,9 +278,7 @@ Expected<bool> BundleCache::remove(std::string_view digest) {
         }
         // Chunks first and explicitly, rather than trusting the cascade: it holds even on a
         // connection opened without foreign keys.
-        SOVDEV_ASSIGN(Statement chunks, db_.prepare("DELETE FROM chunks WHERE digest = ?"));
-        SOVDEV_TRY(chunks.bind(1, Blob{digest}));
-        SOVDEV_TRY(chunks.run());
+        SOVDEV_TRY(detail::delete_chunks(db_, digest));
         SOVDEV_ASSIGN(Statement bundle, db_.prepare("DELETE FROM bundles WHERE digest = ?"));
         SOVDEV_TRY(bundle.bind(1, Blob{digest}));
         SOVDEV_TRY(bundle.run());

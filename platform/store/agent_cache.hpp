@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,13 +61,20 @@ struct BundleMeta {
   std::string channel;
   std::uint64_t version = 0;
   std::string envelope;  // the Signed manifest
+  // Of the payload held here: the signed one's, or for a rebuilt payload the agent's own.
   std::uint32_t chunk_count = 0;
   std::uint64_t payload_size = 0;
 };
 
 struct BundleInfo : BundleMeta {
   BundleState state = BundleState::partial;
+  // The payload was rebuilt from a delta and compressed by the agent: its chunks do not match
+  // the signed chunk hashes and are checked through the signed uncompressed hash instead.
+  bool rebuilt = false;
 };
+
+// Fills `out` with chunk `index` of a payload being stored; asked for in order, from 0.
+using ChunkSource = std::function<Status(std::uint32_t index, std::string& out)>;
 
 class BundleCache {
  public:
@@ -89,6 +97,13 @@ class BundleCache {
   [[nodiscard]] Status read_chunk(std::string_view digest, std::uint32_t index, std::string& out);
   // complete and verified are refused (Errc::invalid) while chunks are missing.
   [[nodiscard]] Status set_state(std::string_view digest, BundleState state);
+  // Stores a payload the agent rebuilt (from a delta and checked against the signed
+  // uncompressed hash) as the bundle's: `meta` gives the rebuilt payload's chunk_count and
+  // payload_size, `source` its chunks 0..chunk_count-1. Replaces whatever chunks a partial
+  // download held, creates the bundle if it is not cached, and marks it verified and rebuilt,
+  // all in one transaction: a crash or an error leaves the cache as it was. Errc::conflict when
+  // the bundle is verified already or its stack and version are held under another digest.
+  [[nodiscard]] Status put_rebuilt(const BundleMeta& meta, const ChunkSource& source);
 
   [[nodiscard]] Expected<std::optional<BundleInfo>> find(std::string_view digest);
   [[nodiscard]] Expected<std::optional<BundleInfo>> find_version(std::string_view stack,

@@ -36,4 +36,10 @@ Status read_chunk(Database& db, std::string_view digest, std::uint32_t index, st
   return db.read_blob("chunks", "data", rowid, out);
 }
 
+Status delete_chunks(Database& db, std::string_view digest) {
+  SOVDEV_ASSIGN(Statement remove, db.prepare("DELETE FROM chunks WHERE digest = ?"));
+  SOVDEV_TRY(remove.bind(1, Blob{digest}));
+  return remove.run();
+}
+
 }  // namespace sovdev::store::detail

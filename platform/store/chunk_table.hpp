@@ -19,4 +19,7 @@ namespace sovdev::store::detail {
 [[nodiscard]] Status read_chunk(Database& db, std::string_view digest, std::uint32_t index,
                                 std::string& out);
 
+// Deletes every chunk of a bundle.
+[[nodiscard]] Status delete_chunks(Database& db, std::string_view digest);
+
 }  // namespace sovdev::store::detail

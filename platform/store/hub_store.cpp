@@ -113,6 +113,32 @@ Expected<std::optional<HubBundle>> HubBundles::latest(std::string_view channel,
                 stack));
 }
 
+Expected<std::vector<std::string>> HubBundles::channels() {
+  SOVDEV_ASSIGN(Statement select,
+                db_.prepare("SELECT DISTINCT channel FROM bundles ORDER BY channel"));
+  std::vector<std::string> out;
+  for (;;) {
+    SOVDEV_ASSIGN(const bool row, select.step());
+    if (!row) break;
+    out.push_back(select.text(0));
+  }
+  return out;
+}
+
+Expected<std::vector<HubBundle>> HubBundles::newest_per_stack(std::string_view channel) {
+  SOVDEV_ASSIGN(Statement stacks,
+                db_.prepare("SELECT DISTINCT stack FROM bundles WHERE channel = ? ORDER BY stack"));
+  SOVDEV_TRY(stacks.bind_all(channel));
+  std::vector<HubBundle> out;
+  for (;;) {
+    SOVDEV_ASSIGN(const bool row, stacks.step());
+    if (!row) break;
+    SOVDEV_ASSIGN(auto newest, latest(channel, stacks.text(0)));
+    if (newest) out.push_back(std::move(*newest));
+  }
+  return out;
+}
+
 Expected<std::vector<VersionEntry>> HubBundles::versions(std::string_view channel,
                                                          std::string_view stack) {
   const std::string what = "list versions of " + std::string(channel) + "/" + std::string(stack);

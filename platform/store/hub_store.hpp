@@ -64,6 +64,11 @@ class HubBundles {
   // False when it was not stored.
   [[nodiscard]] Expected<bool> remove(std::string_view digest);
 
+  // Channels with at least one bundle, sorted.
+  [[nodiscard]] Expected<std::vector<std::string>> channels();
+  // The newest bundle of every stack of a channel, ordered by stack: what its catalog lists.
+  [[nodiscard]] Expected<std::vector<HubBundle>> newest_per_stack(std::string_view channel);
+
  private:
   Database& db_;
 };

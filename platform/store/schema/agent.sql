@@ -17,6 +17,7 @@ CREATE TABLE bundles (
   chunk_count INTEGER NOT NULL CHECK (chunk_count >= 0),
   payload_size INTEGER NOT NULL CHECK (payload_size >= 0),
   state TEXT NOT NULL CHECK (state IN ('partial', 'complete', 'verified')),
+  payload_origin TEXT NOT NULL DEFAULT 'signed' CHECK (payload_origin IN ('signed', 'rebuilt')),
   UNIQUE (stack, version)
 );
 
@@ -53,4 +54,4 @@ CREATE TABLE catalogs (
   received_at INTEGER NOT NULL
 );
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

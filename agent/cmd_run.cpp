@@ -1,0 +1,150 @@
+// run and sync: the agent as a daemon, and one pass of it for scripts and timers.
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/commands.hpp"
+#include "agent/config.hpp"
+#include "agent/daemon.hpp"
+#include "agent/trust_pin.hpp"
+#include "platform/fs/files.hpp"
+#include "platform/proc/signals.hpp"
+
+namespace sovdev::agent {
+namespace {
+
+struct RunOptions {
+  std::string config;
+  bool once = false;
+  int64_t timeout_s = 600;
+};
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Expected<mqtt::Options> client_options(const AgentConfig& c) {
+  mqtt::Options o;
+  o.servers = c.broker.urls;
+  o.client_id = "sovdev-agent-" + c.agent_id;
+  o.username = c.broker.username.empty() ? c.agent_id : c.broker.username;
+  if (!c.broker.password_file.empty()) {
+    SOVDEV_ASSIGN(std::string password, fs::read_file(c.broker.password_file, 4096));
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r'))
+      password.pop_back();
+    o.password = std::move(password);
+  }
+  o.tls = {c.broker.ca_file, c.broker.cert_file, c.broker.key_file};
+  o.keepalive = c.broker.keepalive;
+  // Chunks in flight plus catalogs: nothing more needs to wait between Paho's thread and ours.
+  o.queue_capacity = c.sync.window * 2 + 16;
+  o.max_pending_publishes = c.sync.window + 8;
+  pb::AgentStatus offline;
+  offline.set_schema(1);
+  offline.set_agent_id(c.agent_id);
+  offline.set_channel(c.channels.empty() ? "" : c.channels.front());
+  offline.set_state("offline");
+  offline.set_updated_at(static_cast<int64_t>(std::time(nullptr)));
+  mqtt::Message will;
+  will.topic = c.broker.topic_prefix + "/status/" + c.agent_id;
+  will.payload = offline.SerializeAsString();
+  will.retained = true;
+  o.will = will;
+  return o;
+}
+
+DaemonSettings daemon_settings(const AgentConfig& c) {
+  DaemonSettings s;
+  s.fetch.agent_id = c.agent_id;
+  s.fetch.prefix = c.broker.topic_prefix;
+  s.fetch.window = c.sync.window;
+  s.fetch.request_timeout_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.request_timeout).count();
+  s.fetch.backoff_min_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.backoff_min).count();
+  s.fetch.backoff_max_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.backoff_max).count();
+  s.fetch.install = {c.channels.size() == 1 ? c.channels.front() : std::string(), c.arch};
+  s.fetch.work_dir = c.state_dir + "/work";
+  s.channels = c.channels;
+  s.stacks = c.stacks;
+  s.status_interval_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.status_interval).count();
+  s.agent_version = cli::version_line("sovdev-agent");
+  return s;
+}
+
+Status run(const RunOptions& o) {
+  proc::install_stop_handlers();
+  SOVDEV_ASSIGN(AgentConfig config, load_config(o.config));
+  SOVDEV_ASSIGN(store::Database db, open_state(config.state_dir, true));
+  SOVDEV_ASSIGN(TrustPolicy trust, pinned_trust(db, config.trust_root));
+  SOVDEV_ASSIGN(auto target, target::make_target(config.apply.target));
+  SOVDEV_ASSIGN(mqtt::Options options, client_options(config));
+  auto client = mqtt::make_paho_client(options);
+  if (auto connected = client->connect(); !connected) {
+    // The cache keeps the site running; the client goes on trying in the background.
+    spdlog::warn("broker not reachable yet: {}", connected.error().message);
+    if (o.once) return std::move(connected).error().context("sync");
+  }
+  Daemon daemon(db, trust, *client, *target, daemon_settings(config));
+  SOVDEV_TRY(daemon.start(now_ms()));
+  const int64_t deadline = now_ms() + o.timeout_s * 1000;
+  int64_t last_tick = 0;
+  while (!proc::stop_requested()) {
+    if (auto event = client->next(std::chrono::milliseconds(100))) {
+      SOVDEV_TRY(daemon.handle(*event, now_ms()));
+    }
+    const int64_t now = now_ms();
+    if (now - last_tick >= 100) {
+      last_tick = now;
+      SOVDEV_TRY(daemon.tick(now));
+    }
+    if (!o.once) continue;
+    if (daemon.up_to_date()) break;
+    if (daemon.failure()) return *daemon.failure();
+    if (now >= deadline) {
+      return make_error(Errc::unavailable, "not up to date after " + std::to_string(o.timeout_s) +
+                                               " s (no catalog, or the hub is not answering)");
+    }
+  }
+  const auto& c = daemon.counters();
+  std::printf("%s: %s, stack %s v%llu, %llu bytes received, %llu rejected messages\n",
+              config.agent_id.c_str(), daemon.status().state().c_str(),
+              daemon.status().stack().c_str(),
+              static_cast<unsigned long long>(daemon.status().applied_version()),
+              static_cast<unsigned long long>(c.bytes_received),
+              static_cast<unsigned long long>(daemon.rejected()));
+  return client->disconnect();
+}
+
+}  // namespace
+
+void add_run(CLI::App& app, cli::Commands& commands) {
+  auto o = std::make_shared<RunOptions>();
+  auto* cmd =
+      app.add_subcommand("run", "Run the agent: follow the catalogs, fetch, verify, apply, report");
+  cmd->add_option("--config", o->config, "Agent configuration file (TOML)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  commands.push_back({cmd, [o] { return run(*o); }});
+
+  auto s = std::make_shared<RunOptions>();
+  s->once = true;
+  auto* sync = app.add_subcommand(
+      "sync",
+      "Fetch and apply what is due, then exit: 0 = up to date, 13 = hub or broker not reachable");
+  sync->add_option("--config", s->config, "Agent configuration file (TOML)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sync->add_flag("--once", s->once, "Exit when up to date (the only mode; kept for clarity)");
+  sync->add_option("--timeout", s->timeout_s, "Give up after this many seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}));
+  commands.push_back({sync, [s] { return run(*s); }});
+}
+
+}  // namespace sovdev::agent

@@ -1,0 +1,66 @@
+// The agent's settings: a TOML file read once at startup (config/agent.example.toml documents
+// every key). Unknown keys and bad values are errors naming the file and line; relative paths
+// are resolved against the file's folder.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "platform/target/target_config.hpp"
+
+namespace sovdev::agent {
+
+struct BrokerConfig {
+  std::vector<std::string> urls;  // tcp://host:port or ssl://host:port, tried in order
+  std::string topic_prefix = "sovdev/v1";
+  std::string username;       // agent_id unless set
+  std::string password_file;  // empty: no password
+  std::string ca_file;        // empty: the system's CA certificates
+  std::string cert_file;      // client certificate; set together with key_file
+  std::string key_file;
+  std::chrono::seconds keepalive{30};
+};
+
+struct SyncConfig {
+  uint32_t window = 8;  // chunks in flight
+  std::chrono::seconds request_timeout{10};
+  std::chrono::seconds backoff_min{1};
+  std::chrono::seconds backoff_max{300};
+  std::chrono::seconds status_interval{300};
+};
+
+struct ApplyConfig {
+  target::TargetConfig target;
+  std::chrono::seconds reconcile_interval{600};  // zero: no periodic re-apply
+  std::chrono::seconds health_timeout{300};
+};
+
+struct AgentConfig {
+  std::string source;  // the file the settings came from
+  std::string agent_id;
+  std::vector<std::string> channels;
+  std::vector<std::string> stacks;  // empty: every stack of the channels
+  std::string state_dir = "/var/lib/sovdev-agent";
+  std::string trust_root;
+  std::string arch;  // this machine's unless set
+  BrokerConfig broker;
+  SyncConfig sync;
+  ApplyConfig apply;
+};
+
+// Reads and validates the file. Errors: Errc::io when it cannot be read, otherwise
+// Errc::invalid with one "FILE:LINE: what is wrong" line per problem.
+Expected<AgentConfig> load_config(const std::string& path);
+
+// The same for text in memory; `name` is used in messages and its folder resolves relative
+// paths. Files the settings name (trust_root, password_file, TLS files) must exist.
+Expected<AgentConfig> parse_config(std::string_view text, std::string_view name);
+
+// The effective settings, defaults included, as TOML (never a secret: only file names).
+std::string describe_config(const AgentConfig& config);
+
+}  // namespace sovdev::agent

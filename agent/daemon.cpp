@@ -1,0 +1,261 @@
+#include "agent/daemon.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/delta_rebuild.hpp"
+#include "agent/payload_source.hpp"
+#include "bundles/hash.hpp"
+#include "bundles/messages.hpp"
+#include "platform/proc/memory.hpp"
+
+namespace sovdev::agent {
+
+Daemon::Daemon(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
+               target::Target& target, DaemonSettings settings)
+    : db_(db), trust_(trust), client_(client), target_(target), settings_(std::move(settings)) {
+  status_.set_schema(1);
+  status_.set_agent_id(settings_.fetch.agent_id);
+  status_.set_channel(settings_.channels.empty() ? "" : settings_.channels.front());
+  status_.set_agent_version(settings_.agent_version);
+  status_.set_state("idle");
+  for (const auto& c : settings_.channels) fresh_[c] = false;
+}
+
+Status Daemon::start(int64_t now_ms) {
+  // A rebuild killed half-way leaves its temporary files behind.
+  SOVDEV_TRY(remove_stale_rebuild_files(settings_.fetch.work_dir));
+  const auto& prefix = settings_.fetch.prefix;
+  for (const auto& channel : settings_.channels) {
+    SOVDEV_TRY(client_.subscribe(prefix + "/catalog/" + channel, 1));
+  }
+  SOVDEV_TRY(client_.subscribe(prefix + "/agent/" + settings_.fetch.agent_id + "/data", 1));
+  // What is applied already, so the first status says so.
+  store::ApplyLog log(db_);
+  store::BundleCache cache(db_);
+  SOVDEV_ASSIGN(auto bundles, cache.list());
+  for (const auto& b : bundles) {
+    SOVDEV_ASSIGN(auto good, log.last_good(b.stack));
+    if (good && good->digest == b.digest) {
+      status_.set_stack(b.stack);
+      status_.set_applied_version(good->version);
+      status_.set_applied_digest(good->digest);
+    }
+  }
+  return publish_status(now_ms);
+}
+
+void Daemon::reject(const std::string& what) {
+  rejected_++;
+  status_.set_rejected_messages(rejected_);
+  spdlog::warn("ignored: {}", what);
+}
+
+Status Daemon::handle(const mqtt::Event& event, int64_t now_ms) {
+  if (event.kind == mqtt::Event::Kind::connected) {
+    spdlog::info("connected to the broker");
+    if (fetch_) SOVDEV_TRY(fetch_->on_reconnect(now_ms));
+    return publish_status(now_ms);
+  }
+  if (event.kind == mqtt::Event::Kind::connection_lost) {
+    spdlog::warn("connection to the broker lost: {}", event.reason);
+    return {};
+  }
+  const auto& m = event.message;
+  const std::string catalog_head = settings_.fetch.prefix + "/catalog/";
+  if (m.topic.compare(0, catalog_head.size(), catalog_head) == 0) {
+    return on_catalog(m.topic.substr(catalog_head.size()), m, now_ms);
+  }
+  if (m.topic == settings_.fetch.prefix + "/agent/" + settings_.fetch.agent_id + "/data") {
+    return on_data(m, now_ms);
+  }
+  reject("message on unexpected topic " + m.topic.substr(0, 128));
+  return {};
+}
+
+Status Daemon::on_catalog(const std::string& channel, const mqtt::Message& m, int64_t now_ms) {
+  if (!fresh_.count(channel)) return {};
+  auto catalog = trust_.verify_catalog(m.payload);
+  if (!catalog) {
+    reject("catalog on " + channel + ": " + catalog.error().message);
+    return {};
+  }
+  if (catalog->channel() != channel) {
+    reject("catalog for channel " + catalog->channel() + " published on " + channel);
+    return {};
+  }
+  store::CatalogCache catalogs(db_);
+  auto stored = catalogs.put({channel, catalog->serial(), m.payload, now_ms / 1000});
+  if (!stored) {
+    // An older catalog replayed after a newer one, or two catalogs with one serial.
+    reject("catalog " + channel + " serial " + std::to_string(catalog->serial()) + ": " +
+           stored.error().message);
+    return {};
+  }
+  if (auto fresh = check_catalog_fresh(*catalog, now_ms / 1000); !fresh) {
+    // The cached stack keeps running; only new installs wait for a re-signed catalog.
+    status_.set_last_error(fresh.error().message);
+    spdlog::warn("{}", fresh.error().message);
+    return publish_status(now_ms);
+  }
+  fresh_[channel] = true;
+  return plan(*catalog, now_ms);
+}
+
+Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
+  store::BundleCache cache(db_);
+  store::ApplyLog log(db_);
+  for (const auto& e : catalog.entries()) {
+    if (!settings_.stacks.empty() && std::find(settings_.stacks.begin(), settings_.stacks.end(),
+                                               e.stack()) == settings_.stacks.end()) {
+      continue;
+    }
+    const auto& arch = settings_.fetch.install.arch;
+    if (std::find(e.arch().begin(), e.arch().end(), arch) == e.arch().end()) {
+      spdlog::warn("{}@{} is not built for {}: skipped", e.stack(), e.version(), arch);
+      continue;
+    }
+    SOVDEV_ASSIGN(auto good, log.last_good(e.stack()));
+    if (good && good->digest == e.manifest_digest()) continue;
+    SOVDEV_ASSIGN(auto highest, cache.highest_verified(e.stack()));
+    if (highest && highest->version > e.version()) continue;  // never go down
+    if (fetch_ && fetch_->goal().stack == e.stack()) {
+      if (fetch_->goal().digest == e.manifest_digest()) continue;
+      // A newer version was published while fetching: skip the intermediate one.
+      fetch_.reset();
+    }
+    queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                                [&](const FetchGoal& g) { return g.stack == e.stack(); }),
+                 queue_.end());
+    FetchGoal goal{e.stack(), e.version(), e.manifest_digest(), good};
+    queue_.push_back(std::move(goal));
+  }
+  return next_fetch(now_ms);
+}
+
+Status Daemon::next_fetch(int64_t now_ms) {
+  while (!fetch_ && !queue_.empty()) {
+    FetchGoal goal = std::move(queue_.front());
+    queue_.pop_front();
+    fetch_ = std::make_unique<BundleFetch>(db_, trust_, client_, settings_.fetch, counters_, goal);
+    status_.set_fetching_version(goal.version);
+    SOVDEV_TRY(set_state("fetching", now_ms));
+    SOVDEV_TRY(fetch_->start(now_ms));
+    SOVDEV_TRY(after_fetch(now_ms));
+  }
+  return {};
+}
+
+Status Daemon::on_data(const mqtt::Message& m, int64_t now_ms) {
+  auto resp = parse_fetch_response(m.payload);
+  if (!resp) {
+    reject("data message: " + resp.error().message);
+    return {};
+  }
+  if (!fetch_ || resp->manifest_digest() != fetch_->goal().digest) return {};  // stale
+  SOVDEV_TRY(fetch_->on_response(*resp, now_ms));
+  return after_fetch(now_ms);
+}
+
+Status Daemon::after_fetch(int64_t now_ms) {
+  if (!fetch_) return {};
+  status_.set_progress_permille(fetch_->progress_permille());
+  status_.set_bytes_fetched(counters_.bytes_received);
+  if (fetch_->phase() == BundleFetch::Phase::failed) {
+    failure_ = make_error(Errc::invalid, fetch_->error());
+    status_.set_last_error(fetch_->error());
+    fetch_.reset();
+    SOVDEV_TRY(set_state("degraded", now_ms));
+    return next_fetch(now_ms);
+  }
+  if (fetch_->phase() != BundleFetch::Phase::done) return {};
+  const std::string digest = fetch_->goal().digest;
+  spdlog::info("fetched {}@{}{}: {} bytes received so far", fetch_->goal().stack,
+               fetch_->goal().version, fetch_->used_delta() ? " as a delta" : "",
+               counters_.bytes_received);
+  fetch_.reset();
+  SOVDEV_TRY(apply(digest, now_ms));
+  return next_fetch(now_ms);
+}
+
+Status Daemon::apply(const std::string& digest, int64_t now_ms) {
+  store::BundleCache cache(db_);
+  store::ApplyLog log(db_);
+  SOVDEV_ASSIGN(auto info, cache.find(digest));
+  if (!info) return make_error(Errc::store, "fetched bundle missing from the cache");
+  SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
+  SOVDEV_TRY(set_state("applying", now_ms));
+  uint32_t objects = 0;
+  auto applied = [&]() -> Expected<target::ApplyResult> {
+    SOVDEV_TRY(target_.begin({manifest.stack(), manifest.version(), short_hex(digest)}));
+    SOVDEV_TRY(for_each_record(db_, *info, manifest, [&](pb::ResourceRecord& r) -> Status {
+      objects++;
+      return target_.apply(r);
+    }));
+    return target_.commit();
+  }();
+  if (!applied) {
+    target_.abort();
+    const Error error = std::move(applied).error().context("apply " + describe(manifest));
+    SOVDEV_TRY(log.record(manifest.stack(), manifest.version(), digest, "failed", error.message));
+    failure_ = error;
+    status_.set_last_error(error.message);
+    return set_state("degraded", now_ms);
+  }
+  SOVDEV_TRY(log.record(manifest.stack(), manifest.version(), digest, "applied",
+                        std::to_string(applied->applied) + " written, " +
+                            std::to_string(applied->unchanged) + " unchanged, " +
+                            std::to_string(applied->pruned) + " pruned"));
+  SOVDEV_TRY(log.set_last_good(manifest.stack(), manifest.version(), digest));
+  spdlog::info("applied {}: {} objects ({} written, {} pruned)", describe(manifest), objects,
+               applied->applied, applied->pruned);
+  failure_.reset();
+  status_.set_stack(manifest.stack());
+  status_.set_applied_version(manifest.version());
+  status_.set_applied_digest(digest);
+  status_.set_resources_total(objects);
+  status_.set_resources_ready(objects);
+  status_.set_fetching_version(0);
+  status_.set_progress_permille(1000);
+  status_.clear_last_error();
+  return set_state("healthy", now_ms);
+}
+
+Status Daemon::set_state(const std::string& state, int64_t now_ms) {
+  if (status_.state() == state) return {};
+  status_.set_state(state);
+  return publish_status(now_ms);
+}
+
+Status Daemon::publish_status(int64_t now_ms) {
+  const auto memory = proc::read_memory();
+  status_.set_rss_bytes(memory.rss_bytes);
+  status_.set_private_bytes(memory.anon_bytes);
+  status_.set_updated_at(now_ms / 1000);
+  status_.set_rejected_messages(rejected_);
+  mqtt::Message m;
+  m.topic = settings_.fetch.prefix + "/status/" + settings_.fetch.agent_id;
+  m.payload = status_.SerializeAsString();
+  m.retained = true;
+  last_status_ms_ = now_ms;
+  auto sent = client_.publish(m);
+  if (!sent) spdlog::debug("status not sent: {}", sent.error().message);
+  return {};
+}
+
+Status Daemon::tick(int64_t now_ms) {
+  if (fetch_) {
+    SOVDEV_TRY(fetch_->on_tick(now_ms));
+    SOVDEV_TRY(after_fetch(now_ms));
+  }
+  if (now_ms - last_status_ms_ >= settings_.status_interval_ms) SOVDEV_TRY(publish_status(now_ms));
+  return {};
+}
+
+bool Daemon::up_to_date() const {
+  if (fetch_ || !queue_.empty() || failure_) return false;
+  return std::all_of(fresh_.begin(), fresh_.end(), [](const auto& kv) { return kv.second; });
+}
+
+}  // namespace sovdev::agent

@@ -1,0 +1,71 @@
+// The agent's state machine: follows the catalogs of its channels, fetches what is newer
+// (one bundle at a time), applies it to the target, and reports its status. Driven by MQTT
+// events and ticks from one thread; every transition is committed to SQLite first.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/fetch.hpp"
+#include "platform/target/target.hpp"
+
+namespace sovdev::agent {
+
+struct DaemonSettings {
+  FetchSettings fetch;
+  std::vector<std::string> channels;
+  std::vector<std::string> stacks;  // empty: every stack of the channels
+  int64_t status_interval_ms = 300000;
+  std::string agent_version;
+};
+
+class Daemon {
+ public:
+  Daemon(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
+         target::Target& target, DaemonSettings settings);
+
+  Status start(int64_t now_ms);
+  Status handle(const mqtt::Event& event, int64_t now_ms);
+  Status tick(int64_t now_ms);
+
+  // Every channel's catalog has been seen fresh, and everything it lists is applied.
+  bool up_to_date() const;
+  // The error that stopped the last fetch or apply, if any.
+  const std::optional<Error>& failure() const { return failure_; }
+  const pb::AgentStatus& status() const { return status_; }
+  uint64_t rejected() const { return rejected_; }
+  const FetchCounters& counters() const { return counters_; }
+
+ private:
+  Status on_catalog(const std::string& channel, const mqtt::Message& message, int64_t now_ms);
+  Status on_data(const mqtt::Message& message, int64_t now_ms);
+  Status plan(const pb::Catalog& catalog, int64_t now_ms);
+  Status next_fetch(int64_t now_ms);
+  Status after_fetch(int64_t now_ms);
+  Status apply(const std::string& digest, int64_t now_ms);
+  Status set_state(const std::string& state, int64_t now_ms);
+  Status publish_status(int64_t now_ms);
+  void reject(const std::string& what);
+
+  store::Database& db_;
+  const TrustPolicy& trust_;
+  mqtt::Client& client_;
+  target::Target& target_;
+  DaemonSettings settings_;
+  FetchCounters counters_;
+
+  std::unique_ptr<BundleFetch> fetch_;
+  std::deque<FetchGoal> queue_;        // at most one goal per stack
+  std::map<std::string, bool> fresh_;  // channel → a fresh catalog was seen
+  std::optional<Error> failure_;
+  pb::AgentStatus status_;
+  int64_t last_status_ms_ = 0;
+  uint64_t rejected_ = 0;
+};
+
+}  // namespace sovdev::agent

@@ -1,0 +1,345 @@
+#include "agent/fetch.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/delta_rebuild.hpp"
+#include "agent/payload_source.hpp"
+#include "bundles/delta.hpp"
+#include "bundles/hash.hpp"
+#include "bundles/verify.hpp"
+#include "common/hex.hpp"
+#include "platform/fs/files.hpp"
+
+namespace sovdev::agent {
+namespace {
+
+Status write_at(const std::string& path, uint64_t offset, std::string_view data) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return fs::errno_error("open", path, errno);
+  const ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+  const int err = errno;
+  ::close(fd);
+  if (n < 0 || static_cast<size_t>(n) != data.size()) return fs::errno_error("write", path, err);
+  return {};
+}
+
+}  // namespace
+
+BundleFetch::BundleFetch(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
+                         const FetchSettings& settings, FetchCounters& counters, FetchGoal goal)
+    : db_(db),
+      trust_(trust),
+      client_(client),
+      settings_(settings),
+      counters_(counters),
+      goal_(std::move(goal)) {}
+
+uint32_t BundleFetch::progress_permille() const {
+  if (phase_ == Phase::done) return 1000;
+  if (total_chunks_ == 0) return 0;
+  const uint32_t have = total_chunks_ - static_cast<uint32_t>(missing_.size() + in_flight_.size());
+  return static_cast<uint32_t>(uint64_t{have} * 1000 / total_chunks_);
+}
+
+Status BundleFetch::fail(Error error) {
+  phase_ = Phase::failed;
+  error_ = error.message;
+  spdlog::error("fetch {}@{}: {}", goal_.stack, goal_.version, error.message);
+  if (!delta_file_.empty()) std::filesystem::remove(delta_file_);
+  return {};
+}
+
+int64_t BundleFetch::backoff_ms() {
+  // Capped exponential backoff with jitter, so a fleet does not hammer a hub that came back.
+  const int64_t base = std::min<int64_t>(
+      settings_.backoff_max_ms, settings_.backoff_min_ms << std::min<uint32_t>(attempts_, 20));
+  std::uniform_int_distribution<int64_t> jitter(0, base / 2);
+  return base / 2 + jitter(rng_);
+}
+
+Status BundleFetch::send(pb::FetchRequest request, int64_t now_ms) {
+  request.set_schema(1);
+  request.set_agent_id(settings_.agent_id);
+  request.set_request_id(++request_id_);
+  request.set_manifest_digest(goal_.digest);
+  mqtt::Message m;
+  m.topic = settings_.prefix + "/fetch/" + settings_.agent_id;
+  m.payload = request.SerializeAsString();
+  m.response_topic = settings_.prefix + "/agent/" + settings_.agent_id + "/data";
+  auto sent = client_.publish(m);
+  if (!sent) {
+    // Offline or the outgoing buffer is full: the tick asks again after a backoff.
+    not_before_ = now_ms + backoff_ms();
+    return {};
+  }
+  counters_.requests_sent++;
+  return {};
+}
+
+Status BundleFetch::start(int64_t now_ms) {
+  store::BundleCache cache(db_);
+  SOVDEV_ASSIGN(auto cached, cache.find(goal_.digest));
+  if (cached) {
+    // A transfer interrupted earlier: its manifest is in the cache, so only chunks are missing.
+    envelope_ = cached->envelope;
+    std::string digest;
+    SOVDEV_ASSIGN(manifest_, trust_.verify_manifest(envelope_, &digest));
+    if (cached->state == store::BundleState::verified) {
+      phase_ = Phase::done;
+      return {};
+    }
+    return begin_chunks(now_ms);
+  }
+  return request_manifest(now_ms);
+}
+
+Status BundleFetch::request_manifest(int64_t now_ms) {
+  phase_ = Phase::manifest;
+  waiting_since_ = now_ms;
+  pb::FetchRequest req;
+  req.set_want_manifest(true);
+  if (goal_.base) req.set_base_digest(goal_.base->digest);
+  return send(std::move(req), now_ms);
+}
+
+Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
+  if (phase_ == Phase::done || phase_ == Phase::failed) return {};
+  counters_.bytes_received += resp.ByteSizeLong();
+  attempts_ = 0;
+  switch (resp.body_case()) {
+    case pb::FetchResponse::kManifest:
+      if (phase_ != Phase::manifest) return {};
+      return on_manifest(resp.manifest(), now_ms);
+    case pb::FetchResponse::kDeltaManifest:
+    case pb::FetchResponse::kError:
+      if (phase_ == Phase::delta_offer) return on_delta_offer(resp, now_ms);
+      if (resp.body_case() == pb::FetchResponse::kError) {
+        spdlog::warn("hub says for {}@{}: {}", goal_.stack, goal_.version, resp.error());
+        if (phase_ == Phase::delta_chunks) {
+          // The hub lost the delta (restart, other replica): fall back to the full payload.
+          used_delta_ = false;
+          return begin_chunks(now_ms);
+        }
+      }
+      return {};
+    case pb::FetchResponse::kChunk: return on_chunk(resp.chunk(), now_ms);
+    case pb::FetchResponse::BODY_NOT_SET: return {};
+  }
+  return {};
+}
+
+Status BundleFetch::on_manifest(const pb::Signed& envelope, int64_t now_ms) {
+  std::string digest;
+  auto manifest = trust_.verify_manifest(envelope, &digest);
+  if (!manifest) return fail(std::move(manifest).error());
+  if (digest != goal_.digest) {
+    return fail(make_error(Errc::signature, "the hub sent manifest " + short_hex(digest) + " for " +
+                                                short_hex(goal_.digest)));
+  }
+  store::BundleCache cache(db_);
+  SOVDEV_ASSIGN(auto same, cache.find_version(manifest->stack(), manifest->version()));
+  std::optional<HeldVersion> same_held;
+  if (same) same_held = HeldVersion{same->version, same->digest};
+  SOVDEV_ASSIGN(auto highest, cache.highest_verified(manifest->stack()));
+  std::optional<HeldVersion> highest_held;
+  if (highest) highest_held = HeldVersion{highest->version, highest->digest};
+  if (auto ok = check_installable(*manifest, digest, settings_.install, highest_held, same_held);
+      !ok) {
+    return fail(std::move(ok).error());
+  }
+  manifest_ = std::move(*manifest);
+  envelope_ = envelope.SerializeAsString();
+  store::BundleMeta meta;
+  meta.digest = goal_.digest;
+  meta.stack = manifest_.stack();
+  meta.channel = manifest_.channel();
+  meta.version = manifest_.version();
+  meta.envelope = envelope_;
+  meta.chunk_count = chunk_count(manifest_);
+  meta.payload_size = manifest_.payload_size();
+  SOVDEV_TRY(cache.begin(meta));
+  if (goal_.base) {
+    phase_ = Phase::delta_offer;
+    waiting_since_ = now_ms;
+    return {};
+  }
+  return begin_chunks(now_ms);
+}
+
+Status BundleFetch::on_delta_offer(const pb::FetchResponse& resp, int64_t now_ms) {
+  if (resp.body_case() != pb::FetchResponse::kDeltaManifest) return begin_chunks(now_ms);
+  auto delta = verify_delta_manifest(trust_, resp.delta_manifest());
+  if (!delta || delta->manifest_digest() != goal_.digest ||
+      delta->base_digest() != goal_.base->digest ||
+      delta->delta_size() >= manifest_.payload_size()) {
+    spdlog::warn("delta for {}@{} not usable ({}): fetching in full", goal_.stack, goal_.version,
+                 delta ? "does not match" : delta.error().message);
+    return begin_chunks(now_ms);
+  }
+  delta_ = std::move(*delta);
+  used_delta_ = true;
+  phase_ = Phase::delta_chunks;
+  SOVDEV_TRY(fs::make_dirs(settings_.work_dir, 0700));
+  delta_file_ = settings_.work_dir + "/" + to_hex(goal_.digest) + ".delta";
+  std::filesystem::remove(delta_file_);
+  total_chunks_ = static_cast<uint32_t>(delta_.chunk_sha256_size());
+  missing_.clear();
+  for (uint32_t i = 0; i < total_chunks_; i++) missing_.push_back(i);
+  in_flight_.clear();
+  return fill_window(now_ms);
+}
+
+Status BundleFetch::begin_chunks(int64_t now_ms) {
+  phase_ = Phase::chunks;
+  used_delta_ = false;
+  store::BundleCache cache(db_);
+  SOVDEV_ASSIGN(missing_, cache.missing_chunks(goal_.digest));
+  total_chunks_ = chunk_count(manifest_);
+  in_flight_.clear();
+  if (missing_.empty()) return finish_full();
+  return fill_window(now_ms);
+}
+
+Status BundleFetch::fill_window(int64_t now_ms) {
+  if (now_ms < not_before_) return {};
+  pb::FetchRequest req;
+  if (phase_ == Phase::delta_chunks) {
+    req.set_delta(true);
+    req.set_base_digest(goal_.base->digest);
+  }
+  while (in_flight_.size() < settings_.window && !missing_.empty()) {
+    const uint32_t index = missing_.front();
+    missing_.erase(missing_.begin());
+    in_flight_[index] = now_ms;
+    auto* range = req.add_chunks();
+    range->set_first(index);
+    range->set_count(1);
+  }
+  if (req.chunks_size() == 0) return {};
+  return send(std::move(req), now_ms);
+}
+
+Status BundleFetch::on_chunk(const pb::Chunk& chunk, int64_t now_ms) {
+  const bool delta = chunk.delta();
+  if ((phase_ == Phase::delta_chunks) != delta || !in_flight_.count(chunk.index())) {
+    return {};  // a late duplicate or a chunk of an abandoned attempt
+  }
+  counters_.chunks_received++;
+  Status ok;
+  if (delta) {
+    const uint32_t i = chunk.index();
+    const uint64_t expected = std::min<uint64_t>(
+        delta_.chunk_size(), delta_.delta_size() - uint64_t{i} * delta_.chunk_size());
+    if (chunk.data().size() != expected ||
+        sha256(chunk.data()) != delta_.chunk_sha256(static_cast<int>(i))) {
+      ok = make_error(Errc::signature, "delta chunk " + std::to_string(i) + ": hash mismatch");
+    } else {
+      SOVDEV_TRY(write_at(delta_file_, uint64_t{i} * delta_.chunk_size(), chunk.data()));
+    }
+  } else {
+    ok = verify_chunk(manifest_, chunk.index(), chunk.data());
+    if (ok) {
+      store::BundleCache cache(db_);
+      SOVDEV_TRY(cache.put_chunk(goal_.digest, chunk.index(), chunk.data()));
+    }
+  }
+  in_flight_.erase(chunk.index());
+  if (!ok) {
+    // A damaged chunk is asked for again; the broker is not trusted for content.
+    counters_.bad_chunks++;
+    spdlog::warn("fetch {}@{}: {}", goal_.stack, goal_.version, ok.error().message);
+    missing_.insert(std::lower_bound(missing_.begin(), missing_.end(), chunk.index()),
+                    chunk.index());
+  }
+  if (missing_.empty() && in_flight_.empty()) {
+    return phase_ == Phase::delta_chunks ? finish_delta() : finish_full();
+  }
+  return fill_window(now_ms);
+}
+
+Status BundleFetch::finish_full() {
+  store::BundleCache cache(db_);
+  SOVDEV_ASSIGN(auto info, cache.find(goal_.digest));
+  if (!info) return fail(make_error(Errc::store, "bundle vanished from the cache"));
+  auto checked =
+      for_each_record(db_, *info, manifest_, [](pb::ResourceRecord&) -> Status { return {}; });
+  if (!checked) {
+    // Chunks that each matched their hash but do not make a valid payload: the publisher
+    // signed something broken. Keep nothing of it.
+    (void)cache.remove(goal_.digest);
+    return fail(std::move(checked).error());
+  }
+  SOVDEV_TRY(cache.set_state(goal_.digest, store::BundleState::complete));
+  SOVDEV_TRY(cache.set_state(goal_.digest, store::BundleState::verified));
+  phase_ = Phase::done;
+  return {};
+}
+
+Status BundleFetch::finish_delta() {
+  store::BundleCache cache(db_);
+  SOVDEV_ASSIGN(auto base, cache.find(goal_.base->digest));
+  if (!base) return begin_chunks(0);
+  auto rebuilt = rebuild_from_delta(db_, manifest_, envelope_, goal_.digest, *base, delta_,
+                                    delta_file_, settings_.work_dir);
+  std::filesystem::remove(delta_file_);
+  if (!rebuilt) {
+    spdlog::warn("delta for {}@{} failed ({}): fetching in full", goal_.stack, goal_.version,
+                 rebuilt.error().message);
+    return begin_chunks(0);
+  }
+  phase_ = Phase::done;
+  return {};
+}
+
+Status BundleFetch::on_tick(int64_t now_ms) {
+  if (phase_ == Phase::done || phase_ == Phase::failed) return {};
+  const int64_t timeout = settings_.request_timeout_ms;
+  if (phase_ == Phase::manifest) {
+    if (now_ms - waiting_since_ < timeout || now_ms < not_before_) return {};
+    attempts_++;
+    not_before_ = now_ms + backoff_ms();
+    return request_manifest(now_ms);
+  }
+  if (phase_ == Phase::delta_offer) {
+    // No answer about a delta: do not wait for it any longer.
+    if (now_ms - waiting_since_ >= timeout) return begin_chunks(now_ms);
+    return {};
+  }
+  bool expired = false;
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (now_ms - it->second >= timeout) {
+      missing_.insert(std::lower_bound(missing_.begin(), missing_.end(), it->first), it->first);
+      it = in_flight_.erase(it);
+      expired = true;
+    } else {
+      ++it;
+    }
+  }
+  if (expired) {
+    attempts_++;
+    not_before_ = now_ms + backoff_ms();
+    spdlog::info("fetch {}@{}: hub silent, asking again in {} ms", goal_.stack, goal_.version,
+                 not_before_ - now_ms);
+  }
+  return fill_window(now_ms);
+}
+
+Status BundleFetch::on_reconnect(int64_t now_ms) {
+  attempts_ = 0;
+  not_before_ = 0;
+  if (phase_ == Phase::manifest) return request_manifest(now_ms);
+  if (phase_ == Phase::delta_offer) return begin_chunks(now_ms);
+  for (const auto& [index, when] : in_flight_) {
+    missing_.insert(std::lower_bound(missing_.begin(), missing_.end(), index), index);
+  }
+  in_flight_.clear();
+  return fill_window(now_ms);
+}
+
+}  // namespace sovdev::agent

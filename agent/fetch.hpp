@@ -1,0 +1,104 @@
+// One bundle's transfer from the hub: manifest, then a delta or the chunks it lacks, with at
+// most `window` chunks in flight; each chunk verified and committed before more are asked for.
+// Everything it has learnt is in SQLite, so a fresh BundleFetch after a crash resumes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bundles/manifest_rules.hpp"
+#include "bundles/trust.hpp"
+#include "platform/mqtt/client.hpp"
+#include "platform/store/agent_cache.hpp"
+#include "sovdev.pb.h"
+
+namespace sovdev::agent {
+
+struct FetchSettings {
+  std::string agent_id;
+  std::string prefix = "sovdev/v1";
+  uint32_t window = 8;
+  int64_t request_timeout_ms = 10000;
+  int64_t backoff_min_ms = 1000;
+  int64_t backoff_max_ms = 300000;
+  InstallTarget install;
+  std::string work_dir;  // temporary files of delta rebuilds
+};
+
+struct FetchCounters {
+  uint64_t bytes_received = 0;  // payloads of responses: what crossed the wire for us
+  uint64_t chunks_received = 0;
+  uint64_t bad_chunks = 0;
+  uint64_t requests_sent = 0;
+};
+
+struct FetchGoal {
+  std::string stack;
+  uint64_t version = 0;
+  std::string digest;
+  std::optional<store::LastGood> base;  // what a delta may start from
+};
+
+class BundleFetch {
+ public:
+  enum class Phase { manifest, delta_offer, delta_chunks, chunks, done, failed };
+
+  BundleFetch(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
+              const FetchSettings& settings, FetchCounters& counters, FetchGoal goal);
+
+  Status start(int64_t now_ms);
+  // A response for this bundle (the caller matched the digest). Errors are this bundle's
+  // failure; bad chunks are counted and asked for again.
+  Status on_response(const pb::FetchResponse& response, int64_t now_ms);
+  Status on_tick(int64_t now_ms);
+  // After a reconnect: what was in flight is asked for again at once.
+  Status on_reconnect(int64_t now_ms);
+
+  Phase phase() const { return phase_; }
+  const FetchGoal& goal() const { return goal_; }
+  const std::string& error() const { return error_; }
+  uint32_t progress_permille() const;
+  bool used_delta() const { return used_delta_; }
+
+ private:
+  Status request_manifest(int64_t now_ms);
+  Status on_manifest(const pb::Signed& envelope, int64_t now_ms);
+  Status on_delta_offer(const pb::FetchResponse& response, int64_t now_ms);
+  Status on_chunk(const pb::Chunk& chunk, int64_t now_ms);
+  Status begin_chunks(int64_t now_ms);
+  Status fill_window(int64_t now_ms);
+  Status finish_full();
+  Status finish_delta();
+  Status send(pb::FetchRequest request, int64_t now_ms);
+  Status fail(Error error);
+  int64_t backoff_ms();
+
+  store::Database& db_;
+  const TrustPolicy& trust_;
+  mqtt::Client& client_;
+  const FetchSettings& settings_;
+  FetchCounters& counters_;
+  FetchGoal goal_;
+
+  Phase phase_ = Phase::manifest;
+  std::string error_;
+  pb::BundleManifest manifest_;
+  std::string envelope_;
+  pb::DeltaManifest delta_;
+  bool used_delta_ = false;
+  std::vector<uint32_t> missing_;          // ascending, not yet received
+  std::map<uint32_t, int64_t> in_flight_;  // index → when asked
+  uint32_t total_chunks_ = 0;
+  int64_t waiting_since_ = 0;  // manifest / delta offer asked at
+  uint32_t attempts_ = 0;      // consecutive timeouts
+  int64_t not_before_ = 0;     // backoff: no request before this time
+  uint64_t request_id_ = 0;
+  std::string delta_file_;
+  std::mt19937 rng_{std::random_device{}()};
+};
+
+}  // namespace sovdev::agent

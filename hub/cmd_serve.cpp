@@ -1,0 +1,187 @@
+// publish, serve and status: the commands that work on hub.db.
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "bundles/manifest_rules.hpp"
+#include "common/hex.hpp"
+#include "common/text.hpp"
+#include "hub/broker_options.hpp"
+#include "hub/catalog.hpp"
+#include "hub/commands.hpp"
+#include "hub/key_files.hpp"
+#include "hub/publish.hpp"
+#include "hub/serve.hpp"
+#include "platform/fs/files.hpp"
+#include "platform/proc/signals.hpp"
+
+namespace sovdev::hub {
+namespace {
+
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+struct PublishOptions {
+  std::string file;
+  std::string db;
+  std::vector<std::string> keys;
+  std::string trust;
+  int64_t ttl = kDefaultCatalogTtl;
+  BrokerOptions broker;
+};
+
+Status publish(const PublishOptions& o) {
+  SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+  PublishRequest req;
+  req.file = o.file;
+  SOVDEV_ASSIGN(req.keys, load_secret_keys(o.keys));
+  if (!o.trust.empty()) {
+    SOVDEV_ASSIGN(std::string bytes, fs::read_file(o.trust, kMaxTrustRootBytes));
+    SOVDEV_ASSIGN(req.trust, TrustPolicy::from_initial(bytes));
+  }
+  req.now = unix_now();
+  req.catalog_ttl = o.ttl;
+  SOVDEV_ASSIGN(PublishResult r, publish_bundle(db, req));
+  std::printf("%s %s\n  digest %s\n  catalog %s serial %llu, expires %s\n",
+              r.already_published ? "already published" : "published", describe(r.manifest).c_str(),
+              to_hex(r.digest).c_str(), r.catalog.channel.c_str(),
+              static_cast<unsigned long long>(r.catalog.serial),
+              utc_time(r.catalog.expires_at).c_str());
+  if (o.broker.urls.empty()) return {};
+  SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub-publish"));
+  mqtt::Message m;
+  m.topic = catalog_topic(o.broker.prefix, r.catalog.channel);
+  m.payload = r.catalog.envelope;
+  m.retained = true;
+  SOVDEV_TRY(client->publish(m));
+  SOVDEV_TRY(client->disconnect());
+  std::printf("  catalog published (retained) on %s\n", m.topic.c_str());
+  return {};
+}
+
+struct ServeCliOptions {
+  std::string db;
+  std::vector<std::string> keys;
+  std::string group = "sovdev-hubs";
+  int64_t ttl = kDefaultCatalogTtl;
+  BrokerOptions broker;
+};
+
+Status serve(const ServeCliOptions& o) {
+  proc::install_stop_handlers();
+  SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+  ServeOptions options;
+  options.prefix = o.broker.prefix;
+  options.group = o.group;
+  options.catalog_ttl = o.ttl;
+  SOVDEV_ASSIGN(options.keys, load_secret_keys(o.keys));
+  SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub"));
+  Server server(db, *client, options, unix_now);
+  SOVDEV_TRY(server.start());
+  spdlog::info("serving {} (group {})", o.db, o.group);
+  auto last_tick = std::chrono::steady_clock::now();
+  while (!proc::stop_requested()) {
+    if (auto event = client->next(std::chrono::milliseconds(200))) {
+      SOVDEV_TRY(server.handle(*event));
+    }
+    if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
+      last_tick = std::chrono::steady_clock::now();
+      SOVDEV_TRY(server.tick());
+    }
+  }
+  const auto& s = server.stats();
+  spdlog::info(
+      "stopping: {} requests, {} manifests, {} chunks, {} delta chunks, {} bytes, {} rejected",
+      s.requests, s.manifests_sent, s.chunks_sent, s.delta_chunks_sent, s.bytes_sent, s.rejected);
+  return client->disconnect();
+}
+
+struct FleetOptions {
+  std::string db;
+  bool as_json = false;
+};
+
+Status fleet_status(const FleetOptions& o) {
+  SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+  store::FleetStatus fleet(db);
+  SOVDEV_ASSIGN(auto agents, fleet.list());
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& a : agents) {
+    pb::AgentStatus st;
+    if (!st.ParseFromString(a.status)) continue;
+    out.push_back({{"agent", a.agent_id},
+                   {"channel", a.channel},
+                   {"stack", st.stack()},
+                   {"applied_version", st.applied_version()},
+                   {"state", st.state()},
+                   {"last_seen", utc_time(a.updated_at)},
+                   {"last_error", st.last_error()},
+                   {"bytes_fetched", st.bytes_fetched()},
+                   {"private_bytes", st.private_bytes()}});
+  }
+  if (o.as_json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return {};
+  }
+  std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %s\n", "AGENT", "CHANNEL", "STACK", "VERSION",
+              "STATE", "LAST SEEN", "LAST ERROR");
+  for (const auto& a : out) {
+    std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %s\n", a["agent"].get<std::string>().c_str(),
+                a["channel"].get<std::string>().c_str(), a["stack"].get<std::string>().c_str(),
+                a["applied_version"].dump().c_str(), a["state"].get<std::string>().c_str(),
+                a["last_seen"].get<std::string>().c_str(),
+                a["last_error"].get<std::string>().c_str());
+  }
+  if (out.empty()) std::printf("(no agent has reported yet)\n");
+  return {};
+}
+
+}  // namespace
+
+void add_publish(CLI::App& app, cli::Commands& commands) {
+  auto o = std::make_shared<PublishOptions>();
+  auto* cmd = app.add_subcommand(
+      "publish", "Store a built bundle in hub.db and advance its channel's signed catalog");
+  cmd->add_option("file", o->file, "Bundle file (.sdb)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--db", o->db, "Hub database (created if missing)")->required();
+  cmd->add_option("--key", o->keys, "Publisher secret key(s) to sign the catalog")->required();
+  cmd->add_option("--trust", o->trust, "Check the bundle's signatures against this trust root")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--catalog-ttl", o->ttl, "Seconds until the catalog expires")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{60}, int64_t{365} * 24 * 3600));
+  add_broker_options(cmd, o->broker, false);
+  commands.push_back({cmd, [o] { return publish(*o); }});
+}
+
+void add_serve(CLI::App& app, cli::Commands& commands) {
+  auto o = std::make_shared<ServeCliOptions>();
+  auto* cmd = app.add_subcommand(
+      "serve", "Answer agents' fetch requests over MQTT, keep catalogs fresh, record agent status");
+  cmd->add_option("--db", o->db, "Hub database")->required();
+  cmd->add_option("--key", o->keys, "Publisher secret key(s): catalogs and delta manifests")
+      ->required();
+  cmd->add_option("--group", o->group,
+                  "Shared-subscription group: replicas in one group split the load")
+      ->capture_default_str();
+  cmd->add_option("--catalog-ttl", o->ttl, "Seconds a catalog stays valid; renewed at half")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{60}, int64_t{365} * 24 * 3600));
+  add_broker_options(cmd, o->broker, true);
+  commands.push_back({cmd, [o] { return serve(*o); }});
+}
+
+void add_fleet_status(CLI::App& app, cli::Commands& commands) {
+  auto o = std::make_shared<FleetOptions>();
+  auto* cmd = app.add_subcommand(
+      "status", "One row per agent: channel, applied version, state, last seen, last error");
+  cmd->add_option("--db", o->db, "Hub database")->required()->check(CLI::ExistingFile);
+  cmd->add_flag("--json", o->as_json, "Machine-readable output");
+  commands.push_back({cmd, [o] { return fleet_status(*o); }});
+}
+
+}  // namespace sovdev::hub

@@ -1,0 +1,32 @@
+// Publishing a built bundle file into hub.db: verified, stored content-addressed, and the
+// channel's catalog advanced.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bundles/keys.hpp"
+#include "bundles/trust.hpp"
+#include "platform/store/hub_store.hpp"
+
+namespace sovdev::hub {
+
+struct PublishRequest {
+  std::string file;
+  std::vector<SecretKey> keys;       // sign the catalog
+  std::optional<TrustPolicy> trust;  // when given, the bundle's signatures are checked
+  int64_t now = 0;
+  int64_t catalog_ttl = 0;
+};
+
+struct PublishResult {
+  pb::BundleManifest manifest;
+  std::string digest;
+  bool already_published = false;
+  store::HubCatalog catalog;
+};
+
+Expected<PublishResult> publish_bundle(store::Database& db, const PublishRequest& request);
+
+}  // namespace sovdev::hub

@@ -1,0 +1,207 @@
+#include "hub/serve.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "bundles/hash.hpp"
+#include "bundles/messages.hpp"
+#include "hub/catalog.hpp"
+
+namespace sovdev::hub {
+namespace {
+
+// "<prefix>/<kind>/<id>" → id, or "" when the topic is not of that kind.
+std::string id_from_topic(const std::string& topic, const std::string& prefix,
+                          const std::string& kind) {
+  const std::string head = prefix + "/" + kind + "/";
+  if (topic.compare(0, head.size(), head) != 0) return {};
+  std::string id = topic.substr(head.size());
+  return valid_agent_id(id) ? id : std::string();
+}
+
+}  // namespace
+
+Server::Server(store::Database& db, mqtt::Client& client, ServeOptions options, Clock now)
+    : db_(db), client_(client), options_(std::move(options)), now_(std::move(now)), deltas_(db) {}
+
+Status Server::start() {
+  SOVDEV_TRY(client_.subscribe("$share/" + options_.group + "/" + options_.prefix + "/fetch/+", 1));
+  SOVDEV_TRY(client_.subscribe(options_.prefix + "/status/+", 1));
+  store::HubBundles bundles(db_);
+  store::HubCatalogs catalogs(db_);
+  SOVDEV_ASSIGN(auto channels, bundles.channels());
+  for (const auto& channel : channels) {
+    SOVDEV_ASSIGN(auto catalog, catalogs.catalog(channel));
+    if (!catalog) {
+      SOVDEV_ASSIGN(auto fresh,
+                    refresh_catalog(db_, channel, options_.keys, now_(), options_.catalog_ttl));
+      catalog = fresh;
+    }
+    SOVDEV_TRY(publish_catalog(*catalog));
+  }
+  return tick();
+}
+
+Status Server::tick() {
+  store::HubBundles bundles(db_);
+  store::HubCatalogs catalogs(db_);
+  SOVDEV_ASSIGN(auto channels, bundles.channels());
+  const int64_t now = now_();
+  for (const auto& channel : channels) {
+    SOVDEV_ASSIGN(auto catalog, catalogs.catalog(channel));
+    if (catalog && catalog->expires_at - now > options_.catalog_ttl / 2) continue;
+    auto fresh = refresh_catalog(db_, channel, options_.keys, now, options_.catalog_ttl);
+    // Another replica may have renewed it a moment ago: its serial wins, ours is dropped.
+    if (!fresh) {
+      spdlog::warn("renew catalog {}: {}", channel, fresh.error().message);
+      continue;
+    }
+    spdlog::info("catalog {} renewed: serial {}", channel, fresh->serial);
+    SOVDEV_TRY(publish_catalog(*fresh));
+  }
+  return {};
+}
+
+Status Server::publish_catalog(const store::HubCatalog& catalog) {
+  mqtt::Message m;
+  m.topic = catalog_topic(options_.prefix, catalog.channel);
+  m.payload = catalog.envelope;
+  m.retained = true;
+  return client_.publish(m);
+}
+
+Status Server::handle(const mqtt::Event& event) {
+  if (event.kind == mqtt::Event::Kind::connected) {
+    spdlog::info("connected to the broker");
+    return {};
+  }
+  if (event.kind == mqtt::Event::Kind::connection_lost) {
+    spdlog::warn("connection to the broker lost: {}", event.reason);
+    return {};
+  }
+  const auto& m = event.message;
+  if (auto id = id_from_topic(m.topic, options_.prefix, "fetch"); !id.empty()) {
+    return on_fetch(id, m);
+  }
+  if (auto id = id_from_topic(m.topic, options_.prefix, "status"); !id.empty()) {
+    return on_status(id, m);
+  }
+  reject("message on unexpected topic " + m.topic.substr(0, 128));
+  return {};
+}
+
+void Server::reject(const std::string& what) {
+  stats_.rejected++;
+  spdlog::warn("rejected: {}", what);
+}
+
+Status Server::send(const std::string& agent_id, const std::string& correlation,
+                    const pb::FetchResponse& response) {
+  mqtt::Message m;
+  // The reply goes to the agent's own data topic, never to a topic named in the request:
+  // the ACL lets only that agent read it.
+  m.topic = options_.prefix + "/agent/" + agent_id + "/data";
+  m.payload = response.SerializeAsString();
+  m.correlation_data = correlation;
+  auto sent = client_.publish(m);
+  if (!sent) {
+    // The agent asks again after its timeout; a full outgoing buffer must not stop the hub.
+    stats_.send_failures++;
+    return {};
+  }
+  stats_.bytes_sent += m.payload.size();
+  return {};
+}
+
+Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& message) {
+  stats_.requests++;
+  auto req = parse_fetch_request(message.payload);
+  if (!req) {
+    reject("fetch from " + agent_id + ": " + req.error().message);
+    return {};
+  }
+  if (req->agent_id() != agent_id) {
+    reject("fetch on " + agent_id + "'s topic names agent " + req->agent_id());
+    return {};
+  }
+  store::HubBundles bundles(db_);
+  SOVDEV_ASSIGN(auto bundle, bundles.find(req->manifest_digest()));
+  pb::FetchResponse resp;
+  resp.set_schema(1);
+  resp.set_request_id(req->request_id());
+  resp.set_manifest_digest(req->manifest_digest());
+  if (!bundle) {
+    resp.set_error("unknown bundle " + short_hex(req->manifest_digest()));
+    return send(agent_id, message.correlation_data, resp);
+  }
+  if (req->want_manifest()) {
+    pb::Signed* env = resp.mutable_manifest();
+    if (!env->ParseFromString(bundle->envelope))
+      return make_error(Errc::store, "stored manifest unreadable");
+    SOVDEV_TRY(send(agent_id, message.correlation_data, resp));
+    stats_.manifests_sent++;
+    if (!req->base_digest().empty()) {
+      pb::FetchResponse delta_resp = resp;
+      auto delta = deltas_.get(*bundle, req->base_digest(), options_.keys);
+      if (delta) {
+        if (!delta_resp.mutable_delta_manifest()->ParseFromString((*delta)->envelope)) {
+          return make_error(Errc::internal, "delta manifest unreadable");
+        }
+      } else {
+        // No delta is on offer (no such base, or a delta would not be smaller): full transfer.
+        delta_resp.set_error("no delta: " + delta.error().message);
+      }
+      SOVDEV_TRY(send(agent_id, message.correlation_data, delta_resp));
+    }
+  }
+  std::string data;
+  for (const auto& range : req->chunks()) {
+    for (uint32_t i = range.first(); i < range.first() + range.count(); i++) {
+      pb::FetchResponse chunk_resp;
+      chunk_resp.set_schema(1);
+      chunk_resp.set_request_id(req->request_id());
+      chunk_resp.set_manifest_digest(req->manifest_digest());
+      if (req->delta()) {
+        auto piece = deltas_.chunk(*bundle, req->base_digest(), i, options_.keys);
+        if (!piece) {
+          chunk_resp.set_error(piece.error().message);
+          SOVDEV_TRY(send(agent_id, message.correlation_data, chunk_resp));
+          break;
+        }
+        chunk_resp.mutable_chunk()->set_data(std::move(*piece));
+        chunk_resp.mutable_chunk()->set_delta(true);
+        stats_.delta_chunks_sent++;
+      } else {
+        if (i >= bundle->chunk_count) {
+          chunk_resp.set_error("no chunk " + std::to_string(i));
+          SOVDEV_TRY(send(agent_id, message.correlation_data, chunk_resp));
+          break;
+        }
+        SOVDEV_TRY(bundles.read_chunk(bundle->digest, i, data));
+        chunk_resp.mutable_chunk()->set_data(data);
+        stats_.chunks_sent++;
+      }
+      chunk_resp.mutable_chunk()->set_index(i);
+      SOVDEV_TRY(send(agent_id, message.correlation_data, chunk_resp));
+    }
+  }
+  return {};
+}
+
+Status Server::on_status(const std::string& agent_id, const mqtt::Message& message) {
+  if (message.payload.empty()) return {};  // a cleared retained message
+  auto st = parse_agent_status(message.payload);
+  if (!st) {
+    reject("status of " + agent_id + ": " + st.error().message);
+    return {};
+  }
+  if (st->agent_id() != agent_id) {
+    reject("status on " + agent_id + "'s topic names agent " + st->agent_id());
+    return {};
+  }
+  stats_.statuses++;
+  store::FleetStatus fleet(db_);
+  SOVDEV_TRY(fleet.upsert({agent_id, st->channel(), message.payload, st->updated_at()}));
+  return {};
+}
+
+}  // namespace sovdev::hub

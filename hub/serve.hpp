@@ -1,0 +1,64 @@
+// The hub's serving loop: answers agents' fetch requests with manifests, chunks and deltas,
+// keeps the retained catalogs fresh, and records the status agents report.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bundles/keys.hpp"
+#include "hub/delta_cache.hpp"
+#include "platform/mqtt/client.hpp"
+#include "platform/store/hub_store.hpp"
+
+namespace sovdev::hub {
+
+struct ServeOptions {
+  std::string prefix = "sovdev/v1";
+  std::string group = "sovdev-hubs";  // replicas in one group share the fetch requests
+  int64_t catalog_ttl = 24 * 3600;
+  std::vector<SecretKey> keys;  // publisher keys: catalogs and delta manifests
+};
+
+struct ServeStats {
+  uint64_t requests = 0;
+  uint64_t rejected = 0;
+  uint64_t manifests_sent = 0;
+  uint64_t chunks_sent = 0;
+  uint64_t delta_chunks_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t statuses = 0;
+  uint64_t send_failures = 0;
+};
+
+class Server {
+ public:
+  using Clock = std::function<int64_t()>;
+  Server(store::Database& db, mqtt::Client& client, ServeOptions options, Clock now);
+
+  // Subscribes and publishes the retained catalog of every channel (renewed when due).
+  Status start();
+  // Handles one event from the client. Errors in what agents send are counted, never fatal.
+  Status handle(const mqtt::Event& event);
+  // Renews catalogs that would expire within half their lifetime.
+  Status tick();
+  const ServeStats& stats() const { return stats_; }
+
+ private:
+  Status on_fetch(const std::string& agent_id, const mqtt::Message& message);
+  Status on_status(const std::string& agent_id, const mqtt::Message& message);
+  Status publish_catalog(const store::HubCatalog& catalog);
+  Status send(const std::string& agent_id, const std::string& correlation,
+              const pb::FetchResponse& response);
+  void reject(const std::string& what);
+
+  store::Database& db_;
+  mqtt::Client& client_;
+  ServeOptions options_;
+  Clock now_;
+  DeltaCache deltas_;
+  ServeStats stats_;
+};
+
+}  // namespace sovdev::hub

@@ -1,0 +1,101 @@
+// The MQTT transport the hub and the agent depend on: MQTT v5, QoS 1, a bounded event queue
+// filled by the library's thread and drained by the owner's thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace sovdev::mqtt {
+
+struct Message {
+  std::string topic;
+  std::string payload;
+  int qos = 1;
+  bool retained = false;
+  std::string response_topic;    // MQTT v5 RESPONSE_TOPIC
+  std::string correlation_data;  // MQTT v5 CORRELATION_DATA
+  uint32_t expiry_seconds = 0;   // MQTT v5 MESSAGE_EXPIRY_INTERVAL, 0 = none
+};
+
+struct TlsOptions {
+  std::string ca_file;    // CA that signed the broker's certificate
+  std::string cert_file;  // client certificate (its CN is the user name on the TLS listener)
+  std::string key_file;   // the client certificate's private key
+};
+
+struct Options {
+  std::vector<std::string>
+      servers;  // "tcp://127.0.0.1:1883" or "ssl://127.0.0.1:8883"; tried in order
+  std::string client_id;
+  std::string username;
+  std::string password;
+  TlsOptions tls;               // used for ssl:// servers
+  std::optional<Message> will;  // retained last will
+  std::chrono::seconds keepalive{30};
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds reconnect_min{500}, reconnect_max{30000};
+  size_t queue_capacity = 64;         // messages held between Paho's thread and the owner's
+  size_t max_pending_publishes = 64;  // outgoing QoS 1 messages not yet acknowledged
+  // Largest packet the broker may send us (MQTT v5 MAXIMUM_PACKET_SIZE); the broker drops
+  // larger messages for this client instead of making it hold them. 0 = no limit. The default
+  // fits a 1 MiB chunk with its envelope, topic and properties.
+  uint32_t max_packet_size = 1024 * 1024 + 128 * 1024;
+};
+
+// Connection events are never dropped. `connected` follows every successful connection, the
+// first included, once the remembered subscriptions have been sent again. While the owner is
+// not reading, a run of them collapses to the latest state (lost, connected, lost → lost).
+struct Event {
+  enum class Kind { message, connected, connection_lost };
+  Kind kind = Kind::message;
+  Message message;     // for message
+  std::string reason;  // for connection_lost
+};
+
+struct Stats {
+  uint64_t received = 0;        // messages that arrived from the broker, dropped ones included
+  uint64_t dropped = 0;         // arrived while the queue was full, and thrown away
+  uint64_t published = 0;       // publishes the broker acknowledged (QoS 0: written)
+  uint64_t bytes_in = 0;        // payload bytes received
+  uint64_t bytes_out = 0;       // payload bytes of acknowledged publishes
+  uint64_t reconnects = 0;      // successful connections after the first one
+  uint64_t publish_failed = 0;  // publishes refused by the broker (v5 reason code, e.g. ACL)
+};
+
+// One connection to the broker. Not thread-safe: one owner thread calls every method; the
+// library's own thread only fills the event queue.
+class Client {
+ public:
+  virtual ~Client() = default;
+  // The first connection. Blocks up to connect_timeout per server and says what went wrong
+  // (bad credentials, nothing listening, TLS). Whether or not it succeeds, the client keeps the
+  // connection up from then on: next() retries with capped, jittered exponential backoff.
+  virtual Status connect() = 0;
+  // Waits for the broker's answer when connected; remembered either way and subscribed again
+  // after every reconnect. A filter the broker refuses is an error and is forgotten.
+  virtual Status subscribe(const std::string& filter, int qos) = 0;
+  // Never blocks on the network. Errc::unavailable when disconnected or when
+  // max_pending_publishes are still unacknowledged: the caller retries later.
+  virtual Status publish(const Message& message) = 0;
+  // The next event, waiting up to `timeout`. Also the reconnection driver: call it regularly
+  // (every turn of the owner's loop), or reconnection waits for the next call.
+  virtual std::optional<Event> next(std::chrono::milliseconds timeout) = 0;
+  // A clean DISCONNECT, after which the broker discards the will: publish a final status first.
+  // Waits for a connection attempt in flight to end (up to connect_timeout per server).
+  // connect() opens the connection again.
+  virtual Status disconnect() = 0;
+  virtual Stats stats() const = 0;
+};
+
+// Never null. Invalid options (no server, unreadable TLS files, a malformed URL) are reported
+// by connect().
+std::unique_ptr<Client> make_paho_client(const Options& options);
+
+}  // namespace sovdev::mqtt

@@ -1,0 +1,88 @@
+#include "platform/mqtt/event_queue.hpp"
+
+#include <utility>
+
+namespace sovdev::mqtt {
+
+bool EventQueue::push_message(Message message) {
+  {
+    std::lock_guard lock(mutex_);
+    if (messages_ >= capacity_) {
+      dropped_++;
+      return false;
+    }
+    Event event;
+    event.kind = Event::Kind::message;
+    event.message = std::move(message);
+    events_.push_back(std::move(event));
+    messages_++;
+  }
+  ready_.notify_one();
+  return true;
+}
+
+void EventQueue::push_connected() {
+  Event event;
+  event.kind = Event::Kind::connected;
+  push_control(std::move(event));
+}
+
+void EventQueue::push_connection_lost(std::string reason) {
+  Event event;
+  event.kind = Event::Kind::connection_lost;
+  event.reason = std::move(reason);
+  push_control(std::move(event));
+}
+
+void EventQueue::push_control(Event event) {
+  using Kind = Event::Kind;
+  {
+    std::lock_guard lock(mutex_);
+    const size_t n = events_.size();
+    const Kind last = n > 0 ? events_[n - 1].kind : Kind::message;
+    if (event.kind == Kind::connected && last == Kind::connected) {
+      // Already announced and not yet seen.
+    } else if (event.kind == Kind::connection_lost && last == Kind::connection_lost) {
+      events_.back().reason = std::move(event.reason);
+    } else if (event.kind == Kind::connection_lost && last == Kind::connected && n >= 2 &&
+               events_[n - 2].kind == Kind::connection_lost) {
+      // lost, connected, lost: the owner only needs to know the link is down again.
+      events_.pop_back();
+      events_.back().reason = std::move(event.reason);
+    } else {
+      events_.push_back(std::move(event));
+    }
+  }
+  ready_.notify_one();
+}
+
+void EventQueue::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  ready_.notify_one();
+}
+
+std::optional<Event> EventQueue::pop(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  ready_.wait_until(lock, deadline, [this] { return !events_.empty() || woken_; });
+  woken_ = false;
+  if (events_.empty()) return std::nullopt;
+  Event event = std::move(events_.front());
+  events_.pop_front();
+  if (event.kind == Event::Kind::message) messages_--;
+  return event;
+}
+
+uint64_t EventQueue::dropped() const {
+  std::lock_guard lock(mutex_);
+  return dropped_;
+}
+
+size_t EventQueue::size() const {
+  std::lock_guard lock(mutex_);
+  return events_.size();
+}
+
+}  // namespace sovdev::mqtt

@@ -1,0 +1,51 @@
+// The bounded hand-over between the library's thread (producer, must never block) and the
+// owner's thread (consumer).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "platform/mqtt/client.hpp"
+
+namespace sovdev::mqtt {
+
+class EventQueue {
+ public:
+  explicit EventQueue(size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+  EventQueue(const EventQueue&) = delete;
+  EventQueue& operator=(const EventQueue&) = delete;
+
+  // Returns false, and counts the drop, when `capacity` messages are already waiting.
+  bool push_message(Message message);
+  // Connection events never count against the capacity and are never dropped; a run of them
+  // with no message in between collapses (lost, connected, lost → lost) so that a flapping
+  // link cannot grow the queue while the owner is busy.
+  void push_connected();
+  void push_connection_lost(std::string reason);
+  // Makes a waiting pop() return early (with nothing) so the owner can look at its timers.
+  void wake();
+  // The oldest event, waiting until `deadline` at the latest.
+  std::optional<Event> pop(std::chrono::steady_clock::time_point deadline);
+
+  uint64_t dropped() const;
+  size_t size() const;
+
+ private:
+  void push_control(Event event);
+
+  const size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Event> events_;
+  size_t messages_ = 0;
+  uint64_t dropped_ = 0;
+  bool woken_ = false;
+};
+
+}  // namespace sovdev::mqtt

@@ -1,0 +1,119 @@
+// What runs on Paho's thread: short, never blocking, never holding mutex_ across a Paho call.
+#include "platform/mqtt/backoff.hpp"
+#include "platform/mqtt/paho_client.hpp"
+#include "platform/mqtt/paho_options.hpp"
+
+namespace sovdev::mqtt {
+
+void PahoClient::on_message(const ::mqtt::message& message) {
+  received_++;
+  bytes_in_ += message.get_payload_ref().size();
+  // Full queue: the message is dropped and counted. The sync protocol asks again for what it
+  // misses, and memory stays bounded whatever the broker sends.
+  (void)queue_.push_message(from_paho(message));
+}
+
+void PahoClient::on_success(const ::mqtt::token& token) {
+  if (token.get_type() == ::mqtt::token::CONNECT) on_connected();
+  if (token.get_type() == ::mqtt::token::PUBLISH) on_publish_done(token, true);
+}
+
+void PahoClient::on_failure(const ::mqtt::token& token) {
+  if (token.get_type() == ::mqtt::token::CONNECT) {
+    // A refusing CONNACK arrives as the return code in 1.2.0, not as the reason code.
+    const int rc = token.get_return_code();
+    const int reason = token.get_reason_code() >= 0x80 ? token.get_reason_code()
+                       : rc >= 0x80                    ? rc
+                                                       : 0;
+    on_connect_failed(rc, reason);
+  }
+  if (token.get_type() == ::mqtt::token::PUBLISH) on_publish_done(token, false);
+  // A refused re-subscription leaves nothing to do here: the filter was accepted before.
+}
+
+void PahoClient::on_connected() {
+  Subscriptions subscriptions;
+  bool too_late = false, closing = false;
+  {
+    std::lock_guard lock(mutex_);
+    too_late = state_ == State::closed;
+    closing = closing_;
+    if (!too_late) state_ = State::connected;
+    if (!closing) {
+      if (connections_++ > 0) reconnects_++;
+      attempt_ = 0;
+      generation_++;
+      pending_ = 0;
+      subscriptions = subscriptions_;
+    }
+  }
+  state_changed_.notify_all();
+  if (too_late) {
+    // disconnect() stopped waiting for this attempt: close what it could not.
+    try {
+      cli_->disconnect();
+    } catch (const ::mqtt::exception&) {
+    }
+    return;
+  }
+  if (closing) return;
+  // Subscribe before announcing: anything the owner publishes on `connected` is queued after
+  // these SUBSCRIBEs, so the broker knows the filters before any answer comes back.
+  for (const auto& [filter, qos] : subscriptions) {
+    try {
+      cli_->subscribe(filter, qos, nullptr, *this);
+    } catch (const ::mqtt::exception&) {
+    }
+  }
+  queue_.push_connected();
+}
+
+void PahoClient::on_connect_failed(int rc, int reason) {
+  {
+    std::lock_guard lock(mutex_);
+    last_rc_ = rc;
+    last_reason_ = reason;
+    if (closing_ || state_ == State::closed) {
+      state_ = State::closed;
+    } else {
+      state_ = State::waiting;
+      next_attempt_ = Clock::now() + reconnect_delay(attempt_++, options_.reconnect_min,
+                                                     options_.reconnect_max, rng_);
+    }
+  }
+  state_changed_.notify_all();
+  queue_.wake();
+}
+
+void PahoClient::on_lost(std::string reason) {
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ != State::connected || closing_) return;  // already known, or on purpose
+    state_ = State::waiting;
+    generation_++;
+    pending_ = 0;
+    attempt_ = 0;
+    next_attempt_ = Clock::now() + reconnect_delay(attempt_++, options_.reconnect_min,
+                                                   options_.reconnect_max, rng_);
+  }
+  queue_.push_connection_lost(std::move(reason));
+}
+
+void PahoClient::on_publish_done(const ::mqtt::token& token, bool ok) {
+  {
+    std::lock_guard lock(mutex_);
+    if (from_context(token.get_user_context()) == generation_ && pending_ > 0) pending_--;
+  }
+  if (ok) {
+    published_++;
+    if (const auto* delivery = dynamic_cast<const ::mqtt::delivery_token*>(&token)) {
+      if (const auto message = delivery->get_message()) {
+        bytes_out_ += message->get_payload_ref().size();
+      }
+    }
+  } else if (token.get_reason_code() >= 0x80) {
+    publish_failed_++;
+  }
+}
+
+}  // namespace sovdev::mqtt

@@ -1,0 +1,231 @@
+#include "platform/mqtt/paho_client.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "platform/mqtt/paho_options.hpp"
+#include "platform/mqtt/probe.hpp"
+
+namespace sovdev::mqtt {
+
+PahoClient::PahoClient(const Options& options)
+    : options_(options),
+      setup_(validate(options)),
+      queue_(options.queue_capacity),
+      rng_(std::random_device{}() ^ std::hash<std::string>{}(options.client_id)) {
+  if (!setup_) return;
+  try {
+    connect_options_ = paho_connect_options(options_);
+    ::mqtt::create_options create(MQTTVERSION_5);
+    // publish() refuses while disconnected, so nothing waits in an offline buffer. The same
+    // limit caps the publishes queued inside Paho while connected; ours is never above it.
+    create.set_send_while_disconnected(false);
+    create.set_max_buffered_messages(static_cast<int>(options_.max_pending_publishes));
+    cli_ = std::make_unique<::mqtt::async_client>(options_.servers.front(), options_.client_id,
+                                                  create, nullptr);
+    cli_->set_message_callback([this](::mqtt::const_message_ptr m) { on_message(*m); });
+    cli_->set_connection_lost_handler([this](const std::string& cause) {
+      on_lost(cause.empty() ? "connection to the broker lost" : cause);
+    });
+    // A v5 broker may say why it closes the link (e.g. 0x8B, shutting down).
+    cli_->set_disconnected_handler([this](const ::mqtt::properties&, ::mqtt::ReasonCode code) {
+      on_lost("the broker closed the connection (MQTT reason code " +
+              std::to_string(static_cast<int>(code)) + ")");
+    });
+  } catch (const ::mqtt::exception& e) {
+    setup_ = make_error(Errc::invalid, std::string("MQTT client setup: ") + e.what());
+    cli_.reset();
+  }
+}
+
+PahoClient::~PahoClient() {
+  if (!cli_) return;
+  (void)disconnect();
+  try {
+    cli_->disable_callbacks();
+  } catch (const ::mqtt::exception&) {
+  }
+  // Before the members that pending tokens' failure callbacks still touch.
+  cli_.reset();
+}
+
+Status PahoClient::connect() {
+  if (!setup_) return setup_.error().context("connect to the MQTT broker");
+  bool start = false;
+  uint64_t before = 0;
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = false;
+    if (state_ == State::connected) return {};
+    before = connections_;
+    if (state_ != State::connecting) {
+      state_ = State::connecting;
+      start = true;
+    }
+  }
+  if (start) start_attempt();
+  std::unique_lock lock(mutex_);
+  const bool answered =
+      state_changed_.wait_for(lock, answer_timeout(), [&] { return state_ != State::connecting; });
+  if (connections_ > before) return {};
+  if (!answered) {
+    return make_error(Errc::unavailable, "connect to the MQTT broker: no answer within " +
+                                             std::to_string(answer_timeout().count()) + " ms");
+  }
+  const int rc = last_rc_, reason = last_reason_;
+  lock.unlock();
+  Error error = connect_error(options_, rc, reason);
+  if (reason < 0x80) {
+    error.message +=
+        ": " + probe_servers(options_.servers,
+                             std::min(options_.connect_timeout, std::chrono::milliseconds(3000)));
+  }
+  return std::move(error).context("connect to the MQTT broker");
+}
+
+void PahoClient::start_attempt() {
+  try {
+    // The properties go on this copy, after its last copy or move (see paho_connect_properties),
+    // and only while cli_ exists: Paho C's heap tracker loses (leaks) what is allocated before
+    // its first client is created.
+    ::mqtt::connect_options attempt = connect_options_;
+    attempt.set_properties(paho_connect_properties(options_));
+    cli_->connect(attempt, nullptr, *this);
+  } catch (const ::mqtt::exception& e) {
+    on_connect_failed(e.get_return_code(), 0);
+  }
+}
+
+Status PahoClient::subscribe(const std::string& filter, int qos) {
+  if (filter.empty() || qos < 0 || qos > 2) {
+    return make_error(Errc::invalid, "subscribe: need a topic filter and a QoS of 0, 1 or 2");
+  }
+  bool connected = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
+                           [&](const auto& s) { return s.first == filter; });
+    if (it == subscriptions_.end()) {
+      subscriptions_.emplace_back(filter, qos);
+    } else {
+      it->second = qos;
+    }
+    connected = state_ == State::connected;
+  }
+  if (!connected) return {};
+  int refused = 0;
+  try {
+    auto token = cli_->subscribe(filter, qos);
+    if (!token->wait_for(answer_timeout())) {
+      return make_error(Errc::unavailable,
+                        "subscribe to " + filter + ": no answer from the broker");
+    }
+    refused = token->get_reason_code() >= 0x80 ? token->get_reason_code() : 0;
+  } catch (const ::mqtt::exception& e) {
+    if (e.get_reason_code() < 0x80) {
+      return make_error(Errc::unavailable, "subscribe to " + filter + ": " + e.what());
+    }
+    refused = e.get_reason_code();
+  }
+  if (refused == 0) return {};
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(subscriptions_, [&](const auto& s) { return s.first == filter; });
+  }
+  return make_error(Errc::invalid, "the broker refused the subscription to " + filter + ": " +
+                                       ::mqtt::exception::reason_code_str(refused));
+}
+
+Status PahoClient::publish(const Message& message) {
+  if (message.topic.empty() ||
+      message.topic.find_first_of(std::string("+#\0", 3)) != std::string::npos || message.qos < 0 ||
+      message.qos > 2) {
+    return make_error(Errc::invalid, "publish: '" + message.topic +
+                                         "' is not a topic name, or the QoS is not 0, 1 or 2");
+  }
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ != State::connected) {
+      return make_error(Errc::unavailable,
+                        "publish to " + message.topic + ": not connected to the broker");
+    }
+    if (pending_ >= options_.max_pending_publishes) {
+      return make_error(Errc::unavailable, "publish to " + message.topic + ": " +
+                                               std::to_string(pending_) +
+                                               " publishes still await the broker's ack");
+    }
+    pending_++;
+    generation = generation_;
+  }
+  try {
+    cli_->publish(to_paho(message), to_context(generation), *this);
+  } catch (const ::mqtt::exception& e) {
+    std::lock_guard lock(mutex_);
+    if (generation == generation_ && pending_ > 0) pending_--;
+    return make_error(Errc::unavailable, "publish to " + message.topic + ": " + e.what());
+  }
+  return {};
+}
+
+std::optional<Event> PahoClient::next(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    bool attempt = false;
+    auto until = deadline;
+    {
+      std::lock_guard lock(mutex_);
+      if (state_ == State::waiting && !closing_) {
+        if (Clock::now() >= next_attempt_) {
+          state_ = State::connecting;
+          attempt = true;
+        } else {
+          until = std::min(deadline, next_attempt_);
+        }
+      }
+    }
+    if (attempt) start_attempt();
+    if (auto event = queue_.pop(attempt ? Clock::now() : until)) return event;
+    if (Clock::now() >= deadline) return std::nullopt;
+  }
+}
+
+Status PahoClient::disconnect() {
+  State was = State::idle;
+  {
+    std::unique_lock lock(mutex_);
+    closing_ = true;
+    // Let an attempt in flight finish, so that no connect callback arrives after we leave.
+    state_changed_.wait_for(lock, answer_timeout(), [&] { return state_ != State::connecting; });
+    was = state_;
+    state_ = State::closed;
+    generation_++;
+    pending_ = 0;
+  }
+  if (was != State::connected || !cli_) return {};
+  try {
+    // A clean DISCONNECT: the broker discards the will.
+    cli_->disconnect()->wait_for(answer_timeout());
+  } catch (const ::mqtt::exception& e) {
+    return make_error(Errc::unavailable, std::string("disconnect from the broker: ") + e.what());
+  }
+  return {};
+}
+
+Stats PahoClient::stats() const {
+  Stats s;
+  s.received = received_;
+  s.dropped = queue_.dropped();
+  s.published = published_;
+  s.bytes_in = bytes_in_;
+  s.bytes_out = bytes_out_;
+  s.reconnects = reconnects_;
+  s.publish_failed = publish_failed_;
+  return s;
+}
+
+std::unique_ptr<Client> make_paho_client(const Options& options) {
+  return std::make_unique<PahoClient>(options);
+}
+
+}  // namespace sovdev::mqtt

@@ -1,0 +1,94 @@
+// The Client over Paho MQTT C++ 1.2.0. Paho's thread only runs the small callbacks in
+// paho_callbacks.cpp; the owner's thread does everything else (paho_client.cpp), reconnection
+// included (from next()), so there is no thread of our own. Lock order: Paho's internal mutexes,
+// then mutex_; mutex_ is never held while calling into Paho.
+#pragma once
+
+#include <mqtt/async_client.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "platform/mqtt/client.hpp"
+#include "platform/mqtt/event_queue.hpp"
+
+namespace sovdev::mqtt {
+
+using Subscriptions = std::vector<std::pair<std::string, int>>;
+
+// Each publish carries the generation of the connection it went out on, so that an ack (or a
+// failure) arriving after a reconnect does not free a slot of the new connection.
+inline void* to_context(uint64_t generation) {
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(generation));
+}
+inline uint64_t from_context(void* context) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(context));
+}
+
+class PahoClient final : public Client, private ::mqtt::iaction_listener {
+ public:
+  explicit PahoClient(const Options& options);
+  ~PahoClient() override;
+  PahoClient(const PahoClient&) = delete;
+  PahoClient& operator=(const PahoClient&) = delete;
+
+  Status connect() override;
+  Status subscribe(const std::string& filter, int qos) override;
+  Status publish(const Message& message) override;
+  std::optional<Event> next(std::chrono::milliseconds timeout) override;
+  Status disconnect() override;
+  Stats stats() const override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class State { idle, connecting, connected, waiting, closed };
+
+  // Completions of connects and publishes, on Paho's thread.
+  void on_success(const ::mqtt::token& token) override;
+  void on_failure(const ::mqtt::token& token) override;
+  void on_message(const ::mqtt::message& message);
+  void on_connected();
+  void on_connect_failed(int rc, int reason);
+  void on_lost(std::string reason);
+  void on_publish_done(const ::mqtt::token& token, bool ok);
+
+  void start_attempt();
+  std::chrono::milliseconds answer_timeout() const {
+    return options_.connect_timeout * static_cast<int64_t>(options_.servers.size()) +
+           std::chrono::seconds(2);
+  }
+
+  const Options options_;
+  Status setup_;  // why the client cannot work, reported by connect()
+  ::mqtt::connect_options connect_options_;
+  EventQueue queue_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable state_changed_;
+  State state_ = State::idle;
+  bool closing_ = false;
+  uint64_t connections_ = 0;
+  unsigned attempt_ = 0;  // failed attempts since the link was last up
+  Clock::time_point next_attempt_{};
+  int last_rc_ = 0, last_reason_ = 0;
+  uint64_t generation_ = 0;
+  size_t pending_ = 0;
+  Subscriptions subscriptions_;
+  std::mt19937_64 rng_;
+
+  std::atomic<uint64_t> received_{0}, published_{0}, bytes_in_{0}, bytes_out_{0};
+  std::atomic<uint64_t> reconnects_{0}, publish_failed_{0};
+
+  // Declared last so it goes first; the destructor also resets it explicitly.
+  std::unique_ptr<::mqtt::async_client> cli_;
+};
+
+}  // namespace sovdev::mqtt

@@ -1,0 +1,189 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "bundles/sign_objects.hpp"
+#include "hub/key_files.hpp"
+#include "tests/sync/sync_fixture.hpp"
+
+using namespace sovdev;
+using namespace sovdev::testing;
+
+namespace {
+
+struct BigBundle {
+  std::string file;
+  uint64_t payload = 0;
+};
+
+BigBundle publish_noise(Fleet& fleet, int mib, uint64_t version = 1) {
+  write_noise_stack(fleet.ws.dir / "noise", mib, 7);
+  BigBundle b{fleet.ws.dir / "noise.sdb", 0};
+  REQUIRE(fleet.ws.build(fleet.ws.dir / "noise", b.file, version, {"--level", "1"}).exit_code == 0);
+  REQUIRE(fleet.publish(b.file).exit_code == 0);
+  b.payload = std::filesystem::file_size(b.file);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "an agent killed with SIGKILL 20 times mid-transfer ends verified without refetching from zero",
+    "[sync][crash]") {
+  Fleet fleet;
+  BigBundle big = publish_noise(fleet, 24);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a", 4);
+  fleet.agent_config("agent-b", 4);
+
+  // How long a whole undisturbed transfer takes, measured with another agent.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto calibration = fleet.sync_once("agent-b");
+  REQUIRE(calibration.exit_code == 0);
+  const auto full_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+
+  WireCounter wire(fleet, "sovdev/v1/agent/agent-a/data");
+  std::mt19937 rng(std::random_device{}());
+  for (int i = 0; i < 20; i++) {
+    auto agent = fleet.run_agent("agent-a", "agent-a.log");
+    const auto delay =
+        std::chrono::milliseconds(rng() % static_cast<uint64_t>(std::max<int64_t>(full_ms, 50)));
+    std::this_thread::sleep_for(delay);  // the fault injection point, not synchronisation
+    agent->kill_hard();
+    agent->wait();
+  }
+  auto finished = fleet.sync_once("agent-a");
+  INFO(finished.out << finished.err);
+  REQUIRE(finished.exit_code == 0);
+  const uint64_t fetched = wire.bytes();
+  WARN("20 kills: " << fetched << " bytes fetched for a " << big.payload << "-byte bundle ("
+                    << (100 * fetched / big.payload) << " %)");
+  CHECK(fetched < big.payload * 12 / 10);
+  auto status = run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
+  CHECK_THAT(status.out, Catch::Contains("\"state\": \"verified\""));
+}
+
+TEST_CASE("a transfer survives a broker restart and the loss of one of two hub replicas",
+          "[sync][fault]") {
+  Fleet fleet;
+  publish_noise(fleet, 16);
+  auto hub1 = fleet.serve("hub1.log");
+  auto hub2 = fleet.serve("hub2.log");
+  fleet.agent_config("agent-a", 4);
+  auto agent = fleet.run_agent("agent-a", "agent-a.log");
+
+  // Once some chunks are in, restart the broker; later, kill one replica.
+  auto chunks_stored = [&] {
+    auto st = run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
+    return st.exit_code == 0 && st.out.find("\"state\": \"partial\"") != std::string::npos;
+  };
+  REQUIRE(wait_until(chunks_stored, std::chrono::seconds(60)));
+  fleet.broker->restart();
+  hub1->kill_hard();
+  hub1->wait();
+  const bool verified = wait_until(
+      [&] {
+        auto st =
+            run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
+        return st.out.find("\"state\": \"verified\"") != std::string::npos;
+      },
+      std::chrono::seconds(120));
+  INFO(read_text(fleet.ws.dir / "agent-a.log"));
+  CHECK(verified);
+}
+
+TEST_CASE("hostile traffic on every topic is ignored and counted, and the cache does not change",
+          "[sync][hostile]") {
+  Fleet fleet;
+  REQUIRE(fleet.ws.build(kube_prometheus("81570cb1"), fleet.ws.dir / "v1.sdb", 1).exit_code == 0);
+  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a");
+  REQUIRE(fleet.sync_once("agent-a").exit_code == 0);
+
+  auto agent = fleet.run_agent("agent-a", "agent-a.log");
+  REQUIRE(wait_until(
+      [&] {
+        return read_text(fleet.ws.dir / "agent-a.log").find("connected to the broker") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(20)));
+  auto evil = fleet.client("sovdev-hub", "evil");
+  auto send = [&](const std::string& topic, const std::string& payload) {
+    mqtt::Message m;
+    m.topic = topic;
+    m.payload = payload;
+    // The broker may refuse oversized ones itself (and drop the sender): what gets through
+    // must be ignored.
+    (void)evil->publish(m);
+  };
+  // A catalog signed by an unknown key, then an old catalog replayed after a newer one.
+  pb::Catalog forged;
+  forged.set_schema(1);
+  forged.set_channel("edge");
+  forged.set_serial(999);
+  forged.set_expires_at(4102444800);
+  send("sovdev/v1/catalog/edge", sign_catalog(forged, {generate_key("intruder")}));
+  pb::Catalog old;
+  old.set_schema(1);
+  old.set_channel("edge");
+  old.set_serial(0);
+  old.set_expires_at(4102444800);
+  auto pub = hub::load_secret_key(fleet.ws.key("pub1"));
+  REQUIRE(pub);
+  send("sovdev/v1/catalog/edge", sign_catalog(old, {*pub}));
+  // Garbage and oversized messages on the agent's topics; the largest last.
+  send("sovdev/v1/catalog/edge", "garbage");
+  send("sovdev/v1/agent/agent-a/data", "\x0a\xff\xff\xff\x0f");
+  send("sovdev/v1/catalog/edge", std::string(200000, 'x'));
+  send("sovdev/v1/agent/agent-a/data", std::string(2 << 20, 'y'));
+  const bool counted = wait_until(
+      [&] {
+        return read_text(fleet.ws.dir / "agent-a.log").find("over the 65536-byte limit") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(20));
+  agent->kill_hard();
+  agent->wait();
+  CHECK(counted);
+  const std::string log = read_text(fleet.ws.dir / "agent-a.log");
+  CHECK_THAT(log, Catch::Contains("unknown key"));
+  CHECK_THAT(log, Catch::Contains("serial 0"));  // the replayed old catalog
+  CHECK_THAT(log, Catch::Contains("not a valid envelope"));
+  // Still on version 1, nothing new cached.
+  auto status = run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
+  CHECK_THAT(status.out, Catch::Contains("\"newest_verified\": 1"));
+  CHECK_THAT(status.out, !Catch::Contains("partial"));
+}
+
+TEST_CASE("an agent cannot publish another agent's status", "[sync][acl]") {
+  Fleet fleet;
+  auto watcher = fleet.client("sovdev-hub", "watcher");
+  REQUIRE(watcher->subscribe("sovdev/v1/status/#", 1));
+  auto a = fleet.client("agent-a", "agent-a-client");
+  mqtt::Message forged;
+  forged.topic = "sovdev/v1/status/agent-b";
+  forged.payload = "forged";
+  (void)a->publish(forged);  // refused by the broker, silently or with a reason code
+  mqtt::Message own;
+  own.topic = "sovdev/v1/status/agent-a";
+  own.payload = "mine";
+  REQUIRE(a->publish(own));
+  bool saw_own = false, saw_forged = false;
+  wait_until(
+      [&] {
+        while (auto e = watcher->next(std::chrono::milliseconds(20))) {
+          if (e->kind != mqtt::Event::Kind::message) continue;
+          saw_own = saw_own || e->message.topic == own.topic;
+          saw_forged = saw_forged || e->message.topic == forged.topic;
+        }
+        return saw_own;
+      },
+      std::chrono::seconds(10));
+  CHECK(saw_own);
+  CHECK_FALSE(saw_forged);
+}

@@ -1,0 +1,123 @@
+#include "tests/sync/sync_fixture.hpp"
+
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+
+namespace sovdev::testing {
+
+Fleet::Fleet(BrokerOptions options) {
+  options.acl = true;
+  broker = Broker::start(options);
+  hub_db = ws.dir / "hub.db";
+  for (const auto& u : broker->options().users)
+    write_text(password_file(u.name), u.password + "\n");
+}
+
+std::string Fleet::password_file(const std::string& user) const {
+  return ws.dir / ("password-" + user);
+}
+
+RunResult Fleet::publish(const std::string& file) const {
+  return run({hub_binary(), "publish", file, "--db", hub_db, "--key", ws.key("pub1"), "--trust",
+              ws.trust});
+}
+
+RunResult Fleet::publish_live(const std::string& file) const {
+  return run({hub_binary(), "publish", file, "--db", hub_db, "--key", ws.key("pub1"), "--trust",
+              ws.trust, "--broker", broker->url(), "--username", "sovdev-hub", "--password-file",
+              password_file("sovdev-hub")});
+}
+
+std::unique_ptr<Child> Fleet::serve(const std::string& log_name, const std::string& group) const {
+  return std::make_unique<Child>(
+      std::vector<std::string>{hub_binary(), "serve", "--db", hub_db, "--key", ws.key("pub1"),
+                               "--broker", broker->url(), "--username", "sovdev-hub",
+                               "--password-file", password_file("sovdev-hub"), "--group", group},
+      ws.dir / log_name);
+}
+
+std::string Fleet::agent_config(const std::string& agent, uint32_t window,
+                                const std::string& extra) const {
+  const std::string path = ws.dir / ("agent-" + agent + ".toml");
+  write_text(path, "agent_id = \"" + agent + "\"\n" +
+                       "channels = [\"edge\"]\n"
+                       "state_dir = \"" +
+                       agent_state(agent) + "\"\n" + "trust_root = \"" + ws.trust + "\"\n" + extra +
+                       "[broker]\n"
+                       "urls = [\"" +
+                       broker->url() + "\"]\n" + "password_file = \"" + password_file(agent) +
+                       "\"\n" +
+                       "[sync]\n"
+                       "window = " +
+                       std::to_string(window) + "\n" +
+                       "request_timeout_seconds = 2\n"
+                       "backoff_min_seconds = 1\n"
+                       "backoff_max_seconds = 4\n"
+                       "[apply]\n"
+                       "target = \"dir\"\n"
+                       "dir = \"" +
+                       agent_dir(agent) + "\"\n");
+  std::filesystem::create_directories(agent_dir(agent));
+  return path;
+}
+
+RunResult Fleet::sync_once(const std::string& agent, int timeout_s) const {
+  return run({agent_binary(), "sync", "--once", "--config", ws.dir / ("agent-" + agent + ".toml"),
+              "--timeout", std::to_string(timeout_s)});
+}
+
+std::unique_ptr<Child> Fleet::run_agent(const std::string& agent,
+                                        const std::string& log_name) const {
+  return std::make_unique<Child>(std::vector<std::string>{agent_binary(), "run", "--config",
+                                                          ws.dir / ("agent-" + agent + ".toml")},
+                                 ws.dir / log_name);
+}
+
+std::unique_ptr<mqtt::Client> Fleet::client(const std::string& user,
+                                            const std::string& client_id) const {
+  mqtt::Options o;
+  o.servers = {broker->url()};
+  o.client_id = client_id;
+  o.username = user;
+  for (const auto& u : broker->options().users) {
+    if (u.name == user) o.password = u.password;
+  }
+  o.queue_capacity = 100000;
+  auto c = mqtt::make_paho_client(o);
+  auto connected = c->connect();
+  if (!connected) throw std::runtime_error("test client: " + connected.error().message);
+  return c;
+}
+
+WireCounter::WireCounter(const Fleet& fleet, const std::string& filter)
+    : client_(fleet.client("sovdev-hub", "wire-counter")) {
+  auto sub = client_->subscribe(filter, 1);
+  if (!sub) throw std::runtime_error("wire counter: " + sub.error().message);
+}
+
+uint64_t WireCounter::bytes() {
+  while (auto e = client_->next(std::chrono::milliseconds(50))) {
+    if (e->kind == mqtt::Event::Kind::message) bytes_ += e->message.payload.size();
+  }
+  return bytes_;
+}
+
+void write_noise_stack(const std::string& dir, int mib, unsigned seed) {
+  std::mt19937 rng(seed);
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  for (int f = 0; f < mib; f++) {
+    std::string text;
+    for (int d = 0; d < 4; d++) {
+      std::string data(256 * 1024, 'x');
+      for (auto& c : data) c = alphabet[rng() % 62];
+      text += "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: noise-" +
+              std::to_string(f) + "-" + std::to_string(d) +
+              "\n  namespace: noise\ndata:\n  blob: " + data + "\n";
+    }
+    std::filesystem::create_directories(dir);
+    write_text(dir + "/noise-" + std::to_string(f) + ".yaml", text);
+  }
+}
+
+}  // namespace sovdev::testing
