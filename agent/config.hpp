@@ -22,7 +22,8 @@ struct BrokerConfig {
   std::string ca_file;        // empty: the system's CA certificates
   std::string cert_file;      // client certificate; set together with key_file
   std::string key_file;
-  std::chrono::seconds keepalive{30};
+  // 900 s: an idle edge box on a metered link must stay under 50 KB a day (pings + status).
+  std::chrono::seconds keepalive{900};
 };
 
 struct SyncConfig {
@@ -30,7 +31,7 @@ struct SyncConfig {
   std::chrono::seconds request_timeout{10};
   std::chrono::seconds backoff_min{1};
   std::chrono::seconds backoff_max{300};
-  std::chrono::seconds status_interval{300};
+  std::chrono::seconds status_interval{3600};
 };
 
 struct ApplyConfig {

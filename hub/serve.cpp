@@ -72,6 +72,14 @@ Status Server::publish_catalog(const store::HubCatalog& catalog) {
 Status Server::handle(const mqtt::Event& event) {
   if (event.kind == mqtt::Event::Kind::connected) {
     spdlog::info("connected to the broker");
+    // A broker that restarted without persistence lost the retained catalogs: give them back.
+    store::HubCatalogs catalogs(db_);
+    store::HubBundles bundles(db_);
+    SOVDEV_ASSIGN(auto channels, bundles.channels());
+    for (const auto& channel : channels) {
+      SOVDEV_ASSIGN(auto catalog, catalogs.catalog(channel));
+      if (catalog) SOVDEV_TRY(publish_catalog(*catalog));
+    }
     return {};
   }
   if (event.kind == mqtt::Event::Kind::connection_lost) {

@@ -25,7 +25,10 @@ std::string version_line(const std::string& program) {
 void setup_logging() {
   // Logs go to stderr (stdout carries command output), each line written out at once so a
   // process killed with SIGKILL leaves a complete log behind.
-  auto logger = spdlog::stderr_logger_st("sovdev");
+  // Made directly, not through the registry, so a second call (tests run many commands in one
+  // process) replaces the logger instead of throwing on the duplicate name.
+  auto logger =
+      std::make_shared<spdlog::logger>("sovdev", std::make_shared<spdlog::sinks::stderr_sink_st>());
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);

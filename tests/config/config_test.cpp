@@ -71,12 +71,12 @@ TEST_CASE("a minimal config gets every default") {
   CHECK(c->broker.topic_prefix == "sovdev/v1");
   CHECK(c->broker.username == "edge-01");
   CHECK(c->broker.password_file.empty());
-  CHECK(c->broker.keepalive == std::chrono::seconds(30));
+  CHECK(c->broker.keepalive == std::chrono::seconds(900));
   CHECK(c->sync.window == 8);
   CHECK(c->sync.request_timeout == std::chrono::seconds(10));
   CHECK(c->sync.backoff_min == std::chrono::seconds(1));
   CHECK(c->sync.backoff_max == std::chrono::seconds(300));
-  CHECK(c->sync.status_interval == std::chrono::seconds(300));
+  CHECK(c->sync.status_interval == std::chrono::seconds(3600));
   CHECK(c->apply.target.kind == target::TargetKind::dir);
   CHECK(c->apply.target.dir == "/var/lib/rancher/k3s/server/manifests");
   CHECK(c->apply.reconcile_interval == std::chrono::seconds(600));
