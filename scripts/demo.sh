@@ -21,7 +21,9 @@ else
 fi
 
 work=$(mktemp -d /tmp/sovdev-demo-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
 cd "$work"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*" | sed "s#$hub#sovdev-hub#; s#$agent#sovdev-agent#"; "$@"; }
@@ -65,4 +67,37 @@ refuse "truncated copy" "$agent" verify --trust trust.root truncated.sdb
 refuse "signed by an unknown key" "$agent" import --state agent-state --channel edge forged.sdb
 refuse "bundle for another channel" "$agent" import --state agent-state --channel prod "$stack-2.sdb"
 
-step "done: the agent's cache holds version 2, verified; nothing is left running"
+step "over MQTT: a broker on loopback, the hub serving, a second agent pulling into a folder"
+for try in 1 2 3 4 5; do
+  port=$(( 20000 + RANDOM % 40000 ))
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n' "$port" > mosquitto.conf
+  mosquitto -c mosquitto.conf 2> mosquitto.log & pids+=($!)
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+done
+show "$hub" publish "$stack-1.sdb" --db hub.db --key keys/publisher-1.key --trust trust.root
+"$hub" serve --db hub.db --key keys/publisher-1.key --broker "tcp://127.0.0.1:$port" \
+  --group "demo-$RANDOM$RANDOM" 2> hub.log & pids+=($!)
+mkdir -p applied
+cat > agent.toml <<TOML
+agent_id = "edge-01"
+channels = ["edge"]
+state_dir = "$work/edge-01-state"
+trust_root = "$work/trust.root"
+[broker]
+urls = ["tcp://127.0.0.1:$port"]
+[apply]
+target = "dir"
+dir = "$work/applied"
+TOML
+show "$agent" check-config agent.toml >/dev/null && echo "agent.toml is valid"
+show "$agent" sync --once --config agent.toml --timeout 60
+echo "$(ls applied | wc -l) object files written to the dir target"
+step "the hub publishes version 2: the agent catches up with a delta"
+show "$hub" publish "$stack-2.sdb" --db hub.db --key keys/publisher-1.key --trust trust.root \
+  --broker "tcp://127.0.0.1:$port" --username hub
+show "$agent" sync --once --config agent.toml --timeout 60
+grep -h "delta" hub.log | tail -1 | sed 's/^/hub: /'
+show "$hub" status --db hub.db
+
+step "done: nothing is left running"
