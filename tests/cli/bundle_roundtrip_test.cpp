@@ -28,24 +28,6 @@ std::vector<yaml::Object> expected_objects(const std::string& dir) {
   return std::move(*ordered);
 }
 
-std::vector<pb::ResourceRecord> unpack(const std::string& file, const std::string& trust_path) {
-  auto policy = TrustPolicy::from_initial(read_text(trust_path));
-  REQUIRE(policy);
-  auto reader = fs::BundleFileReader::open(file);
-  REQUIRE(reader);
-  auto manifest = policy->verify_manifest(reader->manifest_envelope(), nullptr);
-  REQUIRE(manifest);
-  std::string payload;
-  for (int i = 0; i < manifest->chunk_sha256_size(); i++) {
-    auto chunk = reader->next_chunk(*manifest);
-    REQUIRE(chunk);
-    payload.append(*chunk);
-  }
-  auto records = read_all_records(*manifest, payload);
-  REQUIRE(records);
-  return std::move(*records);
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -71,7 +53,7 @@ TEST_CASE(
     CHECK_THAT(imported.out, Catch::Contains("state verified"));
 
     const auto expected = expected_objects(kube_prometheus(rev));
-    const auto records = unpack(file, ws.trust);
+    const auto records = unpack_bundle(file, ws.trust);
     REQUIRE(records.size() == expected.size());
     for (size_t i = 0; i < records.size(); i++) {
       INFO("object " << i << ": " << expected[i].kind << "/" << expected[i].name);
@@ -93,8 +75,8 @@ TEST_CASE("building twice from the same input gives the same payload", "[cli]") 
   Workspace ws;
   REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "a.sdb", 1).exit_code == 0);
   REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "b.sdb", 1).exit_code == 0);
-  const auto a = unpack(ws.dir / "a.sdb", ws.trust);
-  const auto b = unpack(ws.dir / "b.sdb", ws.trust);
+  const auto a = unpack_bundle(ws.dir / "a.sdb", ws.trust);
+  const auto b = unpack_bundle(ws.dir / "b.sdb", ws.trust);
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); i++) CHECK(a[i].SerializeAsString() == b[i].SerializeAsString());
 }

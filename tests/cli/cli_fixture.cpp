@@ -5,6 +5,8 @@
 
 #include "bundles/bundle_file.hpp"
 #include "bundles/sign_objects.hpp"
+#include "bundles/trust.hpp"
+#include "platform/fs/bundle_reader.hpp"
 #include "platform/fs/files.hpp"
 
 namespace sovdev::testing {
@@ -50,6 +52,28 @@ std::string kube_prometheus(const std::string& version) {
 void write_manifest(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   write_text(path, text);
+}
+
+std::vector<pb::ResourceRecord> unpack_bundle(const std::string& file,
+                                              const std::string& trust_path) {
+  auto check = [](const auto& expected, const char* what) {
+    if (!expected) throw std::runtime_error(std::string(what) + ": " + expected.error().message);
+  };
+  auto policy = TrustPolicy::from_initial(read_text(trust_path));
+  check(policy, "trust root");
+  auto reader = fs::BundleFileReader::open(file);
+  check(reader, "open bundle");
+  auto manifest = policy->verify_manifest(reader->manifest_envelope(), nullptr);
+  check(manifest, "manifest");
+  std::string payload;
+  for (int i = 0; i < manifest->chunk_sha256_size(); i++) {
+    auto chunk = reader->next_chunk(*manifest);
+    check(chunk, "chunk");
+    payload.append(*chunk);
+  }
+  auto records = read_all_records(*manifest, payload);
+  check(records, "records");
+  return std::move(records).value();
 }
 
 RawBundle make_raw_bundle(const SecretKey& key, uint64_t version, int objects, size_t padding,

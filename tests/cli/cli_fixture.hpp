@@ -28,6 +28,10 @@ std::string kube_prometheus(const std::string& version);  // "81570cb1" or "f214
 // Writes `text` as a manifest file (creating folders).
 void write_manifest(const std::string& path, const std::string& text);
 
+// Every record of a bundle file, verified against the trust root file (throws on failure).
+std::vector<pb::ResourceRecord> unpack_bundle(const std::string& file,
+                                              const std::string& trust_path);
+
 // A signed bundle file made directly with the library, so tests can make it lie.
 struct RawBundle {
   std::string header_and_manifest;

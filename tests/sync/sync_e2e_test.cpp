@@ -26,22 +26,9 @@ std::multiset<std::string> applied_objects(const std::string& dir) {
 }
 
 std::multiset<std::string> bundle_objects(const std::string& file, const std::string& trust_path) {
-  auto policy = TrustPolicy::from_initial(read_text(trust_path));
-  REQUIRE(policy);
-  auto reader = fs::BundleFileReader::open(file);
-  REQUIRE(reader);
-  auto manifest = policy->verify_manifest(reader->manifest_envelope(), nullptr);
-  REQUIRE(manifest);
-  std::string payload;
-  for (int i = 0; i < manifest->chunk_sha256_size(); i++) {
-    auto chunk = reader->next_chunk(*manifest);
-    REQUIRE(chunk);
-    payload.append(*chunk);
-  }
-  auto records = read_all_records(*manifest, payload);
-  REQUIRE(records);
   std::multiset<std::string> out;
-  for (const auto& r : records.value()) out.insert(nlohmann::json::parse(r.json()).dump());
+  for (const auto& r : unpack_bundle(file, trust_path))
+    out.insert(nlohmann::json::parse(r.json()).dump());
   return out;
 }
 
