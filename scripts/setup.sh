@@ -16,7 +16,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   catch2
   mosquitto mosquitto-clients
-  openssl procps
+  openssl procps iproute2 nftables
 )
 
 missing=()
