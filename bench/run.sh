@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Runs every benchmark against an existing build and prints a summary table. Builds nothing.
-#   bench/run.sh BUILD_DIR
+# Runs every benchmark against an existing build (bench_sync needs mosquitto, mosquitto_sub,
+# mosquitto_pub and ss on PATH) and prints a summary table. Builds nothing.
+#   bench/run.sh BUILD_DIR [MODE...]     modes: size throughput memory delta sync (default: all)
 # Exit 0 when every bar holds, 1 when one is missed, 2 when a benchmark could not run.
 set -uo pipefail
 
-if [[ $# -ne 1 ]]; then
-  echo "usage: bench/run.sh BUILD_DIR   (configure with -DSOVDEV_BENCH=ON and build first)" >&2
+if [[ $# -lt 1 ]]; then
+  echo "usage: bench/run.sh BUILD_DIR [MODE...]   (configure with -DSOVDEV_BENCH=ON and build first)" >&2
   exit 2
 fi
 build=$(cd "$1" && pwd) || exit 2
+shift
+modes=("$@")
+[[ ${#modes[@]} -eq 0 ]] && modes=(size throughput memory delta sync)
 bench=$build/bench/bench_import
 for program in "$bench" "$build/bench/bench_bare" "$build/bench/bench_delta" \
+  "$build/bench/bench_sync" \
   "$build/hub/sovdev-hub" "$build/agent/sovdev-agent"; do
   if [[ ! -x $program ]]; then
     echo "bench/run.sh: $program is missing: run cmake --build $build first" >&2
@@ -24,11 +29,15 @@ trap 'rm -rf "$data"' EXIT
 
 worst=0
 summary=()
-for mode in size throughput memory delta; do
+for mode in "${modes[@]}"; do
   start=$SECONDS
   if [[ $mode == delta ]]; then
     echo "== bench_delta"
     "$build/bench/bench_delta" --data "$data" | tee "$data/$mode.out"
+  elif [[ $mode == sync ]]; then
+    # Starts its own mosquitto; every child it starts is killed before it exits.
+    echo "== bench_sync"
+    "$build/bench/bench_sync" --build "$build" --data "$data" | tee "$data/$mode.out"
   else
     echo "== bench_import $mode"
     "$bench" "$mode" --build "$build" --data "$data" | tee "$data/$mode.out"

@@ -1,0 +1,681 @@
+// bench_sync: the sync protocol over a real mosquitto on loopback, against broker-only baselines
+// measured in the same run. Modes (default: all): full, memory, fanout, idle.
+// Exit 0 when every bar holds, 1 when one is missed, 2 when the benchmark could not run.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_data.hpp"
+#include "bench/bench_support.hpp"
+
+extern char** environ;
+
+namespace sovdev::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+constexpr uint64_t kMiB = 1 << 20;
+constexpr size_t kLine = 65535;  // a baseline message: one line for mosquitto_pub -l
+
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+bool verdict(const std::string& line, bool ok) {
+  std::printf("%s %s\n", line.c_str(), ok ? "OK" : "MISSED");
+  std::fflush(stdout);
+  return ok;
+}
+
+void note(const std::string& line) {
+  std::printf("  %s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+// ---- child processes: every one started is killed at the end, however we leave ----------------
+std::set<pid_t> g_children;
+int g_window = 8;  // the full pull's window; --window changes it (diagnostics)
+
+void kill_all_children() {
+  for (pid_t pid : g_children) ::kill(pid, SIGKILL);
+  for (pid_t pid : g_children) ::waitpid(pid, nullptr, 0);
+  g_children.clear();
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log,
+            const std::string& stdin_path = "") {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(
+      &fa, STDIN_FILENO, stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  g_children.insert(pid);
+  return pid;
+}
+
+// Exit code (-1 for a signal), or nullopt when still running after `timeout`.
+std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto end = Clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      g_children.erase(pid);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    if (Clock::now() >= end) return std::nullopt;
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+void stop_child(pid_t pid) {
+  ::kill(pid, SIGTERM);
+  if (!wait_child(pid, 5s)) {
+    ::kill(pid, SIGKILL);
+    wait_child(pid, 5s);
+  }
+}
+
+struct Mem {
+  uint64_t anon = 0, rss = 0;
+};
+
+std::optional<Mem> read_mem(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  if (!in) return std::nullopt;
+  Mem m;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("RssAnon:", 0) == 0)
+      m.anon = std::strtoull(line.c_str() + 8, nullptr, 10) * 1024;
+    if (line.rfind("VmRSS:", 0) == 0) m.rss = std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  if (m.rss == 0) return std::nullopt;
+  return m;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot find a free loopback port");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepts(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok;
+}
+
+// ---- the fleet ------------------------------------------------------------------------------
+struct Context {
+  Paths paths;
+  std::string dir;  // everything of this benchmark; removed at the end
+  Keys keys;
+  int port = 0;
+  pid_t broker = -1;
+  std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port); }
+};
+
+// mosquitto with the limits of deploy/mosquitto/mosquitto.conf, except: anonymous clients, no
+// ACL, no persistence, and no per-client queue limit (the baseline publisher does not wait for
+// its subscribers the way the hub waits for an agent's requests).
+void start_broker(Context& ctx) {
+  for (int tries = 0; tries < 5; tries++) {
+    ctx.port = free_port();
+    std::string conf =
+        "per_listener_settings false\nallow_anonymous true\n"
+        "message_size_limit 1114112\nmax_packet_size 1179648\n"
+        "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 20\n"
+        "persistence false\nlog_dest file " +
+        ctx.dir +
+        "/mosquitto.log\nlog_type error\nlog_type warning\n"
+        "max_connections -1\nlistener " +
+        std::to_string(ctx.port) + " 127.0.0.1\n";
+    if (::geteuid() == 0) conf += "user root\n";
+    write_file(ctx.dir + "/mosquitto.conf", conf);
+    ctx.broker =
+        spawn({"mosquitto", "-c", ctx.dir + "/mosquitto.conf"}, ctx.dir + "/mosquitto.out");
+    const auto start = Clock::now();
+    while (since(start) < 10) {
+      if (accepts(ctx.port)) return;
+      if (wait_child(ctx.broker, 0ms)) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    stop_child(ctx.broker);
+  }
+  throw std::runtime_error("mosquitto did not start: " + read_text(ctx.dir + "/mosquitto.out"));
+}
+
+// A hub serving one bundle under its own topic prefix (each scenario has its own, so their
+// retained catalogs never meet).
+struct Hub {
+  pid_t pid = -1;
+  std::string prefix;
+};
+
+Hub start_hub(const Context& ctx, const std::string& name, const std::string& bundle) {
+  const std::string db = ctx.dir + "/hub-" + name + ".db";
+  const std::string log = ctx.dir + "/hub-" + name + ".log";
+  const auto p = run_process({ctx.paths.hub(), "publish", bundle, "--db", db, "--key",
+                              ctx.keys.publisher_key, "--trust", ctx.keys.trust_root},
+                             log);
+  if (p.exit_code != 0) throw std::runtime_error("sovdev-hub publish failed: " + read_text(log));
+  Hub hub{-1, "bench-" + name + "/v1"};
+  hub.pid = spawn({ctx.paths.hub(), "serve", "--db", db, "--broker", ctx.url(), "--key",
+                   ctx.keys.publisher_key, "--group", "benchhubs", "--prefix", hub.prefix},
+                  log);
+  // Ready once the retained catalog is on the broker.
+  const std::string out = ctx.dir + "/catalog-" + name + ".out";
+  const pid_t sub = spawn({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(ctx.port), "-t",
+                           hub.prefix + "/catalog/edge", "-C", "1", "-W", "20", "-F", "%l"},
+                          out);
+  if (wait_child(sub, 25s).value_or(-1) != 0) {
+    throw std::runtime_error("hub published no catalog: " + read_text(log));
+  }
+  return hub;
+}
+
+struct Agent {
+  std::string config, state, applied;
+};
+
+Agent make_agent(const Context& ctx, const std::string& id, const std::string& prefix,
+                 int keepalive = 900, int window = 8) {
+  Agent a{ctx.dir + "/agent-" + id + ".toml", ctx.dir + "/state-" + id, ctx.dir + "/applied-" + id};
+  std::filesystem::remove_all(a.state);
+  std::filesystem::remove_all(a.applied);
+  std::filesystem::create_directories(a.applied);
+  write_file(a.config, "agent_id = \"" + id + "\"\nchannels = [\"edge\"]\nstate_dir = \"" +
+                           a.state + "\"\ntrust_root = \"" + ctx.keys.trust_root +
+                           "\"\n[broker]\nurls = [\"" + ctx.url() + "\"]\ntopic_prefix = \"" +
+                           prefix + "\"\nkeepalive_seconds = " + std::to_string(keepalive) +
+                           "\n[sync]\nwindow = " + std::to_string(window) +
+                           "\nstatus_interval_seconds = 3600\n[apply]\ntarget = \"dir\"\ndir = \"" +
+                           a.applied + "\"\n");
+  return a;
+}
+
+void drop_agent(const Agent& a) {
+  std::filesystem::remove_all(a.state);
+  std::filesystem::remove_all(a.applied);
+}
+
+bool applied(const Agent& a) {
+  return std::filesystem::exists(a.applied + "/.sovdev-kp.inventory");
+}
+
+// `lines` baseline messages of kLine random base64 characters, for mosquitto_pub -l.
+std::string make_lines(const Context& ctx, const std::string& name, uint64_t lines) {
+  const std::string path = ctx.dir + "/" + name + ".lines";
+  std::ofstream out(path, std::ios::binary);
+  std::mt19937_64 rng(lines);
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string line(kLine + 1, '\n');
+  for (uint64_t i = 0; i < lines; i++) {
+    for (size_t k = 0; k < kLine; k += 10) {
+      uint64_t bits = rng();
+      for (size_t j = k; j < std::min(k + 10, kLine); j++, bits >>= 6)
+        line[j] = kAlphabet[bits & 63];
+    }
+    out.write(line.data(), static_cast<std::streamsize>(line.size()));
+  }
+  if (!out) throw std::runtime_error("cannot write " + path);
+  return path;
+}
+
+uint64_t lines_for(uint64_t bytes) {
+  return (bytes + kLine - 1) / kLine;
+}
+
+// The broker-only baseline: `subscribers` mosquitto_sub processes (QoS 1) each waiting for
+// every line of `lines_file`, then one mosquitto_pub -l -q 1 publishing them. Returns the time
+// from the publisher's start to the last subscriber's exit; `first_to_last` gets the first
+// subscriber's time from its first to its last message.
+double broker_baseline(const Context& ctx, const std::string& lines_file, uint64_t count,
+                       int subscribers, double* first_to_last = nullptr) {
+  static int round = 0;
+  const std::string topic = "baseline/" + std::to_string(++round);
+  const auto broker_connections = [&] {
+    try {
+      return std::stoi(shell_output(
+          "ss -tnH state established '( dport = :" + std::to_string(ctx.port) + " )' | wc -l"));
+    } catch (...) {
+      return 0;
+    }
+  };
+  const int before = broker_connections();  // the hubs'
+  std::vector<pid_t> subs;
+  const std::string out0 = ctx.dir + "/baseline-sub0.out";
+  std::filesystem::remove(out0);
+  for (int i = 0; i < subscribers; i++) {
+    const std::string out = i == 0 ? out0 : "/dev/null";
+    subs.push_back(spawn({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(ctx.port), "-q",
+                          "1", "-t", topic, "-C", std::to_string(count), "-F", "%U", "-i",
+                          "base-" + std::to_string(round) + "-" + std::to_string(i)},
+                         out));
+  }
+  // Wait until every subscriber is connected (their sockets to the broker are established).
+  const auto wait_start = Clock::now();
+  while (broker_connections() < before + subscribers && since(wait_start) < 30) {
+    std::this_thread::sleep_for(50ms);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300 + subscribers * 2));  // SUBSCRIBE sent
+  const auto start = Clock::now();
+  const pid_t pub = spawn({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(ctx.port), "-q",
+                           "1", "-t", topic, "-l"},
+                          ctx.dir + "/baseline-pub.out", lines_file);
+  for (pid_t s : subs) {
+    if (wait_child(s, 180s).value_or(-1) != 0) {
+      throw std::runtime_error("baseline subscriber did not receive every message");
+    }
+  }
+  const double seconds = since(start);
+  wait_child(pub, 30s);
+  if (first_to_last) {
+    std::ifstream in(out0);
+    std::string first, last;
+    for (std::string line; std::getline(in, line);) {
+      if (first.empty()) first = line;
+      last = line;
+    }
+    *first_to_last = first.empty() ? 0 : std::stod(last) - std::stod(first);
+  }
+  return seconds;
+}
+
+// ---- 1. full pull ---------------------------------------------------------------------------
+bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
+                const std::string& lines) {
+  std::printf("== full pull: %s payload, window %d, dir target\n", mib(big.payload_size).c_str(),
+              g_window);
+  std::vector<double> agent, base, base_ftl;
+  const uint64_t count = lines_for(big.payload_size);
+  for (int run = 0; run < 3; run++) {
+    const Agent a = make_agent(ctx, "full", hub.prefix, 900, g_window);
+    const std::string log = ctx.dir + "/full.log";
+    std::filesystem::remove(log);
+    const auto s = run_process(
+        {ctx.paths.agent(), "sync", "--once", "--config", a.config, "--timeout", "120"}, log);
+    if (s.exit_code != 0 || !applied(a)) {
+      throw std::runtime_error("sovdev-agent sync --once failed (exit " +
+                               std::to_string(s.exit_code) + "): " + read_text(log));
+    }
+    agent.push_back(s.seconds);
+    drop_agent(a);
+    double ftl = 0;
+    base.push_back(broker_baseline(ctx, lines, count, 1, &ftl));
+    base_ftl.push_back(ftl);
+  }
+  const double t = median(agent), b = median(base);
+  note("sync --once runs: " + fixed(agent[0], 2) + " " + fixed(agent[1], 2) + " " +
+       fixed(agent[2], 2) + " s (process start, connect, catalog, fetch, verify, store, apply)");
+  note("baseline: mosquitto_sub -q 1 -C " + std::to_string(count) + " of " + std::to_string(kLine) +
+       "-byte messages from mosquitto_pub -l -q 1; first-to-last message " +
+       fixed(median(base_ftl), 2) + " s");
+  return verdict("full pull " + mib(big.payload_size) + ": " + fixed(t, 2) + " s (mosquitto_sub " +
+                     fixed(b, 2) + " s from publisher start, " + fixed(t / b, 2) + "x) bar <= 1.5x",
+                 t <= 1.5 * b);
+}
+
+// ---- 2. agent memory ------------------------------------------------------------------------
+struct AgentMemory {
+  Mem sync_peak, idle_peak;
+  double sync_seconds = 0;
+};
+
+AgentMemory measure_agent(const Context& ctx, const std::string& id, const Hub& hub) {
+  const Agent a = make_agent(ctx, id, hub.prefix);
+  const std::string log = ctx.dir + "/" + id + ".log";
+  AgentMemory m;
+  const auto start = Clock::now();
+  const pid_t pid = spawn({ctx.paths.agent(), "run", "--config", a.config}, log);
+  while (!applied(a)) {
+    if (const auto now = read_mem(pid)) {
+      m.sync_peak.anon = std::max(m.sync_peak.anon, now->anon);
+      m.sync_peak.rss = std::max(m.sync_peak.rss, now->rss);
+    } else {
+      throw std::runtime_error("sovdev-agent run exited: " + read_text(log));
+    }
+    if (since(start) > 120) throw std::runtime_error("sovdev-agent run did not apply in 120 s");
+    std::this_thread::sleep_for(2ms);
+  }
+  m.sync_seconds = since(start);
+  // Idle: the first second still finishes the apply and the status; then 3 s sampled.
+  const auto idle_start = Clock::now();
+  while (since(idle_start) < 4) {
+    const auto now = read_mem(pid);
+    if (!now) throw std::runtime_error("sovdev-agent run exited: " + read_text(log));
+    if (since(idle_start) < 1) {
+      m.sync_peak.anon = std::max(m.sync_peak.anon, now->anon);
+      m.sync_peak.rss = std::max(m.sync_peak.rss, now->rss);
+    } else {
+      m.idle_peak.anon = std::max(m.idle_peak.anon, now->anon);
+      m.idle_peak.rss = std::max(m.idle_peak.rss, now->rss);
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  stop_child(pid);
+  drop_agent(a);
+  return m;
+}
+
+bool bench_memory(const Context& ctx, const GeneratedBundle& small, const Hub& small_hub,
+                  const GeneratedBundle& big, const Hub& big_hub) {
+  std::printf("== agent memory (sovdev-agent run, RssAnon/VmRSS every 2 ms)\n");
+  // Baseline: bench_bare --connect, the agent's libraries and one MQTT connection.
+  Mem bare;
+  {
+    const std::string log = ctx.dir + "/bare.log";
+    const pid_t pid = spawn({ctx.paths.bare(), "--connect", ctx.url()}, log);
+    while (!wait_child(pid, 5ms)) {
+      if (const auto now = read_mem(pid)) {
+        bare.anon = std::max(bare.anon, now->anon);
+        bare.rss = std::max(bare.rss, now->rss);
+      }
+    }
+    if (read_text(log).find("connected") == std::string::npos) {
+      throw std::runtime_error("bench_bare --connect failed: " + read_text(log));
+    }
+  }
+  const AgentMemory s = measure_agent(ctx, "mem-small", small_hub);
+  const AgentMemory b = measure_agent(ctx, "mem-big", big_hub);
+  note("bundles: " + mib(small.payload_size) + " and " + mib(big.payload_size) +
+       " payload; synced in " + fixed(s.sync_seconds, 1) + " s and " + fixed(b.sync_seconds, 1) +
+       " s; idle sampled for 3 s after a 1 s settle");
+  note("baseline bench_bare --connect (same libraries, one MQTT connection + subscription): " +
+       mib(bare.anon) + " private, " + mib(bare.rss) + " total");
+  bool ok = true;
+  const auto line = [&](const std::string& what, const Mem& m) {
+    return what + ": " + mib(m.anon) + " private, " + mib(m.rss) + " total (bare " + mib(bare.rss) +
+           " total)";
+  };
+  ok &= verdict(line("private during sync 1 MiB", s.sync_peak) + " bar <= 12 MiB",
+                s.sync_peak.anon <= 12 * kMiB);
+  ok &=
+      verdict(line("private during sync " + mib(big.payload_size), b.sync_peak) + " bar <= 12 MiB",
+              b.sync_peak.anon <= 12 * kMiB);
+  const uint64_t diff =
+      std::max(s.sync_peak.anon, b.sync_peak.anon) - std::min(s.sync_peak.anon, b.sync_peak.anon);
+  ok &=
+      verdict("private sync small vs big: " + mib(diff) + " apart bar <= 2 MiB", diff <= 2 * kMiB);
+  note("idle after 1 MiB: " + mib(s.idle_peak.anon) + " private, " + mib(s.idle_peak.rss) +
+       " total; after " + mib(big.payload_size) + ": " + mib(b.idle_peak.anon) + " private, " +
+       mib(b.idle_peak.rss) + " total");
+  const Mem idle{std::max(s.idle_peak.anon, b.idle_peak.anon),
+                 std::max(s.idle_peak.rss, b.idle_peak.rss)};
+  ok &= verdict(line("private idle", idle) + " bar <= 4 MiB", idle.anon <= 4 * kMiB);
+  const uint64_t total = std::max({s.sync_peak.rss, b.sync_peak.rss});
+  ok &= verdict("total RSS during sync: " + mib(total) + " (bare " + mib(bare.rss) + ", " +
+                    fixed(static_cast<double>(total) / static_cast<double>(bare.rss), 2) +
+                    "x) bar <= 1.25x",
+                static_cast<double>(total) <= 1.25 * static_cast<double>(bare.rss));
+  const uint64_t idle_total = idle.rss;
+  ok &= verdict("total RSS idle: " + mib(idle_total) + " (bare " + mib(bare.rss) + ", " +
+                    fixed(static_cast<double>(idle_total) / static_cast<double>(bare.rss), 2) +
+                    "x) bar <= 1.25x",
+                static_cast<double>(idle_total) <= 1.25 * static_cast<double>(bare.rss));
+  return ok;
+}
+
+// ---- 3. fan-out -----------------------------------------------------------------------------
+bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub, int n,
+                  const std::string& lines) {
+  std::printf("== fan-out: %d agents, %s payload, one hub\n", n, mib(mid.payload_size).c_str());
+  std::vector<Agent> agents;
+  for (int i = 0; i < n; i++)
+    agents.push_back(make_agent(ctx, "fan-" + std::to_string(i), hub.prefix));
+  std::vector<pid_t> pids;
+  const auto start = Clock::now();
+  for (int i = 0; i < n; i++) {
+    pids.push_back(spawn(
+        {ctx.paths.agent(), "sync", "--once", "--config", agents[i].config, "--timeout", "170"},
+        ctx.dir + "/fan.log"));
+  }
+  int failed = 0;
+  for (pid_t p : pids) {
+    if (wait_child(p, 180s).value_or(-1) != 0) failed++;
+  }
+  const double t = since(start);
+  for (const auto& a : agents) {
+    if (!applied(a)) failed++;
+    drop_agent(a);
+  }
+  if (failed) throw std::runtime_error(std::to_string(failed) + " fan-out agents failed");
+  const uint64_t count = lines_for(mid.payload_size);
+  const double b = broker_baseline(ctx, lines, count, n);
+  note(
+      "figure: spawn of the first agent to exit of the last (sync --once, fresh state each); "
+      "baseline: " +
+      std::to_string(n) + " mosquitto_sub -q 1 -C " + std::to_string(count) +
+      ", publisher start to last subscriber exit");
+  return verdict("fan-out " + std::to_string(n) + " agents x " + mib(mid.payload_size) + ": " +
+                     fixed(t, 2) + " s (" + std::to_string(n) + " mosquitto_sub " + fixed(b, 2) +
+                     " s, " + fixed(t / b, 2) + "x) bar <= 1.5x",
+                 t <= 1.5 * b);
+}
+
+// ---- 4. idle cost ---------------------------------------------------------------------------
+struct Tcp {
+  uint64_t bytes = 0, segs = 0;
+};
+
+// The agent's TCP counters (both directions) from ss -tinp.
+Tcp agent_tcp(pid_t pid) {
+  const std::string out = shell_output("ss -tinpH state established 2>/dev/null");
+  std::istringstream in(out);
+  std::string line;
+  Tcp t;
+  const std::string tag = "pid=" + std::to_string(pid) + ",";
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (line.find(tag) == std::string::npos) continue;
+    std::string info;
+    std::getline(in, info);
+    const auto field = [&](const std::string& key) -> uint64_t {
+      const size_t at = info.find(" " + key + ":");
+      return at == std::string::npos
+                 ? 0
+                 : std::strtoull(info.c_str() + at + key.size() + 2, nullptr, 10);
+    };
+    t.bytes += field("bytes_sent") + field("bytes_received");
+    t.segs += field("segs_out") + field("segs_in");
+    found = true;
+  }
+  if (!found) throw std::runtime_error("ss shows no connection of the agent");
+  return t;
+}
+
+uint64_t retained_size(const Context& ctx, const std::string& topic) {
+  const std::string out = shell_output("mosquitto_sub -h 127.0.0.1 -p " + std::to_string(ctx.port) +
+                                       " -t '" + topic + "' -C 1 -W 5 -F %l");
+  return std::strtoull(out.c_str(), nullptr, 10);
+}
+
+bool bench_idle(const Context& ctx, const Hub& hub) {
+  constexpr int kKeepalive = 10;  // scaled down from 900
+  constexpr double kWindow = 45;
+  std::printf(
+      "== idle cost: up-to-date sovdev-agent run, keepalive %d s (900 scaled down), "
+      "%.0f s window\n",
+      kKeepalive, kWindow);
+  const Agent a = make_agent(ctx, "idle", hub.prefix, kKeepalive);
+  const pid_t pid = spawn({ctx.paths.agent(), "run", "--config", a.config}, ctx.dir + "/idle.log");
+  const auto start = Clock::now();
+  while (!applied(a)) {
+    if (since(start) > 60) throw std::runtime_error("idle agent did not apply in 60 s");
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(2s);  // status published
+  const Tcp t0 = agent_tcp(pid);
+  std::this_thread::sleep_for(std::chrono::duration<double>(kWindow));
+  const Tcp t1 = agent_tcp(pid);
+  stop_child(pid);
+  const uint64_t status = retained_size(ctx, hub.prefix + "/status/idle");
+  const uint64_t catalog = retained_size(ctx, hub.prefix + "/catalog/edge");
+  drop_agent(a);
+  // Wire bytes: TCP payload plus 66 bytes a segment (Ethernet 14, IPv4 20, TCP 20 + 12 of
+  // timestamps), both directions.
+  constexpr uint64_t kSegment = 66;
+  const double window_bytes =
+      static_cast<double>((t1.bytes - t0.bytes) + (t1.segs - t0.segs) * kSegment);
+  const double keepalive_day = window_bytes / kWindow * 86400.0 * kKeepalive / 900.0;
+  // Status every 3600 s (24 a day) and the catalog renewed at half its 24 h life (2 a day):
+  // each a PUBLISH (payload + topic + ~10 bytes of header) and its PUBACK, ~4 segments.
+  const auto message = [&](uint64_t payload) {
+    return static_cast<double>(payload + 60 + 4 + 4 * kSegment);
+  };
+  const double day = keepalive_day + 24 * message(status) + 2 * message(catalog);
+  note("window: " + std::to_string(t1.bytes - t0.bytes) + " TCP payload bytes, " +
+       std::to_string(t1.segs - t0.segs) +
+       " segments (ss -ti on the agent's socket) = " + fixed(window_bytes, 0) + " wire bytes in " +
+       fixed(kWindow, 0) + " s at keepalive " + std::to_string(kKeepalive) + " s");
+  note("day = window/" + fixed(kWindow, 0) + " s x 86400 s x " + std::to_string(kKeepalive) +
+       "/900 (keepalive traffic scales with 1/keepalive) = " + fixed(keepalive_day, 0) +
+       " B; + 24 status (" + std::to_string(status) + " B payload) + 2 catalog renewals (" +
+       std::to_string(catalog) + " B) with headers and ACKs");
+  return verdict("idle cost per day: " + fixed(day / 1000, 1) + " KB (keepalive " +
+                     fixed(keepalive_day / 1000, 1) + " KB, status+catalog " +
+                     fixed((day - keepalive_day) / 1000, 1) + " KB) bar <= 50 KB",
+                 day <= 50000);
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: bench_sync [full|memory|fanout|idle]... [--build DIR] [--data DIR] "
+               "[--agents N] [--window N]\n"
+               "  --build   build folder holding the programs (default %s)\n"
+               "  --data    parent of the benchmark's temporary folder (default: $TMPDIR)\n"
+               "  --agents  fan-out agent count (default 200)\n"
+               "  --window  the full pull's chunk window (default 8, as configured by default)\n",
+               SOVDEV_BENCH_BUILD_DIR);
+  return 2;
+}
+
+int run(int argc, char** argv) {
+  Context ctx;
+  ctx.paths.build_dir = SOVDEV_BENCH_BUILD_DIR;
+  ctx.paths.shared_dir = SOVDEV_BENCH_SHARED_DIR;
+  std::string data;
+  int agents = 200;
+  std::set<std::string> modes;
+  for (int i = 1; i < argc; i++) {
+    const std::string a = argv[i];
+    if ((a == "--build" || a == "--data" || a == "--agents" || a == "--window") && i + 1 < argc) {
+      const std::string v = argv[++i];
+      if (a == "--build") ctx.paths.build_dir = v;
+      if (a == "--data") data = v;
+      if (a == "--agents") agents = std::stoi(v);
+      if (a == "--window") g_window = std::stoi(v);
+    } else if (a == "full" || a == "memory" || a == "fanout" || a == "idle") {
+      modes.insert(a);
+    } else {
+      return usage();
+    }
+  }
+  if (modes.empty()) modes = {"full", "memory", "fanout", "idle"};
+  std::optional<TempDir> temp;
+  if (data.empty()) {
+    temp.emplace();
+    ctx.dir = temp->path() + "/sync";
+  } else {
+    ctx.dir = data + "/sync";
+  }
+  std::filesystem::remove_all(ctx.dir);
+  std::filesystem::create_directories(ctx.dir);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      kill_all_children();
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{ctx.dir};
+
+  ctx.keys = make_keys(ctx.paths, ctx.dir);
+  start_broker(ctx);
+  const auto t0 = Clock::now();
+  const auto small = make_random_bundle(1 * kMiB, ctx.keys.publisher_key, ctx.dir + "/random1");
+  const auto mid = make_random_bundle(4 * kMiB, ctx.keys.publisher_key, ctx.dir + "/random4");
+  const auto big = make_random_bundle(64 * kMiB, ctx.keys.publisher_key, ctx.dir + "/random64");
+  const std::string big_lines = make_lines(ctx, "big", lines_for(big.payload_size));
+  const std::string mid_lines = make_lines(ctx, "mid", lines_for(mid.payload_size));
+  note("bundles of random ConfigMaps (zstd 1): " + mib(small.payload_size) + ", " +
+       mib(mid.payload_size) + ", " + mib(big.payload_size) + " payload (ready in " +
+       fixed(since(t0), 1) + " s); broker " + ctx.url());
+  const Hub small_hub = start_hub(ctx, "small", small.bundle);
+  const Hub mid_hub = start_hub(ctx, "mid", mid.bundle);
+  const Hub big_hub = start_hub(ctx, "big", big.bundle);
+
+  bool ok = true;
+  if (modes.count("full")) ok &= bench_full(ctx, big, big_hub, big_lines);
+  if (modes.count("memory")) ok &= bench_memory(ctx, small, small_hub, big, big_hub);
+  if (modes.count("fanout")) ok &= bench_fanout(ctx, mid, mid_hub, agents, mid_lines);
+  if (modes.count("idle")) ok &= bench_idle(ctx, small_hub);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace sovdev::bench
+
+int main(int argc, char** argv) {
+  try {
+    return sovdev::bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    sovdev::bench::kill_all_children();
+    std::fprintf(stderr, "bench_sync: %s\n", e.what());
+    return 2;
+  }
+}
