@@ -30,7 +30,8 @@ struct SignedManifest {
 };
 
 // The manifest signed by every key given.
-SignedManifest sign_manifest(const pb::BundleManifest& manifest, const std::vector<SecretKey>& keys);
+SignedManifest sign_manifest(const pb::BundleManifest& manifest,
+                             const std::vector<SecretKey>& keys);
 std::string sign_catalog(const pb::Catalog& catalog, const std::vector<SecretKey>& keys);
 
 }  // namespace sovdev
