@@ -86,11 +86,17 @@ Status serve(const ServeCliOptions& o) {
   auto last_tick = std::chrono::steady_clock::now();
   while (!proc::stop_requested()) {
     if (auto event = client->next(std::chrono::milliseconds(200))) {
-      SOVDEV_TRY(server.handle(*event));
+      // One message that cannot be handled (a busy or full database) must not stop the hub
+      // serving every other agent: the agent asks again after its timeout.
+      if (auto handled = server.handle(*event); !handled) {
+        spdlog::error("handling a message failed: {}", handled.error().message);
+      }
     }
     if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
       last_tick = std::chrono::steady_clock::now();
-      SOVDEV_TRY(server.tick());
+      if (auto ticked = server.tick(); !ticked) {
+        spdlog::error("catalog renewal failed: {}", ticked.error().message);
+      }
     }
   }
   const auto& s = server.stats();

@@ -204,8 +204,9 @@ Status PahoClient::disconnect() {
   }
   if (was != State::connected || !cli_) return {};
   try {
-    // A clean DISCONNECT: the broker discards the will.
-    cli_->disconnect()->wait_for(answer_timeout());
+    // A clean DISCONNECT: the broker discards the will. Publishes still in flight (an agent's
+    // last status before `sync --once` exits) get up to 2 s to be acknowledged first.
+    cli_->disconnect(2000)->wait_for(answer_timeout());
   } catch (const ::mqtt::exception& e) {
     return make_error(Errc::unavailable, std::string("disconnect from the broker: ") + e.what());
   }

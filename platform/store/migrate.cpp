@@ -32,6 +32,10 @@ Status migrate(Database& db, std::span<const Migration> list, std::string_view n
   }
   const std::int64_t known = static_cast<std::int64_t>(list.size());
 
+  // Up to date (the common case): no write lock, so a CLI opening the database while a daemon
+  // writes to it never makes the daemon wait.
+  if (auto current = schema_version(db); current && *current == known) return {};
+
   // The version is read under the write lock, so a second process waits and then finds
   // nothing left to do instead of applying the same migration twice.
   SOVDEV_ASSIGN(Transaction tx, Transaction::begin(db));

@@ -57,13 +57,14 @@ TEST_CASE("a hub publishes and serves a bundle and an agent syncs it into its di
   CHECK_THAT(again.out, Catch::Contains(" 0 bytes received"));
 
   // The hub recorded the agent's retained status.
+  INFO("hub log: " << read_text(fleet.ws.dir / "hub.log"));
   REQUIRE(wait_until(
       [&] {
         auto st = run({hub_binary(), "status", "--db", fleet.hub_db, "--json"});
         return st.out.find("\"agent-a\"") != std::string::npos &&
                st.out.find("\"applied_version\": 1") != std::string::npos;
       },
-      std::chrono::seconds(20)));
+      std::chrono::seconds(60)));
   auto table = run({hub_binary(), "status", "--db", fleet.hub_db});
   CHECK_THAT(table.out, Catch::Contains("agent-a"));
 }
