@@ -92,7 +92,9 @@ TEST_CASE("a transfer survives a broker restart and the loss of one of two hub r
         return st.out.find("\"state\": \"verified\"") != std::string::npos;
       },
       std::chrono::seconds(120));
-  INFO(read_text(fleet.ws.dir / "agent-a.log"));
+  INFO("agent: " << read_text(fleet.ws.dir / "agent-a.log"));
+  INFO("hub 1: " << read_text(fleet.ws.dir / "hub1.log"));
+  INFO("hub 2: " << read_text(fleet.ws.dir / "hub2.log"));
   CHECK(verified);
 }
 
