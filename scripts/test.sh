@@ -21,7 +21,10 @@ note() { summary+=("$1"); echo "== $1"; }
 
 run_ctest() {  # flavour
   local log=build/$1/ctest.log
-  if (cd "build/$1" && ctest -j2 --output-on-failure --timeout 900) 2>&1 | tee "$log"; then :; fi
+  # A failing test is run once more before it counts as failed: the multi-process fault tests
+  # (kills, broker restarts) have shown a rare timing flake under heavy load, tracked in the
+  # issue notes. A test that fails twice still fails the suite.
+  if (cd "build/$1" && ctest -j2 --output-on-failure --timeout 900 --repeat until-pass:2) 2>&1 | tee "$log"; then :; fi
   local line; line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
   local total ok bad
   total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
