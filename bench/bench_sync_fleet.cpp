@@ -146,7 +146,7 @@ void start_broker(Context& ctx) {
         "persistence false\nlog_dest file " +
         ctx.dir +
         "/mosquitto.log\nlog_type error\nlog_type warning\n"
-        "max_connections -1\nlistener " +
+        "max_connections -1\nset_tcp_nodelay true\nlistener " +
         std::to_string(ctx.port) + " 127.0.0.1\n";
     if (::geteuid() == 0) conf += "user root\n";
     write_file(ctx.dir + "/mosquitto.conf", conf);

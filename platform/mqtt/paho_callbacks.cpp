@@ -1,5 +1,6 @@
 // What runs on Paho's thread: short, never blocking, never holding mutex_ across a Paho call.
 #include "platform/mqtt/backoff.hpp"
+#include "platform/mqtt/nodelay.hpp"
 #include "platform/mqtt/paho_client.hpp"
 #include "platform/mqtt/paho_options.hpp"
 
@@ -32,6 +33,8 @@ void PahoClient::on_failure(const ::mqtt::token& token) {
 }
 
 void PahoClient::on_connected() {
+  // Before anything is sent on the new connection (see nodelay.hpp).
+  (void)set_nodelay_on_tcp_sockets();
   Subscriptions subscriptions;
   bool too_late = false, closing = false;
   {
@@ -100,10 +103,13 @@ void PahoClient::on_lost(std::string reason) {
 }
 
 void PahoClient::on_publish_done(const ::mqtt::token& token, bool ok) {
+  bool drained = false;
   {
     std::lock_guard lock(mutex_);
     if (from_context(token.get_user_context()) == generation_ && pending_ > 0) pending_--;
+    drained = pending_ == 0;
   }
+  if (drained) state_changed_.notify_all();  // disconnect() may be waiting for the last ack
   if (ok) {
     published_++;
     if (const auto* delivery = dynamic_cast<const ::mqtt::delivery_token*>(&token)) {

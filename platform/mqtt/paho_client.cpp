@@ -197,6 +197,11 @@ Status PahoClient::disconnect() {
     closing_ = true;
     // Let an attempt in flight finish, so that no connect callback arrives after we leave.
     state_changed_.wait_for(lock, answer_timeout(), [&] { return state_ != State::connecting; });
+    // Publishes still in flight (an agent's last status before `sync --once` exits) get up to
+    // 2 s to be acknowledged. Waited for here rather than by Paho's disconnect timeout: Paho C
+    // checks that only when its receive loop wakes, up to a second late each time.
+    state_changed_.wait_for(lock, std::chrono::milliseconds(2000),
+                            [&] { return state_ != State::connected || pending_ == 0; });
     was = state_;
     state_ = State::closed;
     generation_++;
@@ -204,9 +209,8 @@ Status PahoClient::disconnect() {
   }
   if (was != State::connected || !cli_) return {};
   try {
-    // A clean DISCONNECT: the broker discards the will. Publishes still in flight (an agent's
-    // last status before `sync --once` exits) get up to 2 s to be acknowledged first.
-    cli_->disconnect(2000)->wait_for(answer_timeout());
+    // A clean DISCONNECT: the broker discards the will.
+    cli_->disconnect(0)->wait_for(answer_timeout());
   } catch (const ::mqtt::exception& e) {
     return make_error(Errc::unavailable, std::string("disconnect from the broker: ") + e.what());
   }
