@@ -1,5 +1,7 @@
 #include "bundles/hash.hpp"
 
+#include <openssl/evp.h>
+
 #include <cstdlib>
 
 #include "common/hex.hpp"
@@ -15,19 +17,30 @@ void ensure_sodium() {
   (void)ready;
 }
 
-Sha256::Sha256() {
-  ensure_sodium();
-  crypto_hash_sha256_init(&state_);
+void Sha256::Free::operator()(evp_md_ctx_st* ctx) const {
+  EVP_MD_CTX_free(ctx);
 }
 
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  // Failing here means the allocator or libcrypto is broken: nothing can be verified then.
+  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) std::abort();
+}
+
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+Sha256::~Sha256() = default;
+
 void Sha256::update(std::string_view bytes) {
-  crypto_hash_sha256_update(&state_, reinterpret_cast<const unsigned char*>(bytes.data()),
-                            bytes.size());
+  if (EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) != 1) std::abort();
 }
 
 std::string Sha256::finish() {
   std::string out(kDigestSize, '\0');
-  crypto_hash_sha256_final(&state_, reinterpret_cast<unsigned char*>(out.data()));
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(ctx_.get(), reinterpret_cast<unsigned char*>(out.data()), &size) != 1 ||
+      size != kDigestSize) {
+    std::abort();
+  }
   return out;
 }
 

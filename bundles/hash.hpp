@@ -2,8 +2,11 @@
 
 #include <sodium.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
+
+struct evp_md_ctx_st;
 
 namespace sovdev {
 
@@ -12,15 +15,23 @@ inline constexpr size_t kDigestSize = 32;
 // libsodium must be initialised once before use; safe to call from anywhere, any number of times.
 void ensure_sodium();
 
-// Incremental SHA-256 (libsodium), for hashing a stream without holding it.
+// Incremental SHA-256, for hashing a stream without holding it. OpenSSL's libcrypto (already
+// mapped by Paho's TLS) rather than libsodium: it uses the CPU's SHA extensions (x86 SHA-NI,
+// ARMv8 crypto), 5-7× faster here, and every byte an agent receives is hashed at least once.
 class Sha256 {
  public:
   Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+  ~Sha256();
   void update(std::string_view bytes);
   std::string finish();  // 32 raw bytes; the object is spent afterwards
 
  private:
-  crypto_hash_sha256_state state_;
+  struct Free {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
+  std::unique_ptr<evp_md_ctx_st, Free> ctx_;
 };
 
 std::string sha256(std::string_view bytes);
