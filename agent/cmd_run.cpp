@@ -97,6 +97,13 @@ Status run(const RunOptions& o) {
   while (!proc::stop_requested()) {
     if (auto event = client->next(std::chrono::milliseconds(100))) {
       SOVDEV_TRY(daemon.handle(*event, now_ms()));
+      // What is queued already joins the same commit: one fsync per burst, not per chunk.
+      for (uint32_t i = 1; i < config.sync.window; i++) {
+        auto more = client->next(std::chrono::milliseconds(0));
+        if (!more) break;
+        SOVDEV_TRY(daemon.handle(*more, now_ms()));
+      }
+      SOVDEV_TRY(daemon.flush(now_ms()));
     }
     const int64_t now = now_ms();
     if (now - last_tick >= 100) {

@@ -52,7 +52,18 @@ void Daemon::reject(const std::string& what) {
   spdlog::warn("ignored: {}", what);
 }
 
+Status Daemon::flush(int64_t now_ms) {
+  if (!fetch_) return {};
+  SOVDEV_TRY(fetch_->flush(now_ms));
+  return after_fetch(now_ms);
+}
+
 Status Daemon::handle(const mqtt::Event& event, int64_t now_ms) {
+  const bool data = event.kind == mqtt::Event::Kind::message &&
+                    event.message.topic ==
+                        settings_.fetch.prefix + "/agent/" + settings_.fetch.agent_id + "/data";
+  // Only data joins a batch of uncommitted chunks; everything else may end the fetch.
+  if (!data) SOVDEV_TRY(flush(now_ms));
   if (event.kind == mqtt::Event::Kind::connected) {
     spdlog::info("connected to the broker");
     if (fetch_) SOVDEV_TRY(fetch_->on_reconnect(now_ms));
@@ -139,6 +150,8 @@ Status Daemon::next_fetch(int64_t now_ms) {
     FetchGoal goal = std::move(queue_.front());
     queue_.pop_front();
     fetch_ = std::make_unique<BundleFetch>(db_, trust_, client_, settings_.fetch, counters_, goal);
+    fetch_started_ms_ = now_ms;
+    fetch_start_bytes_ = counters_.bytes_received;
     status_.set_fetching_version(goal.version);
     SOVDEV_TRY(set_state("fetching", now_ms));
     SOVDEV_TRY(fetch_->start(now_ms));
@@ -171,9 +184,13 @@ Status Daemon::after_fetch(int64_t now_ms) {
   }
   if (fetch_->phase() != BundleFetch::Phase::done) return {};
   const std::string digest = fetch_->goal().digest;
-  spdlog::info("fetched {}@{}{}: {} bytes received so far", fetch_->goal().stack,
-               fetch_->goal().version, fetch_->used_delta() ? " as a delta" : "",
-               counters_.bytes_received);
+  const uint64_t bytes = counters_.bytes_received - fetch_start_bytes_;
+  const auto took = static_cast<uint64_t>(std::max<int64_t>(0, now_ms - fetch_started_ms_));
+  status_.set_last_fetch_ms(took);
+  status_.set_last_fetch_bytes(bytes);
+  status_.set_last_fetch_delta(fetch_->used_delta());
+  spdlog::info("fetched {}@{}{} in {} ms: {} bytes received", fetch_->goal().stack,
+               fetch_->goal().version, fetch_->used_delta() ? " as a delta" : "", took, bytes);
   fetch_.reset();
   SOVDEV_TRY(apply(digest, now_ms));
   return next_fetch(now_ms);

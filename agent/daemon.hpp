@@ -31,6 +31,9 @@ class Daemon {
 
   Status start(int64_t now_ms);
   Status handle(const mqtt::Event& event, int64_t now_ms);
+  // Commits the chunks handled since the last flush and asks for more (BundleFetch::flush):
+  // called after each burst of events.
+  Status flush(int64_t now_ms);
   Status tick(int64_t now_ms);
 
   // Every channel's catalog has been seen fresh, and everything it lists is applied.
@@ -65,6 +68,8 @@ class Daemon {
   std::optional<Error> failure_;
   pb::AgentStatus status_;
   int64_t last_status_ms_ = 0;
+  int64_t fetch_started_ms_ = 0;
+  uint64_t fetch_start_bytes_ = 0;
   uint64_t rejected_ = 0;
 };
 

@@ -112,6 +112,10 @@ Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
   if (phase_ == Phase::done || phase_ == Phase::failed) return {};
   counters_.bytes_received += resp.ByteSizeLong();
   attempts_ = 0;
+  // Only chunks join a batch: anything else changes the phase, so what came before is
+  // committed first.
+  if (resp.body_case() != pb::FetchResponse::kChunk) SOVDEV_TRY(flush(now_ms));
+  if (phase_ == Phase::done || phase_ == Phase::failed) return {};
   switch (resp.body_case()) {
     case pb::FetchResponse::kManifest:
       if (phase_ != Phase::manifest) return {};
@@ -128,7 +132,7 @@ Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
         }
       }
       return {};
-    case pb::FetchResponse::kChunk: return on_chunk(resp.chunk(), now_ms);
+    case pb::FetchResponse::kChunk: return on_chunk(resp.chunk());
     case pb::FetchResponse::BODY_NOT_SET: return {};
   }
   return {};
@@ -213,19 +217,26 @@ Status BundleFetch::fill_window(int64_t now_ms) {
     req.set_delta(true);
     req.set_base_digest(goal_.base->digest);
   }
-  while (in_flight_.size() < settings_.window && !missing_.empty()) {
-    const uint32_t index = missing_.front();
-    missing_.erase(missing_.begin());
+  // The lowest missing indices, as few ranges as they make.
+  size_t taken = 0;
+  pb::ChunkRange* range = nullptr;
+  while (in_flight_.size() < settings_.window && taken < missing_.size()) {
+    const uint32_t index = missing_[taken++];
     in_flight_[index] = now_ms;
-    auto* range = req.add_chunks();
-    range->set_first(index);
-    range->set_count(1);
+    if (range != nullptr && range->first() + range->count() == index) {
+      range->set_count(range->count() + 1);
+    } else {
+      range = req.add_chunks();
+      range->set_first(index);
+      range->set_count(1);
+    }
   }
+  missing_.erase(missing_.begin(), missing_.begin() + static_cast<std::ptrdiff_t>(taken));
   if (req.chunks_size() == 0) return {};
   return send(std::move(req), now_ms);
 }
 
-Status BundleFetch::on_chunk(const pb::Chunk& chunk, int64_t now_ms) {
+Status BundleFetch::on_chunk(const pb::Chunk& chunk) {
   const bool delta = chunk.delta();
   if ((phase_ == Phase::delta_chunks) != delta || !in_flight_.count(chunk.index())) {
     return {};  // a late duplicate or a chunk of an abandoned attempt
@@ -245,18 +256,43 @@ Status BundleFetch::on_chunk(const pb::Chunk& chunk, int64_t now_ms) {
   } else {
     ok = verify_chunk(manifest_, chunk.index(), chunk.data());
     if (ok) {
+      if (!batch_) {
+        SOVDEV_ASSIGN(store::Transaction tx, store::Transaction::begin(db_));
+        batch_.emplace(std::move(tx));
+      }
       store::BundleCache cache(db_);
       SOVDEV_TRY(cache.put_chunk(goal_.digest, chunk.index(), chunk.data()));
     }
   }
   in_flight_.erase(chunk.index());
-  if (!ok) {
+  if (ok) {
+    uncommitted_.push_back(chunk.index());
+  } else {
     // A damaged chunk is asked for again; the broker is not trusted for content.
     counters_.bad_chunks++;
     spdlog::warn("fetch {}@{}: {}", goal_.stack, goal_.version, ok.error().message);
     missing_.insert(std::lower_bound(missing_.begin(), missing_.end(), chunk.index()),
                     chunk.index());
   }
+  return {};  // more are asked for by flush(), once this burst is committed
+}
+
+Status BundleFetch::flush(int64_t now_ms) {
+  if (batch_) {
+    auto committed = batch_->commit();
+    batch_.reset();  // rolls back what did not commit
+    if (!committed) {
+      // Nothing of the batch is held: those chunks are missing again.
+      for (const uint32_t index : uncommitted_) {
+        missing_.insert(std::lower_bound(missing_.begin(), missing_.end(), index), index);
+      }
+      uncommitted_.clear();
+      return std::move(committed).error().context("store chunks of " + goal_.stack + "@" +
+                                                  std::to_string(goal_.version));
+    }
+  }
+  uncommitted_.clear();
+  if (phase_ != Phase::chunks && phase_ != Phase::delta_chunks) return {};
   if (missing_.empty() && in_flight_.empty()) {
     return phase_ == Phase::delta_chunks ? finish_delta() : finish_full();
   }
@@ -298,6 +334,7 @@ Status BundleFetch::finish_delta() {
 }
 
 Status BundleFetch::on_tick(int64_t now_ms) {
+  SOVDEV_TRY(flush(now_ms));
   if (phase_ == Phase::done || phase_ == Phase::failed) return {};
   const int64_t timeout = settings_.request_timeout_ms;
   if (phase_ == Phase::manifest) {
@@ -331,6 +368,8 @@ Status BundleFetch::on_tick(int64_t now_ms) {
 }
 
 Status BundleFetch::on_reconnect(int64_t now_ms) {
+  SOVDEV_TRY(flush(now_ms));
+  if (phase_ == Phase::done || phase_ == Phase::failed) return {};
   attempts_ = 0;
   not_before_ = 0;
   if (phase_ == Phase::manifest) return request_manifest(now_ms);

@@ -14,6 +14,7 @@
 #include "bundles/trust.hpp"
 #include "platform/mqtt/client.hpp"
 #include "platform/store/agent_cache.hpp"
+#include "platform/store/transaction.hpp"
 #include "sovdev.pb.h"
 
 namespace sovdev::agent {
@@ -54,6 +55,10 @@ class BundleFetch {
   // A response for this bundle (the caller matched the digest). Errors are this bundle's
   // failure; bad chunks are counted and asked for again.
   Status on_response(const pb::FetchResponse& response, int64_t now_ms);
+  // Chunks are stored as they arrive but committed here, in one transaction (one fsync) for
+  // every chunk received since the last flush, and only then are more asked for. The caller
+  // flushes once it has handled the events already queued, so a burst costs one commit.
+  Status flush(int64_t now_ms);
   Status on_tick(int64_t now_ms);
   // After a reconnect: what was in flight is asked for again at once.
   Status on_reconnect(int64_t now_ms);
@@ -68,7 +73,7 @@ class BundleFetch {
   Status request_manifest(int64_t now_ms);
   Status on_manifest(const pb::Signed& envelope, int64_t now_ms);
   Status on_delta_offer(const pb::FetchResponse& response, int64_t now_ms);
-  Status on_chunk(const pb::Chunk& chunk, int64_t now_ms);
+  Status on_chunk(const pb::Chunk& chunk);
   Status begin_chunks(int64_t now_ms);
   Status fill_window(int64_t now_ms);
   Status finish_full();
@@ -92,6 +97,8 @@ class BundleFetch {
   bool used_delta_ = false;
   std::vector<uint32_t> missing_;          // ascending, not yet received
   std::map<uint32_t, int64_t> in_flight_;  // index → when asked
+  std::vector<uint32_t> uncommitted_;      // received, stored in batch_, not yet committed
+  std::optional<store::Transaction> batch_;
   uint32_t total_chunks_ = 0;
   int64_t waiting_since_ = 0;  // manifest / delta offer asked at
   uint32_t attempts_ = 0;      // consecutive timeouts

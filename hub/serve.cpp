@@ -110,6 +110,7 @@ Status Server::send(const std::string& agent_id, const std::string& correlation,
   m.topic = options_.prefix + "/agent/" + agent_id + "/data";
   m.payload = response.SerializeAsString();
   m.correlation_data = correlation;
+  if (response.body_case() == pb::FetchResponse::kChunk) m.qos = 0;
   auto sent = client_.publish(m);
   if (!sent) {
     // The agent asks again after its timeout; a full outgoing buffer must not stop the hub.
