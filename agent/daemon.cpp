@@ -242,6 +242,9 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
 Status Daemon::set_state(const std::string& state, int64_t now_ms) {
   if (status_.state() == state) return {};
   status_.set_state(state);
+  // The work of a fetch or an apply is over: its buffers go back to the system, so the
+  // status reports (and the site pays) what the agent costs while it waits.
+  if (state == "healthy" || state == "degraded") proc::release_free_memory();
   return publish_status(now_ms);
 }
 

@@ -1,5 +1,7 @@
 #include "platform/proc/memory.hpp"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -17,6 +19,20 @@ Memory read_memory() {
   }
   std::fclose(f);
   return m;
+}
+
+void tune_allocator() {
+#ifdef __GLIBC__
+  (void)mallopt(M_ARENA_MAX, 1);
+  (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  (void)mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+#endif
+}
+
+void release_free_memory() {
+#ifdef __GLIBC__
+  (void)malloc_trim(0);
+#endif
 }
 
 }  // namespace sovdev::proc

@@ -13,4 +13,14 @@ struct Memory {
 // Zeros where /proc is not available.
 Memory read_memory();
 
+// For a small long-running process: one malloc arena instead of one per thread (Paho's
+// threads each got their own, holding freed message buffers), and a fixed mmap threshold so
+// large buffers (chunks, zstd windows) go back to the system when freed instead of raising
+// glibc's dynamic thresholds and staying on the heap. Call first thing in main().
+void tune_allocator();
+
+// Returns the heap's free pages to the system (glibc malloc_trim): after a burst of work,
+// before a long idle period.
+void release_free_memory();
+
 }  // namespace sovdev::proc
