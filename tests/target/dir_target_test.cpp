@@ -178,7 +178,7 @@ TEST_CASE("abort then a full apply gives exactly the new version's folder") {
   apply_all(*f.target, "sovdev", 1, f.v1);
   std::vector<pb::ResourceRecord> v2 = {f.v1[0], config_map("settings", "2"), config_map("new")};
 
-  REQUIRE(f.target->begin({"sovdev", 2, "d2"}));
+  REQUIRE(f.target->begin({"sovdev", 2, "d2", {}}));
   REQUIRE(f.target->apply(v2[1]));
   REQUIRE(f.target->apply(v2[2]));
   f.target->abort();
@@ -230,7 +230,7 @@ TEST_CASE("a damaged inventory line is refused with its line, and nothing is tou
   Fixture f;
   apply_all(*f.target, "sovdev", 1, f.v1);
   write_text(f.dir / kInventory, "# x\nlive ../../etc/passwd\n");
-  auto began = f.target->begin({"sovdev", 2, "d"});
+  auto began = f.target->begin({"sovdev", 2, "d", {}});
   REQUIRE_FALSE(began);
   CHECK(began.error().code == Errc::invalid);
   CHECK(began.error().message.find(f.dir / kInventory + ":2: unreadable entry") == 0);
@@ -247,7 +247,7 @@ TEST_CASE("two stacks share a folder without pruning each other") {
 
 TEST_CASE("an object that appears twice in one version is refused") {
   Fixture f;
-  REQUIRE(f.target->begin({"sovdev", 1, "d"}));
+  REQUIRE(f.target->begin({"sovdev", 1, "d", {}}));
   REQUIRE(f.target->apply(config_map("a")));
   auto again = f.target->apply(config_map("a", "other"));
   REQUIRE_FALSE(again);
@@ -259,16 +259,16 @@ TEST_CASE("apply outside begin and commit is refused") {
   Fixture f;
   CHECK_FALSE(f.target->apply(config_map("a")));
   CHECK_FALSE(f.target->commit());
-  REQUIRE(f.target->begin({"sovdev", 1, "d"}));
-  CHECK_FALSE(f.target->begin({"sovdev", 2, "d"}));
+  REQUIRE(f.target->begin({"sovdev", 1, "d", {}}));
+  CHECK_FALSE(f.target->begin({"sovdev", 2, "d", {}}));
   f.target->abort();
-  CHECK(f.target->begin({"sovdev", 2, "d"}));
+  CHECK(f.target->begin({"sovdev", 2, "d", {}}));
   f.target->abort();
 }
 
 TEST_CASE("a missing folder is refused at begin with what to do") {
   auto target = make_dir_target("/nonexistent/manifests");
-  auto began = target->begin({"sovdev", 1, "d"});
+  auto began = target->begin({"sovdev", 1, "d", {}});
   REQUIRE_FALSE(began);
   CHECK(began.error().code == Errc::io);
   CHECK(began.error().message.find("/nonexistent/manifests does not exist") != std::string::npos);
@@ -277,15 +277,15 @@ TEST_CASE("a missing folder is refused at begin with what to do") {
 TEST_CASE("a stack name that could escape the folder is refused") {
   Fixture f;
   const std::string stack = GENERATE(std::string("../x"), std::string("a/b"), std::string(""));
-  CHECK_FALSE(f.target->begin({stack, 1, "d"}));
+  CHECK_FALSE(f.target->begin({stack, 1, "d", {}}));
 }
 
-TEST_CASE("make_target refuses kube and exec as not supported yet") {
+TEST_CASE("make_target leaves kube to the agent, which builds it with its credentials") {
   TargetConfig config;
-  config.kind = GENERATE(TargetKind::kube, TargetKind::exec);
+  config.kind = TargetKind::kube;
   auto made = make_target(config);
   REQUIRE_FALSE(made);
-  CHECK(made.error().message.find("not supported yet") != std::string::npos);
+  CHECK(made.error().code == Errc::internal);
   config.kind = TargetKind::dir;
   CHECK(make_target(config));
 }

@@ -65,7 +65,7 @@ inline Identity identity(const std::string& path) {
 
 inline ApplyResult apply_all(Target& target, const std::string& stack, uint64_t version,
                              const std::vector<pb::ResourceRecord>& objects) {
-  auto began = target.begin({stack, version, "digest" + std::to_string(version)});
+  auto began = target.begin({stack, version, "digest" + std::to_string(version), {}});
   if (!began) FAIL(began.error().message);
   for (const auto& o : objects) {
     auto applied = target.apply(o);
