@@ -5,11 +5,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/apply_target.hpp"
 #include "agent/commands.hpp"
 #include "agent/config.hpp"
 #include "agent/daemon.hpp"
 #include "agent/trust_pin.hpp"
 #include "platform/fs/files.hpp"
+#include "platform/proc/sd_notify.hpp"
 #include "platform/proc/signals.hpp"
 
 namespace sovdev::agent {
@@ -71,10 +73,21 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
   s.fetch.work_dir = c.state_dir + "/work";
   s.channels = c.channels;
   s.stacks = c.stacks;
+  s.reconcile_interval_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.apply.reconcile_interval).count();
   s.status_interval_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.status_interval).count();
   s.agent_version = cli::version_line("sovdev-agent");
   return s;
+}
+
+// The line `systemctl status` shows: the link, then what the state machine is doing.
+std::string service_status(bool connected, const Daemon& daemon) {
+  const auto& s = daemon.status();
+  std::string line = connected ? "connected" : "broker not reachable, running from the cache";
+  line += "; " + s.state();
+  if (!s.stack().empty()) line += ", " + s.stack() + " v" + std::to_string(s.applied_version());
+  return line;
 }
 
 Status run(const RunOptions& o) {
@@ -82,25 +95,36 @@ Status run(const RunOptions& o) {
   SOVDEV_ASSIGN(AgentConfig config, load_config(o.config));
   SOVDEV_ASSIGN(store::Database db, open_state(config.state_dir, true));
   SOVDEV_ASSIGN(TrustPolicy trust, pinned_trust(db, config.trust_root));
-  SOVDEV_ASSIGN(auto target, target::make_target(config.apply.target));
+  SOVDEV_ASSIGN(auto target, make_apply_target(db, config.apply));
   SOVDEV_ASSIGN(mqtt::Options options, client_options(config));
   auto client = mqtt::make_paho_client(options);
-  if (auto connected = client->connect(); !connected) {
+  auto connected = client->connect();
+  bool online = static_cast<bool>(connected);
+  if (!connected) {
     // The cache keeps the site running; the client goes on trying in the background.
     spdlog::warn("broker not reachable yet: {}", connected.error().message);
     if (o.once) return std::move(connected).error().context("sync");
   }
   Daemon daemon(db, trust, *client, *target, daemon_settings(config));
   SOVDEV_TRY(daemon.start(now_ms()));
+  // Type=notify under systemd (READY, STATUS, watchdog); does nothing elsewhere.
+  proc::ServiceNotifier systemd([](const std::string& w) { spdlog::warn("systemd: {}", w); });
+  systemd.ready(service_status(online, daemon));
+  const auto track_link = [&online](const mqtt::Event& e) {
+    if (e.kind == mqtt::Event::Kind::connected) online = true;
+    if (e.kind == mqtt::Event::Kind::connection_lost) online = false;
+  };
   const int64_t deadline = now_ms() + o.timeout_s * 1000;
   int64_t last_tick = 0;
   while (!proc::stop_requested()) {
     if (auto event = client->next(std::chrono::milliseconds(100))) {
+      track_link(*event);
       SOVDEV_TRY(daemon.handle(*event, now_ms()));
       // What is queued already joins the same commit: one fsync per burst, not per chunk.
       for (uint32_t i = 1; i < config.sync.window; i++) {
         auto more = client->next(std::chrono::milliseconds(0));
         if (!more) break;
+        track_link(*more);
         SOVDEV_TRY(daemon.handle(*more, now_ms()));
       }
       SOVDEV_TRY(daemon.flush(now_ms()));
@@ -110,6 +134,8 @@ Status run(const RunOptions& o) {
       last_tick = now;
       SOVDEV_TRY(daemon.tick(now));
     }
+    systemd.status(service_status(online, daemon));
+    systemd.tick(std::chrono::steady_clock::now());
     if (!o.once) continue;
     if (daemon.up_to_date()) break;
     if (daemon.failure()) return *daemon.failure();
@@ -118,6 +144,7 @@ Status run(const RunOptions& o) {
                                                " s (no catalog, or the hub is not answering)");
     }
   }
+  systemd.stopping();
   const auto& c = daemon.counters();
   std::printf("%s: %s, stack %s v%llu, %llu bytes received, %llu rejected messages\n",
               config.agent_id.c_str(), daemon.status().state().c_str(),

@@ -43,7 +43,7 @@ const std::map<std::string_view, std::vector<std::string_view>>& known_keys() {
        {"window", "request_timeout_seconds", "backoff_min_seconds", "backoff_max_seconds",
         "status_interval_seconds"}},
       {"apply",
-       {"target", "dir", "command", "kubeconfig", "reconcile_interval_seconds",
+       {"target", "dir", "command", "kubeconfig", "context", "reconcile_interval_seconds",
         "health_timeout_seconds"}},
   };
   return keys;
@@ -448,8 +448,6 @@ void read_apply(Reader& r, const toml::table& root, AgentConfig& c) {
       a.target.kind = target::TargetKind::dir;
     } else if (kind == "kube" || kind == "exec") {
       a.target.kind = kind == "kube" ? target::TargetKind::kube : target::TargetKind::exec;
-      r.problem(r.line("apply.target"), "apply.target",
-                "\"" + kind + "\" is not supported yet in this build: use \"dir\"");
     } else {
       r.problem(r.line("apply.target"), "apply.target",
                 "'" + kind + "' is not one of dir, kube, exec");
@@ -460,9 +458,15 @@ void read_apply(Reader& r, const toml::table& root, AgentConfig& c) {
   }
   a.target.dir = r.resolve(a.target.dir);
   r.string(t, "apply", "command", a.target.command);
+  if (a.target.kind == target::TargetKind::exec && a.target.command.empty()) {
+    r.problem(r.line("apply.target"), "apply.command",
+              "target = \"exec\" needs a command, e.g. command = \"microk8s kubectl apply "
+              "--server-side --field-manager=sovdev-agent -f -\"");
+  }
   if (r.string(t, "apply", "kubeconfig", a.target.kubeconfig)) {
     a.target.kubeconfig = r.resolve(a.target.kubeconfig);
   }
+  r.string(t, "apply", "context", a.target.context);
   r.seconds_in(t, "apply", "reconcile_interval_seconds", 0, 7 * 86400, a.reconcile_interval);
   if (a.reconcile_interval.count() > 0 && a.reconcile_interval.count() < 10) {
     r.problem(r.line("apply.reconcile_interval_seconds"), "apply.reconcile_interval_seconds",
@@ -574,6 +578,8 @@ std::string describe_config(const AgentConfig& c) {
   out += line("command", toml_string(a.target.command));
   out += line("kubeconfig", toml_string(a.target.kubeconfig),
               a.target.kubeconfig.empty() ? "in-cluster service account" : "");
+  out += line("context", toml_string(a.target.context),
+              a.target.context.empty() ? "the kubeconfig's current-context" : "");
   out += line("reconcile_interval_seconds", secs(a.reconcile_interval),
               a.reconcile_interval.count() == 0 ? "never" : "");
   out += line("health_timeout_seconds", secs(a.health_timeout));

@@ -43,7 +43,23 @@ Status Daemon::start(int64_t now_ms) {
       status_.set_applied_digest(good->digest);
     }
   }
-  return publish_status(now_ms);
+  SOVDEV_TRY(publish_status(now_ms));
+  return plan_from_cache(now_ms);
+}
+
+Status Daemon::plan_from_cache(int64_t now_ms) {
+  // Killed while applying, or restarted without a hub: what the cached catalogs list and the
+  // cache holds verified is applied now, without waiting for the broker.
+  store::CatalogCache catalogs(db_);
+  for (const auto& channel : settings_.channels) {
+    SOVDEV_ASSIGN(auto record, catalogs.get(channel));
+    if (!record) continue;
+    auto catalog = trust_.verify_catalog(record->envelope);
+    if (!catalog || catalog->channel() != channel) continue;
+    if (!check_catalog_fresh(*catalog, now_ms / 1000)) continue;
+    SOVDEV_TRY(plan(*catalog, now_ms));
+  }
+  return {};
 }
 
 void Daemon::reject(const std::string& what) {
@@ -129,6 +145,7 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
     }
     SOVDEV_ASSIGN(auto good, log.last_good(e.stack()));
     if (good && good->digest == e.manifest_digest()) continue;
+    if (failed_.count(e.manifest_digest())) continue;  // rolled back from: wait for a newer one
     SOVDEV_ASSIGN(auto highest, cache.highest_verified(e.stack()));
     if (highest && highest->version > e.version()) continue;  // never go down
     if (fetch_ && fetch_->goal().stack == e.stack()) {
@@ -196,6 +213,26 @@ Status Daemon::after_fetch(int64_t now_ms) {
   return next_fetch(now_ms);
 }
 
+Expected<target::ApplyResult> Daemon::apply_bundle(const store::BundleInfo& info,
+                                                   const pb::BundleManifest& manifest,
+                                                   uint32_t& objects) {
+  objects = 0;
+  auto applied = [&]() -> Expected<target::ApplyResult> {
+    SOVDEV_TRY(
+        target_.begin({manifest.stack(), manifest.version(), short_hex(info.digest), info.digest}));
+    SOVDEV_TRY(for_each_record(db_, info, manifest, [&](pb::ResourceRecord& r) -> Status {
+      objects++;
+      return target_.apply(r);
+    }));
+    return target_.commit();
+  }();
+  if (!applied) {
+    target_.abort();
+    return std::move(applied).error().context("apply " + describe(manifest));
+  }
+  return applied;
+}
+
 Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   store::BundleCache cache(db_);
   store::ApplyLog log(db_);
@@ -204,21 +241,37 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
   SOVDEV_TRY(set_state("applying", now_ms));
   uint32_t objects = 0;
-  auto applied = [&]() -> Expected<target::ApplyResult> {
-    SOVDEV_TRY(target_.begin({manifest.stack(), manifest.version(), short_hex(digest)}));
-    SOVDEV_TRY(for_each_record(db_, *info, manifest, [&](pb::ResourceRecord& r) -> Status {
-      objects++;
-      return target_.apply(r);
-    }));
-    return target_.commit();
-  }();
+  auto applied = apply_bundle(*info, manifest, objects);
+  last_reconcile_ms_ = now_ms;
   if (!applied) {
-    target_.abort();
-    const Error error = std::move(applied).error().context("apply " + describe(manifest));
+    const Error error = std::move(applied).error();
     SOVDEV_TRY(log.record(manifest.stack(), manifest.version(), digest, "failed", error.message));
+    spdlog::error("{}", error.message);
+    failed_.insert(digest);
     failure_ = error;
     status_.set_last_error(error.message);
-    return set_state("degraded", now_ms);
+    // Back to the last good bundle, from the cache: the site keeps running what worked.
+    SOVDEV_ASSIGN(auto good, log.last_good(manifest.stack()));
+    if (!good || good->digest == digest) return set_state("degraded", now_ms);
+    SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
+    if (!good_info) return set_state("degraded", now_ms);
+    SOVDEV_ASSIGN(pb::BundleManifest good_manifest,
+                  trust_.verify_manifest(good_info->envelope, nullptr));
+    uint32_t good_objects = 0;
+    auto restored = apply_bundle(*good_info, good_manifest, good_objects);
+    if (!restored) {
+      const std::string why = error.message + "; rolling back to " + describe(good_manifest) +
+                              " failed too: " + restored.error().message;
+      status_.set_last_error(why);
+      SOVDEV_TRY(log.record(good_manifest.stack(), good_manifest.version(), good->digest, "failed",
+                            restored.error().message));
+      return set_state("degraded", now_ms);
+    }
+    SOVDEV_TRY(log.record(
+        good_manifest.stack(), good_manifest.version(), good->digest, "rolled_back",
+        "rolled back from version " + std::to_string(manifest.version()) + ": " + error.message));
+    spdlog::warn("rolled back to {}", describe(good_manifest));
+    return set_state("rolled_back", now_ms);
   }
   SOVDEV_TRY(log.record(manifest.stack(), manifest.version(), digest, "applied",
                         std::to_string(applied->applied) + " written, " +
@@ -237,6 +290,45 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   status_.set_progress_permille(1000);
   status_.clear_last_error();
   return set_state("healthy", now_ms);
+}
+
+Status Daemon::reconcile(int64_t now_ms) {
+  last_reconcile_ms_ = now_ms;
+  store::BundleCache cache(db_);
+  store::ApplyLog log(db_);
+  SOVDEV_ASSIGN(auto bundles, cache.list());
+  std::set<std::string> stacks;
+  for (const auto& b : bundles) stacks.insert(b.stack);
+  for (const auto& stack : stacks) {
+    SOVDEV_ASSIGN(auto good, log.last_good(stack));
+    if (!good) continue;
+    SOVDEV_ASSIGN(auto info, cache.find(good->digest));
+    if (!info) continue;
+    SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
+    uint32_t objects = 0;
+    auto applied = apply_bundle(*info, manifest, objects);
+    if (!applied) {
+      // The cluster drifted in a way the last good bundle cannot fix (or the API is down):
+      // say so; the next reconcile tries again.
+      spdlog::error("reconcile: {}", applied.error().message);
+      status_.set_last_error("reconcile: " + applied.error().message);
+      SOVDEV_TRY(log.record(stack, manifest.version(), good->digest, "failed",
+                            "reconcile: " + applied.error().message));
+      SOVDEV_TRY(set_state("degraded", now_ms));
+      continue;
+    }
+    if (applied->applied > 0 || applied->pruned > 0) {
+      spdlog::info("reconcile {}: {} objects corrected, {} pruned", describe(manifest),
+                   applied->applied, applied->pruned);
+      SOVDEV_TRY(log.record(stack, manifest.version(), good->digest, "reconciled",
+                            std::to_string(applied->applied) + " corrected"));
+    }
+    if (status_.state() == "degraded" && !failure_) {
+      status_.clear_last_error();
+      SOVDEV_TRY(set_state("healthy", now_ms));
+    }
+  }
+  return {};
 }
 
 Status Daemon::set_state(const std::string& state, int64_t now_ms) {
@@ -268,6 +360,11 @@ Status Daemon::tick(int64_t now_ms) {
   if (fetch_) {
     SOVDEV_TRY(fetch_->on_tick(now_ms));
     SOVDEV_TRY(after_fetch(now_ms));
+  }
+  const int64_t interval = settings_.reconcile_interval_ms;
+  if (interval > 0 && !fetch_ && queue_.empty() &&
+      (last_reconcile_ms_ == 0 || now_ms - last_reconcile_ms_ >= interval)) {
+    SOVDEV_TRY(reconcile(now_ms));
   }
   if (now_ms - last_status_ms_ >= settings_.status_interval_ms) SOVDEV_TRY(publish_status(now_ms));
   return {};

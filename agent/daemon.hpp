@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct DaemonSettings {
   std::vector<std::string> channels;
   std::vector<std::string> stacks;  // empty: every stack of the channels
   int64_t status_interval_ms = 300000;
+  // The last good bundle of every stack is applied again this often (drift correction), and
+  // once at start; 0 = never.
+  int64_t reconcile_interval_ms = 600000;
   std::string agent_version;
 };
 
@@ -51,6 +55,11 @@ class Daemon {
   Status next_fetch(int64_t now_ms);
   Status after_fetch(int64_t now_ms);
   Status apply(const std::string& digest, int64_t now_ms);
+  // begin, every record, commit: the target's result or the error that stopped it.
+  Expected<target::ApplyResult> apply_bundle(const store::BundleInfo& info,
+                                             const pb::BundleManifest& manifest, uint32_t& objects);
+  Status plan_from_cache(int64_t now_ms);
+  Status reconcile(int64_t now_ms);
   Status set_state(const std::string& state, int64_t now_ms);
   Status publish_status(int64_t now_ms);
   void reject(const std::string& what);
@@ -69,6 +78,8 @@ class Daemon {
   pb::AgentStatus status_;
   int64_t last_status_ms_ = 0;
   int64_t fetch_started_ms_ = 0;
+  int64_t last_reconcile_ms_ = 0;  // 0: not yet since start
+  std::set<std::string> failed_;   // digests whose apply failed: not tried again until restart
   uint64_t fetch_start_bytes_ = 0;
   uint64_t rejected_ = 0;
 };

@@ -17,6 +17,8 @@ const char* errc_name(Errc code) {
     case Errc::store: return "store";
     case Errc::not_found: return "not_found";
     case Errc::unavailable: return "unavailable";
+    case Errc::denied: return "denied";
+    case Errc::unhealthy: return "unhealthy";
   }
   return "unknown";
 }

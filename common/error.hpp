@@ -23,6 +23,8 @@ enum class Errc : int {
   store = 11,        // the SQLite cache failed
   not_found = 12,    // asked for something that is not there
   unavailable = 13,  // a peer (broker, hub, API server) did not answer
+  denied = 14,       // a peer refused our credentials or permissions (HTTP 401/403)
+  unhealthy = 15,    // applied, but did not become healthy (failed, or not within its timeout)
 };
 
 const char* errc_name(Errc code);

@@ -16,6 +16,7 @@
 #include "hub/publish.hpp"
 #include "hub/serve.hpp"
 #include "platform/fs/files.hpp"
+#include "platform/proc/sd_notify.hpp"
 #include "platform/proc/signals.hpp"
 
 namespace sovdev::hub {
@@ -83,9 +84,17 @@ Status serve(const ServeCliOptions& o) {
   Server server(db, *client, options, unix_now);
   SOVDEV_TRY(server.start());
   spdlog::info("serving {} (group {})", o.db, o.group);
+  // Type=notify under systemd (READY, STATUS, watchdog); does nothing elsewhere.
+  proc::ServiceNotifier systemd([](const std::string& w) { spdlog::warn("systemd: {}", w); });
+  const std::string serving = "serving " + o.db + " (group " + o.group + ")";
+  systemd.ready("connected; " + serving);
   auto last_tick = std::chrono::steady_clock::now();
   while (!proc::stop_requested()) {
     if (auto event = client->next(std::chrono::milliseconds(200))) {
+      if (event->kind == mqtt::Event::Kind::connected) systemd.status("connected; " + serving);
+      if (event->kind == mqtt::Event::Kind::connection_lost) {
+        systemd.status("broker connection lost, reconnecting; " + serving);
+      }
       // One message that cannot be handled (a busy or full database) must not stop the hub
       // serving every other agent: the agent asks again after its timeout.
       if (auto handled = server.handle(*event); !handled) {
@@ -98,7 +107,9 @@ Status serve(const ServeCliOptions& o) {
         spdlog::error("catalog renewal failed: {}", ticked.error().message);
       }
     }
+    systemd.tick(std::chrono::steady_clock::now());
   }
+  systemd.stopping();
   const auto& s = server.stats();
   spdlog::info(
       "stopping: {} requests, {} manifests, {} chunks, {} delta chunks, {} bytes, {} rejected",

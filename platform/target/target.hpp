@@ -15,7 +15,8 @@ namespace sovdev::target {
 struct ApplyBegin {
   std::string stack;
   uint64_t version = 0;
-  std::string digest_hex;
+  std::string digest_hex;  // short, for names and messages
+  std::string digest;      // the manifest digest, 32 bytes
 };
 
 struct ApplyResult {
@@ -37,7 +38,8 @@ class Target {
   virtual void abort() = 0;
 };
 
-// The target a config names; kube and exec are refused in this build.
+// The dir and exec targets a config names (the agent builds the kube target itself, with its
+// credentials and cache: agent/apply_target.hpp).
 Expected<std::unique_ptr<Target>> make_target(const TargetConfig& config);
 
 }  // namespace sovdev::target

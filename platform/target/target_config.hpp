@@ -23,6 +23,7 @@ struct TargetConfig {
   std::string dir = "/var/lib/rancher/k3s/server/manifests";  // for dir
   std::string command;                                        // for exec
   std::string kubeconfig;                                     // for kube; empty: in-cluster
+  std::string context;                                        // for kube; empty: current
 };
 
 }  // namespace sovdev::target

@@ -241,13 +241,22 @@ TEST_CASE("a config file that is missing is an I/O error, not a config error") {
   CHECK(c.error().message.find("/nonexistent/agent.toml") != std::string::npos);
 }
 
-TEST_CASE("targets kube and exec are refused as not supported yet") {
+TEST_CASE("target exec needs a command; kube takes a kubeconfig and a context") {
   Site site;
-  const std::string kind = GENERATE(std::string("kube"), std::string("exec"));
-  const std::string message =
-      error_of(site.parse(kMinimal + "[apply]\ntarget = \"" + kind + "\"\n"));
-  CHECK(message == site.config_path() + ":7: apply.target: \"" + kind +
-                       "\" is not supported yet in this build: use \"dir\"");
+  const std::string message = error_of(site.parse(kMinimal + "[apply]\ntarget = \"exec\"\n"));
+  CHECK(message.find(site.config_path() + ":7: apply.command: target = \"exec\" needs a command") ==
+        0);
+  auto exec =
+      site.parse(kMinimal + "[apply]\ntarget = \"exec\"\ncommand = \"kubectl apply -f -\"\n");
+  REQUIRE(exec);
+  CHECK(exec->apply.target.kind == target::TargetKind::exec);
+  CHECK(exec->apply.target.command == "kubectl apply -f -");
+  auto kube = site.parse(
+      kMinimal + "[apply]\ntarget = \"kube\"\nkubeconfig = \"kube.conf\"\ncontext = \"edge\"\n");
+  REQUIRE(kube);
+  CHECK(kube->apply.target.kind == target::TargetKind::kube);
+  CHECK(kube->apply.target.context == "edge");
+  CHECK(kube->apply.target.kubeconfig.find("/kube.conf") != std::string::npos);
 }
 
 TEST_CASE("an unknown target is refused with the choices") {

@@ -54,4 +54,16 @@ CREATE TABLE catalogs (
   received_at INTEGER NOT NULL
 );
 
-PRAGMA user_version = 2;
+CREATE TABLE kube_inventory (
+  stack TEXT NOT NULL,
+  api_group TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  api_version TEXT NOT NULL,
+  applied_digest BLOB NOT NULL CHECK (typeof(applied_digest) = 'blob' AND length(applied_digest) = 32),
+  resource_version TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (stack, api_group, kind, namespace, name)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 3;

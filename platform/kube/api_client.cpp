@@ -1,0 +1,171 @@
+#include "platform/kube/api_client.hpp"
+
+#include <curl/curl.h>
+
+#include <nlohmann/json.hpp>
+
+namespace sovdev::kube {
+namespace {
+
+struct BodySink {
+  std::string* body;
+  size_t max;
+  bool overflow = false;
+};
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<BodySink*>(user);
+  const size_t n = size * count;
+  if (sink->body->size() + n > sink->max) {
+    sink->overflow = true;
+    return 0;  // makes curl fail with CURLE_WRITE_ERROR
+  }
+  sink->body->append(data, n);
+  return n;
+}
+
+void ensure_curl() {
+  static const bool ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)ready;
+}
+
+struct SlistFree {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+
+}  // namespace
+
+ApiClient::ApiClient(const Credentials& credentials, ApiClientOptions options)
+    : credentials_(credentials), options_(options), tokens_(credentials) {}
+
+ApiClient::~ApiClient() {
+  if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
+}
+
+Expected<std::unique_ptr<ApiClient>> ApiClient::create(const Credentials& credentials,
+                                                       ApiClientOptions options) {
+  if (credentials.server.rfind("https://", 0) != 0 && credentials.server.rfind("http://", 0) != 0) {
+    return make_error(Errc::invalid, credentials.source + ": server '" + credentials.server +
+                                         "' is not an http(s) URL");
+  }
+  ensure_curl();
+  std::unique_ptr<ApiClient> client(new ApiClient(credentials, options));
+  CURL* c = curl_easy_init();
+  if (c == nullptr) return make_error(Errc::internal, "curl_easy_init failed");
+  client->curl_ = c;
+  // What stays the same for every request, set once so the connection is reused.
+  const Credentials& cr = client->credentials_;
+  if (!cr.ca_pem.empty()) {
+    curl_blob ca{const_cast<char*>(cr.ca_pem.data()), cr.ca_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+  }
+  if (cr.insecure_skip_tls_verify) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (!cr.proxy_url.empty()) curl_easy_setopt(c, CURLOPT_PROXY, cr.proxy_url.c_str());
+  return client;
+}
+
+Status ApiClient::configure_tls() {
+  CURL* c = static_cast<CURL*>(curl_);
+  // The exec plugin may hand out a new certificate with a new token: the connection follows.
+  const std::string cert = tokens_.client_cert_pem(), key = tokens_.client_key_pem();
+  if (cert != cert_in_use_) {
+    if (!cert.empty()) {
+      curl_blob cb{const_cast<char*>(cert.data()), cert.size(), CURL_BLOB_COPY};
+      curl_blob kb{const_cast<char*>(key.data()), key.size(), CURL_BLOB_COPY};
+      curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+      curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cb);
+      curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+      curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &kb);
+    }
+    cert_in_use_ = cert;
+  }
+  return {};
+}
+
+Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::string& path,
+                                           std::string_view body, std::string_view content_type,
+                                           const std::string& token) {
+  CURL* c = static_cast<CURL*>(curl_);
+  SOVDEV_TRY(configure_tls());
+  const std::string url = credentials_.server + path;
+  const std::string verb(method);
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, verb.c_str());
+  if (verb == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  std::unique_ptr<curl_slist, SlistFree> headers;
+  auto add_header = [&](const std::string& h) {
+    headers.reset(curl_slist_append(headers.release(), h.c_str()));
+  };
+  add_header("Accept: application/json");
+  add_header("User-Agent: sovdev-agent");
+  if (!content_type.empty()) add_header("Content-Type: " + std::string(content_type));
+  if (!token.empty()) add_header("Authorization: Bearer " + token);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  HttpResponse response;
+  BodySink sink{&response.body, options_.max_body};
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  const CURLcode rc = curl_easy_perform(c);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  if (sink.overflow) {
+    return make_error(Errc::too_large, verb + " " + url + ": the answer is larger than " +
+                                           std::to_string(options_.max_body) + " bytes");
+  }
+  if (rc != CURLE_OK) {
+    return make_error(Errc::unavailable, verb + " " + url + " (" + credentials_.source +
+                                             "): " + curl_easy_strerror(rc));
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.code);
+  return response;
+}
+
+Expected<HttpResponse> ApiClient::request(std::string_view method, const std::string& path,
+                                          std::string_view body, std::string_view content_type) {
+  SOVDEV_ASSIGN(std::string token, tokens_.token());
+  SOVDEV_ASSIGN(HttpResponse response, exchange(method, path, body, content_type, token));
+  if (response.code != 401) return response;
+  // A rotated service-account token or an expired exec credential: fetch it again, once.
+  tokens_.invalidate();
+  SOVDEV_ASSIGN(token, tokens_.token());
+  return exchange(method, path, body, content_type, token);
+}
+
+Error api_error(std::string_view method, const std::string& path, const HttpResponse& response) {
+  std::string reason, message;
+  auto status = nlohmann::json::parse(response.body, nullptr, false);
+  if (status.is_object()) {
+    if (status.contains("reason") && status["reason"].is_string()) reason = status["reason"];
+    if (status.contains("message") && status["message"].is_string()) message = status["message"];
+  }
+  if (message.empty()) message = response.body.substr(0, 512);
+  std::string text = std::string(method) + " " + path + ": " + std::to_string(response.code) +
+                     (reason.empty() ? "" : " " + reason) + ": " + message;
+  if (response.code == 401) {
+    return make_error(Errc::denied, text +
+                                        " (the API server did not accept the agent's "
+                                        "credentials: check the kubeconfig or token)");
+  }
+  if (response.code == 403) {
+    return make_error(Errc::denied, text +
+                                        " (the agent's RBAC lacks this permission: see "
+                                        "deploy/kube/rbac.yaml)");
+  }
+  if (response.code == 404) return make_error(Errc::not_found, text);
+  if (response.code == 409) return make_error(Errc::conflict, text);
+  if (response.code >= 500 || response.code == 429) return make_error(Errc::unavailable, text);
+  return make_error(Errc::invalid, text);
+}
+
+}  // namespace sovdev::kube

@@ -1,0 +1,65 @@
+// HTTPS to the Kubernetes API over libcurl: one connection kept alive, the credentials of a
+// kubeconfig or a service account, a retry with fresh credentials after a 401. The same code
+// talks to a real cluster and to tests/fake-kube-apiserver.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "platform/target/kube/kubeconfig.hpp"
+#include "platform/target/kube/token_source.hpp"
+
+namespace sovdev::kube {
+
+using target::kube::Credentials;
+
+struct HttpResponse {
+  long code = 0;
+  std::string body;
+};
+
+struct ApiClientOptions {
+  std::chrono::milliseconds timeout{30000};  // a whole request
+  std::chrono::milliseconds connect_timeout{10000};
+  size_t max_body = 32 * 1024 * 1024;  // a LIST of a large namespace fits; more is refused
+};
+
+class ApiClient {
+ public:
+  static Expected<std::unique_ptr<ApiClient>> create(const Credentials& credentials,
+                                                     ApiClientOptions options = {});
+  ~ApiClient();
+  ApiClient(const ApiClient&) = delete;
+  ApiClient& operator=(const ApiClient&) = delete;
+
+  // `path` starts with '/' and may carry a query. Any HTTP status is a response; only a failed
+  // exchange (no connection, TLS, timeout, oversized body) is an error (Errc::unavailable).
+  Expected<HttpResponse> request(std::string_view method, const std::string& path,
+                                 std::string_view body = {}, std::string_view content_type = {});
+  Expected<HttpResponse> get(const std::string& path) { return request("GET", path); }
+
+  const std::string& server() const { return credentials_.server; }
+  const std::string& source() const { return credentials_.source; }
+
+ private:
+  ApiClient(const Credentials& credentials, ApiClientOptions options);
+  Status configure_tls();
+  Expected<HttpResponse> exchange(std::string_view method, const std::string& path,
+                                  std::string_view body, std::string_view content_type,
+                                  const std::string& token);
+
+  Credentials credentials_;
+  ApiClientOptions options_;
+  target::kube::TokenSource tokens_;
+  void* curl_ = nullptr;  // CURL*, kept for connection reuse
+  std::string cert_in_use_;
+};
+
+// The API server's answer to a failed request as an error: "PATCH <path>: 422 Invalid:
+// <the server's message>"; 401/403 are Errc::denied with what permission is missing.
+Error api_error(std::string_view method, const std::string& path, const HttpResponse& response);
+
+}  // namespace sovdev::kube
