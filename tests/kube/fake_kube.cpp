@@ -13,9 +13,9 @@ FakeKube::FakeKube() {
   if (certs.exit_code != 0) throw std::runtime_error("make-certs.sh failed: " + certs.err);
   const std::string log = dir_ / "server.log";
   server_ = std::make_unique<Child>(
-      std::vector<std::string>{"/usr/bin/python3", tool + "/fake_kube_apiserver.py", "--port", "0", "--cert",
-                               dir_ / "server.crt", "--key", dir_ / "server.key", "--client-ca",
-                               dir_ / "ca.crt", "--token", kToken},
+      std::vector<std::string>{"/usr/bin/python3", tool + "/fake_kube_apiserver.py", "--port", "0",
+                               "--cert", dir_ / "server.crt", "--key", dir_ / "server.key",
+                               "--client-ca", dir_ / "ca.crt", "--token", kToken},
       log);
   const std::regex listening("LISTENING ([0-9]+)");
   const bool up = wait_until(

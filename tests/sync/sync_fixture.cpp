@@ -37,27 +37,25 @@ std::unique_ptr<Child> Fleet::serve(const std::string& log_name, const std::stri
       ws.dir / log_name);
 }
 
-std::string Fleet::agent_config(const std::string& agent, uint32_t window,
-                                const std::string& extra) const {
+std::string Fleet::agent_config(const std::string& agent, uint32_t window, const std::string& extra,
+                                const std::string& apply) const {
   const std::string path = ws.dir / ("agent-" + agent + ".toml");
-  write_text(path, "agent_id = \"" + agent + "\"\n" +
-                       "channels = [\"edge\"]\n"
-                       "state_dir = \"" +
-                       agent_state(agent) + "\"\n" + "trust_root = \"" + ws.trust + "\"\n" + extra +
-                       "[broker]\n"
-                       "urls = [\"" +
-                       broker->url() + "\"]\n" + "password_file = \"" + password_file(agent) +
-                       "\"\n" +
-                       "[sync]\n"
-                       "window = " +
-                       std::to_string(window) + "\n" +
-                       "request_timeout_seconds = 2\n"
-                       "backoff_min_seconds = 1\n"
-                       "backoff_max_seconds = 4\n"
-                       "[apply]\n"
-                       "target = \"dir\"\n"
-                       "dir = \"" +
-                       agent_dir(agent) + "\"\n");
+  write_text(path,
+             "agent_id = \"" + agent + "\"\n" +
+                 "channels = [\"edge\"]\n"
+                 "state_dir = \"" +
+                 agent_state(agent) + "\"\n" + "trust_root = \"" + ws.trust + "\"\n" + extra +
+                 "[broker]\n"
+                 "urls = [\"" +
+                 broker->url() + "\"]\n" + "password_file = \"" + password_file(agent) + "\"\n" +
+                 "[sync]\n"
+                 "window = " +
+                 std::to_string(window) + "\n" +
+                 "request_timeout_seconds = 2\n"
+                 "backoff_min_seconds = 1\n"
+                 "backoff_max_seconds = 4\n" +
+                 (apply.empty() ? "[apply]\ntarget = \"dir\"\ndir = \"" + agent_dir(agent) + "\"\n"
+                                : apply));
   std::filesystem::create_directories(agent_dir(agent));
   return path;
 }

@@ -28,8 +28,9 @@ struct Fleet {
   std::unique_ptr<Child> serve(const std::string& log_name,
                                const std::string& group = "hubs") const;
   // Writes the agent's config; returns its path.
+  // `apply` replaces the [apply] section (default: a dir target in agent_dir()).
   std::string agent_config(const std::string& agent, uint32_t window = 8,
-                           const std::string& extra = "") const;
+                           const std::string& extra = "", const std::string& apply = "") const;
   std::string agent_state(const std::string& agent) const { return ws.dir / ("state-" + agent); }
   std::string agent_dir(const std::string& agent) const { return ws.dir / ("applied-" + agent); }
   RunResult sync_once(const std::string& agent, int timeout_s = 120) const;

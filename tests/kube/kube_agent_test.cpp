@@ -1,0 +1,193 @@
+// The agent with a kube target, end to end: real mosquitto, hub and agent processes, and the
+// fake API server. Rollback on failure, completion after kill -9 without the hub, drift.
+#include <csignal>
+#include <filesystem>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/kube/fake_kube.hpp"
+#include "tests/sync/sync_fixture.hpp"
+
+namespace sovdev::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// A small stack: a namespace, a Deployment with `image`, and ConfigMaps named in `maps`.
+std::string write_stack(const Fleet& fleet, const std::string& name, const std::string& image,
+                        const std::vector<std::string>& maps, bool with_job = false) {
+  const std::string dir = fleet.ws.dir / name;
+  std::filesystem::create_directories(dir);
+  std::string yaml =
+      "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\n"
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: app\n"
+      "spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n"
+      "    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n"
+      "      - name: web\n        image: " +
+      image + "\n";
+  for (const auto& m : maps) {
+    yaml += "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + m +
+            "\n  namespace: app\ndata:\n  image: \"" + image + "\"\n";
+  }
+  if (with_job) {
+    yaml +=
+        "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: app\n"
+        "spec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n"
+        "      - name: migrate\n        image: " +
+        image + "\n";
+  }
+  write_text(dir + "/stack.yaml", yaml);
+  return dir;
+}
+
+std::string publish_stack(const Fleet& fleet, const std::string& dir, uint64_t version, bool live) {
+  const std::string out = fleet.ws.dir / ("v" + std::to_string(version) + ".sdb");
+  auto built = fleet.ws.build(dir, out, version);
+  INFO(built.err);
+  REQUIRE(built.exit_code == 0);
+  auto published = live ? fleet.publish_live(out) : fleet.publish(out);
+  INFO(published.err);
+  REQUIRE(published.exit_code == 0);
+  return out;
+}
+
+std::string kube_apply(const FakeKube& kube, int health_seconds, int reconcile_seconds = 0) {
+  return "[apply]\ntarget = \"kube\"\nkubeconfig = \"" + kube.write_kubeconfig() +
+         "\"\nhealth_timeout_seconds = " + std::to_string(health_seconds) +
+         "\nreconcile_interval_seconds = " + std::to_string(reconcile_seconds) + "\n";
+}
+
+std::string image_of(FakeKube& kube) {
+  const json d = kube.object("Deployment", "app", "web");
+  if (d.is_null()) return "";
+  return d["spec"]["template"]["spec"]["containers"][0].value("image", "");
+}
+
+json hub_status(const Fleet& fleet, const std::string& agent) {
+  auto st = run({hub_binary(), "status", "--db", fleet.hub_db, "--json"});
+  auto all = json::parse(st.out, nullptr, false);
+  if (!all.is_array()) return nullptr;
+  for (const auto& a : all) {
+    if (a.value("agent", "") == agent) return a;
+  }
+  return nullptr;
+}
+
+TEST_CASE("a version that fails its health check or gets a 422 is rolled back, status says why",
+          "[kube]") {
+  Fleet fleet;
+  FakeKube kube;
+  publish_stack(fleet, write_stack(fleet, "v1", "nginx:1", {"base"}), 1, false);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a", 8, "", kube_apply(kube, 3));
+  auto first = fleet.sync_once("agent-a");
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(image_of(kube) == "nginx:1");
+
+  std::string expect;
+  bool job = false;
+  SECTION("health") {
+    // v2 brings a migration Job that fails; v1 has none, so the rollback is healthy.
+    kube.control("health-default", {{"kind", "Job"}, {"mode", "failed"}});
+    expect = "job failed";
+    job = true;
+  }
+  SECTION("422") {
+    kube.control("inject", {{"method", "PATCH"},
+                            {"path_regex", "/configmaps/extra$"},
+                            {"action", "status"},
+                            {"code", 422},
+                            {"count", -1},
+                            {"message", "data.image: Invalid value: refused by the test"}});
+    expect = "refused by the test";
+  }
+  publish_stack(fleet, write_stack(fleet, "v2", "nginx:2", {"base", "extra"}, job), 2, true);
+  auto second = fleet.sync_once("agent-a");
+  INFO(second.err);
+  CHECK(second.exit_code != 0);
+  CHECK_THAT(second.err, Catch::Contains(expect));
+  // The cluster is back at the last good version: v1's image, and v2's addition pruned.
+  CHECK(image_of(kube) == "nginx:1");
+  CHECK(kube.object("ConfigMap", "app", "extra").is_null());
+  CHECK(kube.object("Job", "app", "migrate").is_null());
+  CHECK_FALSE(kube.object("ConfigMap", "app", "base").is_null());
+  auto local = run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
+  CHECK_THAT(local.out, Catch::Contains("rolled_back"));
+  REQUIRE(wait_until(
+      [&] {
+        const json a = hub_status(fleet, "agent-a");
+        return !a.is_null() && a.dump().find("rolled_back") != std::string::npos;
+      },
+      30s));
+  CHECK_THAT(hub_status(fleet, "agent-a").dump(), Catch::Contains(expect));
+}
+
+TEST_CASE("an agent killed during an apply completes it from its cache without the hub", "[kube]") {
+  Fleet fleet;
+  FakeKube kube;
+  publish_stack(fleet, write_stack(fleet, "v1", "nginx:1", {"a"}), 1, false);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a", 8, "", kube_apply(kube, 20));
+  REQUIRE(fleet.sync_once("agent-a").exit_code == 0);
+  publish_stack(fleet, write_stack(fleet, "v2", "nginx:2", {"a", "b", "c", "d"}), 2, true);
+  // Every write is slow now, so the kill lands in the middle of the apply.
+  kube.control("inject", {{"method", "PATCH"},
+                          {"path_regex", "/namespaces/app/"},
+                          {"action", "delay"},
+                          {"delay_ms", 700},
+                          {"count", -1}});
+  const std::string log = fleet.ws.dir / "agent-run1.log";
+  {
+    auto agent = fleet.run_agent("agent-a", "agent-run1.log");
+    REQUIRE(wait_until([&] { return !kube.object("ConfigMap", "app", "b").is_null(); }, 60s));
+    agent->kill_hard();
+  }
+  CHECK(image_of(kube) != "");
+  CHECK(kube.object("ConfigMap", "app", "d").is_null());  // not reached before the kill
+  hub->kill_hard();
+  fleet.broker->stop();
+  kube.control("clear-injections", json::object());
+  auto agent = fleet.run_agent("agent-a", "agent-run2.log");
+  INFO(read_text(fleet.ws.dir / "agent-run2.log"));
+  CHECK(wait_until(
+      [&] {
+        return image_of(kube) == "nginx:2" && !kube.object("ConfigMap", "app", "d").is_null();
+      },
+      60s));
+  CHECK(wait_until(
+      [&] {
+        auto st =
+            run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
+        auto j = json::parse(st.out, nullptr, false);
+        return j.is_object() && j["stacks"]["kp"]["last_good"].is_object() &&
+               j["stacks"]["kp"]["last_good"]["version"] == 2;
+      },
+      30s));
+}
+
+TEST_CASE("drift on the cluster is corrected at the next reconcile, without the hub", "[kube]") {
+  Fleet fleet;
+  FakeKube kube;
+  publish_stack(fleet, write_stack(fleet, "v1", "nginx:1", {"a"}), 1, false);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a", 8, "", kube_apply(kube, 20, 10));
+  REQUIRE(fleet.sync_once("agent-a").exit_code == 0);
+  hub->kill_hard();
+  auto agent = fleet.run_agent("agent-a", "agent-run.log");
+  // Someone edits the cluster by hand.
+  kube.control("mutate", {{"apiVersion", "v1"},
+                          {"kind", "ConfigMap"},
+                          {"namespace", "app"},
+                          {"name", "a"},
+                          {"patch", {{"data", {{"image", "edited by hand"}}}}}});
+  REQUIRE(kube.object("ConfigMap", "app", "a")["data"]["image"] == "edited by hand");
+  INFO(read_text(fleet.ws.dir / "agent-run.log"));
+  CHECK(wait_until(
+      [&] { return kube.object("ConfigMap", "app", "a")["data"]["image"] == "nginx:1"; }, 40s));
+}
+
+}  // namespace
+}  // namespace sovdev::testing
