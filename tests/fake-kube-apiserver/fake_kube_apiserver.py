@@ -111,43 +111,48 @@ class Handler(BaseHTTPRequestHandler):
         log(fmt % args)
 
     def _handle(self):
-        fake = self.server.fake
         started = time.monotonic()
         url = urlsplit(self.path)
-        path, query = url.path, parse_qs(url.query, keep_blank_values=True)
         try:
             body = self._read_body()
         except BodyTooLarge:
-            return self._finish(started, path, url.query, "", *self._error(E.too_large(MAX_BODY)))
+            return self._finish(started, url.path, url.query, "", *self._error(E.too_large(MAX_BODY)))
         except (ValueError, OSError):
             self.close_connection = True
             return
-        user = fake.authenticate(self.connection, self.headers)
+        user = self.server.fake.authenticate(self.connection, self.headers)
         if user is None:
-            return self._finish(started, path, url.query, "", *self._error(E.unauthorized()))
-        if path.startswith("/_fake/"):
-            code, reply = fake.control.handle(self.command, path, query, body)
+            return self._finish(started, url.path, url.query, "", *self._error(E.unauthorized()))
+        req = Request(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
+                      {k.lower(): v for k, v in self.headers.items()}, body, user)
+        if req.path.startswith("/_fake/"):
+            code, reply = self.server.fake.control.handle(req.method, req.path, req.query, body)
             self._send(code, reply)
             log(f"{user} {self.command} {self.path} {code} (control)")
             return
-        rule = fake.injector.match(self.command, path, url.query)
-        if rule and rule["action"] == "delay":
+        self._serve(started, req, url.query)
+
+    def _serve(self, started, req, raw_query):
+        """A Kubernetes API request, through the failure injection rules."""
+        fake = self.server.fake
+        rule = fake.injector.match(req.method, req.path, raw_query)
+        action = rule["action"] if rule else None
+        if action == "delay":
             time.sleep(rule["delay_ms"] / 1000.0)
-        if rule and rule["action"] == "drop":
-            return self._drop(started, path, url.query, user, rule)
-        if rule and rule["action"] == "status":
-            rt, name, namespace, verb = fake.injection_context(self.command, path, query)
-            err = injected_error(rule, rt, name, namespace, user, verb)
-            return self._finish(started, path, url.query, user, err.code, err.status(), err.headers,
-                                "application/json", rule)
-        req = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body, user)
+        if action == "drop":
+            return self._drop(started, req.path, raw_query, req.user, rule)
+        if action == "status":
+            rt, name, namespace, verb = fake.injection_context(req.method, req.path, req.query)
+            err = injected_error(rule, rt, name, namespace, req.user, verb)
+            return self._finish(started, req.path, raw_query, req.user, *self._error(err), rule)
         resp = fake.api.handle(req)
-        if rule and rule["action"] == "drop_after":
-            return self._drop(started, path, url.query, user, rule, resp.code)
+        if action == "drop_after":
+            return self._drop(started, req.path, raw_query, req.user, rule, resp.code)
         if resp.stream is not None:
-            self._record(started, path, url.query, user, resp.code, rule)
+            self._record(started, req.path, raw_query, req.user, resp.code, rule)
             return self._stream(resp)
-        self._finish(started, path, url.query, user, resp.code, resp.body, resp.headers, resp.content_type, rule)
+        self._finish(started, req.path, raw_query, req.user, resp.code, resp.body, resp.headers, resp.content_type,
+                     rule)
 
     def _error(self, err):
         return err.code, err.status(), err.headers, "application/json"

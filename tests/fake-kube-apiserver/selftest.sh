@@ -53,7 +53,7 @@ AUTH=("${AUTH_CERT[@]}")
 
 # req METHOD PATH [BODY [CONTENT-TYPE]] [-- extra curl args]: sets CODE and writes the body to $WORK/body
 req() {
-    local method=$1 path=$2 body= ctype=application/apply-patch+yaml
+    local method=$1 path=$2 body='' ctype=application/apply-patch+yaml
     shift 2
     if (($# > 0)) && [[ $1 != -- ]]; then body=$1; shift; fi
     if (($# > 0)) && [[ $1 != -- ]]; then ctype=$1; shift; fi
@@ -126,6 +126,7 @@ expect_in() {
 "$HERE/make-certs.sh" "$CERTS" || { echo "make-certs.sh failed" >&2; exit 1; }
 start_server
 source "$HERE/selftest_cases.sh"
+source "$HERE/selftest_realworld.sh"
 run_all_cases
 
 echo "selftest: $CHECKS checks, $FAILURES failures" >&2

@@ -52,7 +52,7 @@ def has_path(obj, path):
 
 
 def remove_path(obj, path):
-    """Remove path and the maps it leaves empty (but never a top-level field's parent: obj)."""
+    """Remove path, and the maps that leaves empty below the top level (`spec` itself stays)."""
     parents = []
     for key in path[:-1]:
         if not isinstance(obj, dict) or key not in obj:

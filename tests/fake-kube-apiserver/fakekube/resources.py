@@ -230,19 +230,17 @@ def _subresource_entry(rt, sub):
     return entry
 
 
-AGGREGATED_TYPES = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
-                    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList")
-
-
 def wants_aggregated(accept):
-    """The Accept value the client prefers among the aggregated discovery types, or None.
+    """The aggregated discovery type the client prefers, or None for the legacy documents.
 
     Clients list several types in preference order; the server answers with the first
-    one it supports, and falls back to the legacy documents for plain application/json."""
+    one it supports (parameters in any order), and plain application/json means legacy."""
     for part in (accept or "").split(","):
-        media = ";".join(p.strip() for p in part.split(";") if not p.strip().startswith("q="))
-        if media in AGGREGATED_TYPES:
-            return media
+        media, *params = [p.strip() for p in part.split(";")]
+        params = dict(p.split("=", 1) for p in params if "=" in p)
+        if media == "application/json" and params.get("g") == "apidiscovery.k8s.io" \
+                and params.get("as") == "APIGroupDiscoveryList" and params.get("v") in ("v2", "v2beta1"):
+            return f"application/json;g=apidiscovery.k8s.io;v={params['v']};as=APIGroupDiscoveryList"
         if media in ("application/json", "*/*", "application/*"):
             return None
     return None

@@ -51,6 +51,8 @@ def synthesize(rt, obj, mode):
     fn = KIND_STATUS.get((rt.group, rt.kind)) or (_custom if rt.custom else None)
     if fn:
         fn(obj, mode)
+    elif rt.has_status:
+        obj.setdefault("status", {})     # a status struct without omitempty: `"status": {}`
 
 
 def _condition(type_, status, reason, message="", **extra):
