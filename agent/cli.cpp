@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   add_status(app, commands);
   add_run(app, commands);
   add_check_config(app, commands);
+  add_apply(app, commands);
   return cli::run(app, commands, argc, argv);
 }
 

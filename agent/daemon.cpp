@@ -292,6 +292,22 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   return set_state("healthy", now_ms);
 }
 
+Status Daemon::apply_cached(int64_t now_ms) {
+  store::BundleCache cache(db_);
+  store::ApplyLog log(db_);
+  SOVDEV_ASSIGN(auto bundles, cache.list());
+  std::set<std::string> stacks;
+  for (const auto& b : bundles) stacks.insert(b.stack);
+  for (const auto& stack : stacks) {
+    SOVDEV_ASSIGN(auto newest, cache.highest_verified(stack));
+    if (!newest) continue;
+    SOVDEV_ASSIGN(auto good, log.last_good(stack));
+    if (good && good->digest == newest->digest) continue;
+    SOVDEV_TRY(apply(newest->digest, now_ms));
+  }
+  return {};
+}
+
 Status Daemon::reconcile(int64_t now_ms) {
   last_reconcile_ms_ = now_ms;
   store::BundleCache cache(db_);

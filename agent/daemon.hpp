@@ -39,6 +39,9 @@ class Daemon {
   // called after each burst of events.
   Status flush(int64_t now_ms);
   Status tick(int64_t now_ms);
+  // Offline: applies the newest verified bundle of every cached stack that is not its last
+  // good one (with the usual rollback), without catalogs or a broker.
+  Status apply_cached(int64_t now_ms);
 
   // Every channel's catalog has been seen fresh, and everything it lists is applied.
   bool up_to_date() const;

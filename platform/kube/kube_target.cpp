@@ -132,12 +132,24 @@ class KubeTarget final : public target::Target {
     std::string what;
   };
 
-  Expected<json> server_apply(const std::string& path, const json& object) {
+  // The live object's metadata and spec, nothing else: a 1 MiB ConfigMap's data is not copied
+  // into a JSON tree only to be thrown away.
+  Expected<json> server_apply(const std::string& path, std::string body) {
     const std::string url = path + "?fieldManager=" + options_.field_manager + "&force=true";
-    SOVDEV_ASSIGN(HttpResponse response,
-                  api_->request("PATCH", url, object.dump(), kApplyContentType));
+    auto sent = api_->request("PATCH", url, body, kApplyContentType);
+    body = std::string();  // the request's copy goes before the answer's arrives
+    if (!sent) return std::move(sent).error();
+    HttpResponse response = std::move(*sent);
     if (response.code != 200 && response.code != 201) return api_error("PATCH", path, response);
-    json live = json::parse(response.body, nullptr, false);
+    const json::parser_callback_t keep = [](int depth, json::parse_event_t event, json& parsed) {
+      if (depth == 1 && event == json::parse_event_t::key && parsed.is_string()) {
+        const auto& key = parsed.get_ref<const std::string&>();
+        return key == "metadata" || key == "spec" || key == "status" || key == "apiVersion" ||
+               key == "kind";
+      }
+      return true;
+    };
+    json live = json::parse(response.body, keep, false);
     if (!live.is_object()) {
       return make_error(Errc::invalid, "PATCH " + path + ": the answer is not a JSON object");
     }
@@ -148,7 +160,7 @@ class KubeTarget final : public target::Target {
     json ns = {{"apiVersion", "v1"},
                {"kind", "Namespace"},
                {"metadata", {{"name", options_.applyset_namespace}}}};
-    SOVDEV_TRY(server_apply("/api/v1/namespaces/" + options_.applyset_namespace, ns));
+    SOVDEV_TRY(server_apply("/api/v1/namespaces/" + options_.applyset_namespace, ns.dump()));
     std::set<std::string> others = namespaces;
     others.erase(options_.applyset_namespace);
     json parent = {{"apiVersion", "v1"},
@@ -163,7 +175,7 @@ class KubeTarget final : public target::Target {
                        {kNamespacesAnnotation, joined(others)}}}}}};
     auto written = server_apply(
         "/api/v1/namespaces/" + options_.applyset_namespace + "/configmaps/" + parent_name_,
-        parent);
+        parent.dump());
     if (!written) return std::move(written).error();
     return {};
   }
@@ -204,17 +216,21 @@ class KubeTarget final : public target::Target {
   }
 
   Status apply_one(const pb::ResourceRecord& r) {
-    json object = json::parse(r.json(), nullptr, false);
-    if (!object.is_object()) return make_error(Errc::invalid, "the record is not a JSON object");
-    object["metadata"]["labels"][kPartOfLabel] = id_;
     SOVDEV_ASSIGN(ResourceType type, type_of(r));
     std::string ns = type.namespaced ? r.namespace_() : std::string();
-    if (type.namespaced && ns.empty()) {
-      ns = "default";  // kubectl's choice for a namespaced object that names none
-      object["metadata"]["namespace"] = ns;
+    std::string body;
+    {
+      json object = json::parse(r.json(), nullptr, false);
+      if (!object.is_object()) return make_error(Errc::invalid, "the record is not a JSON object");
+      object["metadata"]["labels"][kPartOfLabel] = id_;
+      if (type.namespaced && ns.empty()) {
+        ns = "default";  // kubectl's choice for a namespaced object that names none
+        object["metadata"]["namespace"] = ns;
+      }
+      body = object.dump();
     }
     const std::string path = resource_path(type, ns, r.name());
-    SOVDEV_ASSIGN(json live, server_apply(path, object));
+    SOVDEV_ASSIGN(json live, server_apply(path, std::move(body)));
     const std::string group = group_of(r.api_version());
     const std::string rv = live.value(json::json_pointer("/metadata/resourceVersion"), "");
     const Key key{group, r.kind(), ns, r.name()};
@@ -233,7 +249,9 @@ class KubeTarget final : public target::Target {
       const std::string crd_kind = live.value(json::json_pointer("/spec/names/kind"), "");
       crds_[crd_group + "/" + crd_kind] = r.name();
     }
-    pending_.push_back({path, describe(r)});
+    // Only what is not healthy in the apply's own answer is watched: a ConfigMap is current as
+    // soon as it is accepted, and is never fetched again.
+    if (assess(live).state != Health::current) pending_.push_back({path, describe(r)});
     return {};
   }
 

@@ -285,3 +285,25 @@ TEST_CASE("credentials: certificate, token, kubeconfig, exec plugin, in-cluster,
 
 }  // namespace
 }  // namespace sovdev::testing
+
+namespace sovdev::testing {
+namespace {
+
+TEST_CASE(
+    "the repo's RBAC and in-cluster Deployment for the agent are accepted by the API server") {
+  Site site;
+  Workspace ws;
+  const std::string file = ws.dir / "deploy.sdb";
+  auto built = ws.build(source_dir() + "/deploy/kube", file, 1);
+  INFO(built.err);
+  REQUIRE(built.exit_code == 0);
+  auto target = site.target();
+  auto applied = apply_all(*target, "sovdev-agent", 1, unpack_bundle(file, ws.trust));
+  INFO((applied ? std::string() : applied.error().message));
+  REQUIRE(applied);
+  CHECK_FALSE(site.kube.object("ClusterRole", "", "sovdev-agent").is_null());
+  CHECK_FALSE(site.kube.object("Deployment", "sovdev-system", "sovdev-agent").is_null());
+}
+
+}  // namespace
+}  // namespace sovdev::testing
