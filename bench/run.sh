@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark against an existing build (bench_sync needs mosquitto, mosquitto_sub,
 # mosquitto_pub and ss on PATH) and prints a summary table. Builds nothing.
-#   bench/run.sh BUILD_DIR [MODE...]     modes: size throughput memory delta sync (default: all)
+#   bench/run.sh BUILD_DIR [MODE...]     modes: size throughput memory delta sync apply (default: all)
 # Exit 0 when every bar holds, 1 when one is missed, 2 when a benchmark could not run.
 set -uo pipefail
 
@@ -12,10 +12,10 @@ fi
 build=$(cd "$1" && pwd) || exit 2
 shift
 modes=("$@")
-[[ ${#modes[@]} -eq 0 ]] && modes=(size throughput memory delta sync)
+[[ ${#modes[@]} -eq 0 ]] && modes=(size throughput memory delta sync apply)
 bench=$build/bench/bench_import
 for program in "$bench" "$build/bench/bench_bare" "$build/bench/bench_delta" \
-  "$build/bench/bench_sync" \
+  "$build/bench/bench_sync" "$build/bench/bench_apply" \
   "$build/hub/sovdev-hub" "$build/agent/sovdev-agent"; do
   if [[ ! -x $program ]]; then
     echo "bench/run.sh: $program is missing: run cmake --build $build first" >&2
@@ -34,6 +34,10 @@ for mode in "${modes[@]}"; do
   if [[ $mode == delta ]]; then
     echo "== bench_delta"
     "$build/bench/bench_delta" --data "$data" | tee "$data/$mode.out"
+  elif [[ $mode == apply ]]; then
+    # Starts tests/fake-kube-apiserver (python3); killed before it exits.
+    echo "== bench_apply"
+    "$build/bench/bench_apply" --build "$build" --data "$data" | tee "$data/$mode.out"
   elif [[ $mode == sync ]]; then
     # Starts its own mosquitto; every child it starts is killed before it exits.
     echo "== bench_sync"

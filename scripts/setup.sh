@@ -17,6 +17,7 @@ packages=(
   catch2
   mosquitto mosquitto-clients
   openssl procps iproute2 nftables
+  python3 curl
 )
 
 missing=()
