@@ -203,7 +203,12 @@ Status PayloadReader::consume(std::string_view plain) {
       return make_error(Errc::invalid,
                         "payload record " + std::to_string(records_) + " is not a valid object");
     }
+    // A large record is held once, parsed, while the target handles it; its raw bytes and
+    // then its parsed copy go back to the allocator rather than staying as spare capacity.
+    constexpr size_t kKeep = 256 * 1024;
+    if (pending_.capacity() > kKeep) std::string().swap(pending_);
     SOVDEV_TRY(on_record_(record_));
+    if (record_.json().capacity() > kKeep) record_ = pb::ResourceRecord();
     have_length_ = false;
     record_size_ = 0;
     varint_shift_ = 0;

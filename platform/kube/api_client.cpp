@@ -2,7 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
+
+#include "platform/kube/skim.hpp"
 
 namespace sovdev::kube {
 namespace {
@@ -10,12 +14,24 @@ namespace {
 struct BodySink {
   std::string* body;
   size_t max;
+  CURL* curl = nullptr;
+  JsonSkimmer* skim = nullptr;  // filters a successful answer when set
   bool overflow = false;
+  int skimming = -1;  // decided at the first piece, once the status code is known
 };
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<BodySink*>(user);
   const size_t n = size * count;
+  if (sink->skimming < 0) {
+    long code = 0;
+    curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &code);
+    sink->skimming = sink->skim != nullptr && code >= 200 && code < 300 ? 1 : 0;
+  }
+  if (sink->skimming == 1) {
+    sink->skim->feed(std::string_view(data, n));
+    return n;
+  }
   if (sink->body->size() + n > sink->max) {
     sink->overflow = true;
     return 0;  // makes curl fail with CURLE_WRITE_ERROR
@@ -87,7 +103,8 @@ Status ApiClient::configure_tls() {
 
 Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::string& path,
                                            std::string_view body, std::string_view content_type,
-                                           const std::string& token) {
+                                           const std::string& token,
+                                           const std::set<std::string>* keep) {
   CURL* c = static_cast<CURL*>(curl_);
   SOVDEV_TRY(configure_tls());
   const std::string url = credentials_.server + path;
@@ -114,7 +131,9 @@ Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::s
   if (!token.empty()) add_header("Authorization: Bearer " + token);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   HttpResponse response;
-  BodySink sink{&response.body, options_.max_body};
+  std::optional<JsonSkimmer> skim;
+  if (keep != nullptr) skim.emplace(*keep);
+  BodySink sink{&response.body, options_.max_body, c, skim ? &*skim : nullptr};
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   const CURLcode rc = curl_easy_perform(c);
@@ -128,18 +147,25 @@ Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::s
                                              "): " + curl_easy_strerror(rc));
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.code);
+  if (sink.skimming == 1) {
+    response.body = skim->result();
+    if (response.body.empty()) {
+      return make_error(Errc::invalid, verb + " " + url + ": the answer is not a JSON object");
+    }
+  }
   return response;
 }
 
 Expected<HttpResponse> ApiClient::request(std::string_view method, const std::string& path,
-                                          std::string_view body, std::string_view content_type) {
+                                          std::string_view body, std::string_view content_type,
+                                          const std::set<std::string>* keep) {
   SOVDEV_ASSIGN(std::string token, tokens_.token());
-  SOVDEV_ASSIGN(HttpResponse response, exchange(method, path, body, content_type, token));
+  SOVDEV_ASSIGN(HttpResponse response, exchange(method, path, body, content_type, token, keep));
   if (response.code != 401) return response;
   // A rotated service-account token or an expired exec credential: fetch it again, once.
   tokens_.invalidate();
   SOVDEV_ASSIGN(token, tokens_.token());
-  return exchange(method, path, body, content_type, token);
+  return exchange(method, path, body, content_type, token, keep);
 }
 
 Error api_error(std::string_view method, const std::string& path, const HttpResponse& response) {

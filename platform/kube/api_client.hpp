@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -37,8 +38,11 @@ class ApiClient {
 
   // `path` starts with '/' and may carry a query. Any HTTP status is a response; only a failed
   // exchange (no connection, TLS, timeout, oversized body) is an error (Errc::unavailable).
+  // With `keep`, a successful answer's body holds only those top-level members of the JSON
+  // object, filtered as it arrives (error answers are kept whole).
   Expected<HttpResponse> request(std::string_view method, const std::string& path,
-                                 std::string_view body = {}, std::string_view content_type = {});
+                                 std::string_view body = {}, std::string_view content_type = {},
+                                 const std::set<std::string>* keep = nullptr);
   Expected<HttpResponse> get(const std::string& path) { return request("GET", path); }
 
   const std::string& server() const { return credentials_.server; }
@@ -49,7 +53,7 @@ class ApiClient {
   Status configure_tls();
   Expected<HttpResponse> exchange(std::string_view method, const std::string& path,
                                   std::string_view body, std::string_view content_type,
-                                  const std::string& token);
+                                  const std::string& token, const std::set<std::string>* keep);
 
   Credentials credentials_;
   ApiClientOptions options_;

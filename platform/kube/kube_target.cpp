@@ -13,6 +13,7 @@
 #include "bundles/hash.hpp"
 #include "platform/kube/discovery.hpp"
 #include "platform/kube/health.hpp"
+#include "platform/kube/skim.hpp"
 #include "platform/store/kube_inventory.hpp"
 #include "platform/store/transaction.hpp"
 
@@ -132,24 +133,17 @@ class KubeTarget final : public target::Target {
     std::string what;
   };
 
-  // The live object's metadata and spec, nothing else: a 1 MiB ConfigMap's data is not copied
-  // into a JSON tree only to be thrown away.
+  // The live object's metadata, spec and status, nothing else: a 1 MiB ConfigMap's data is
+  // skipped as it arrives rather than held only to be thrown away.
   Expected<json> server_apply(const std::string& path, std::string body) {
     const std::string url = path + "?fieldManager=" + options_.field_manager + "&force=true";
-    auto sent = api_->request("PATCH", url, body, kApplyContentType);
+    static const std::set<std::string> keep = {"apiVersion", "kind", "metadata", "spec", "status"};
+    auto sent = api_->request("PATCH", url, body, kApplyContentType, &keep);
     body = std::string();  // the request's copy goes before the answer's arrives
     if (!sent) return std::move(sent).error();
     HttpResponse response = std::move(*sent);
     if (response.code != 200 && response.code != 201) return api_error("PATCH", path, response);
-    const json::parser_callback_t keep = [](int depth, json::parse_event_t event, json& parsed) {
-      if (depth == 1 && event == json::parse_event_t::key && parsed.is_string()) {
-        const auto& key = parsed.get_ref<const std::string&>();
-        return key == "metadata" || key == "spec" || key == "status" || key == "apiVersion" ||
-               key == "kind";
-      }
-      return true;
-    };
-    json live = json::parse(response.body, keep, false);
+    json live = json::parse(response.body, nullptr, false);
     if (!live.is_object()) {
       return make_error(Errc::invalid, "PATCH " + path + ": the answer is not a JSON object");
     }
@@ -218,17 +212,24 @@ class KubeTarget final : public target::Target {
   Status apply_one(const pb::ResourceRecord& r) {
     SOVDEV_ASSIGN(ResourceType type, type_of(r));
     std::string ns = type.namespaced ? r.namespace_() : std::string();
-    std::string body;
-    {
-      json object = json::parse(r.json(), nullptr, false);
-      if (!object.is_object()) return make_error(Errc::invalid, "the record is not a JSON object");
-      object["metadata"]["labels"][kPartOfLabel] = id_;
-      if (type.namespaced && ns.empty()) {
-        ns = "default";  // kubectl's choice for a namespaced object that names none
-        object["metadata"]["namespace"] = ns;
-      }
-      body = object.dump();
+    // Only the metadata is parsed and rewritten; the rest of the record's text (a 1 MiB
+    // ConfigMap's data) is copied once, into the request.
+    const std::string_view text = r.json();
+    const auto span = find_member(text, "metadata");
+    if (!span) return make_error(Errc::invalid, "the record is not a JSON object with metadata");
+    json metadata =
+        json::parse(text.substr(span->first, span->second - span->first), nullptr, false);
+    if (!metadata.is_object())
+      return make_error(Errc::invalid, "the record's metadata is not an object");
+    metadata["labels"][kPartOfLabel] = id_;
+    if (type.namespaced && ns.empty()) {
+      ns = "default";  // kubectl's choice for a namespaced object that names none
+      metadata["namespace"] = ns;
     }
+    const std::string meta = metadata.dump();
+    std::string body;
+    body.reserve(text.size() + meta.size());
+    body.append(text.substr(0, span->first)).append(meta).append(text.substr(span->second));
     const std::string path = resource_path(type, ns, r.name());
     SOVDEV_ASSIGN(json live, server_apply(path, std::move(body)));
     const std::string group = group_of(r.api_version());
