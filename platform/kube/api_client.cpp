@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -159,13 +160,25 @@ Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::s
 Expected<HttpResponse> ApiClient::request(std::string_view method, const std::string& path,
                                           std::string_view body, std::string_view content_type,
                                           const std::set<std::string>* keep) {
-  SOVDEV_ASSIGN(std::string token, tokens_.token());
-  SOVDEV_ASSIGN(HttpResponse response, exchange(method, path, body, content_type, token, keep));
-  if (response.code != 401) return response;
-  // A rotated service-account token or an expired exec credential: fetch it again, once.
-  tokens_.invalidate();
-  SOVDEV_ASSIGN(token, tokens_.token());
-  return exchange(method, path, body, content_type, token, keep);
+  // Every request the agent makes is idempotent (GET, server-side apply, DELETE), so a dropped
+  // connection, a timeout, 429 or a 5xx is tried again a few times, with a growing pause,
+  // before it counts: a busy API server must not roll a stack back.
+  std::chrono::milliseconds pause = options_.retry_pause;
+  for (int attempt = 1;; attempt++) {
+    SOVDEV_ASSIGN(std::string token, tokens_.token());
+    auto response = exchange(method, path, body, content_type, token, keep);
+    if (response && response->code == 401) {
+      // A rotated service-account token or an expired exec credential: fetch it again, once.
+      tokens_.invalidate();
+      SOVDEV_ASSIGN(token, tokens_.token());
+      response = exchange(method, path, body, content_type, token, keep);
+    }
+    const bool transient = response ? response->code == 429 || response->code >= 500
+                                    : response.error().code == Errc::unavailable;
+    if (!transient || attempt >= options_.attempts) return response;
+    std::this_thread::sleep_for(pause);
+    pause *= 2;
+  }
 }
 
 Error api_error(std::string_view method, const std::string& path, const HttpResponse& response) {

@@ -25,7 +25,9 @@ struct HttpResponse {
 struct ApiClientOptions {
   std::chrono::milliseconds timeout{30000};  // a whole request
   std::chrono::milliseconds connect_timeout{10000};
-  size_t max_body = 32 * 1024 * 1024;  // a LIST of a large namespace fits; more is refused
+  size_t max_body = 32 * 1024 * 1024;          // a LIST of a large namespace fits; more is refused
+  int attempts = 4;                            // for a failed exchange, 429 or 5xx
+  std::chrono::milliseconds retry_pause{250};  // doubled after each attempt
 };
 
 class ApiClient {

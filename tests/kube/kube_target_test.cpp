@@ -217,6 +217,26 @@ TEST_CASE("an unhealthy rollout and a 422 stop the apply, naming the object and 
     CHECK(applied.error().message.find("422") != std::string::npos);
     CHECK(applied.error().message.find("too silly") != std::string::npos);
   }
+  SECTION("a 500 or a dropped connection now and then is tried again, not a failure") {
+    site.kube.control("inject", {{"method", "PATCH"},
+                                 {"path_regex", "/configmaps/x$"},
+                                 {"action", "status"},
+                                 {"code", 500},
+                                 {"count", 2}});
+    site.kube.control(
+        "inject",
+        {{"method", "PATCH"}, {"path_regex", "/configmaps/y$"}, {"action", "drop"}, {"count", 1}});
+    auto target = site.target();
+    auto applied = apply_all(*target, "s", 1,
+                             {record(name_space("app")), record(config_map("app", "x", "1")),
+                              record(config_map("app", "y", "1"))});
+    INFO((applied ? std::string() : applied.error().message));
+    REQUIRE(applied);
+    CHECK(applied->applied == 3);
+    const json rules = site.kube.control("injections");
+    for (const auto& rule : rules["items"])
+      CHECK(rule["fired"] == (rule["action"] == "status" ? 2 : 1));
+  }
   SECTION("403 names the missing permission") {
     site.kube.control("inject", {{"method", "PATCH"},
                                  {"path_regex", "/configmaps/"},
