@@ -150,7 +150,7 @@ bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
        fixed(whole / b, 2) + "x the baseline)");
   note(
       "the pull inside them (the agent's own figure: manifest asked → every chunk verified and "
-      "committed, payload decoded): " +
+      "committed; decoding is the apply's): " +
       fixed(fetch[0], 2) + " " + fixed(fetch[1], 2) + " " + fixed(fetch[2], 2) + " s");
   note("baseline: mosquitto_sub -q 1 -C " + std::to_string(count) + " of " + std::to_string(kLine) +
        "-byte messages from mosquitto_pub -l -q 1; first-to-last message " +
