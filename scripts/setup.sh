@@ -18,6 +18,7 @@ packages=(
   mosquitto mosquitto-clients
   openssl procps iproute2 nftables
   python3 curl
+  lintian systemd dpkg-dev adduser
 )
 
 missing=()

@@ -3,15 +3,18 @@
 #   1. builds with gcc and runs every test,
 #   2. builds with ASan+UBSan and runs every test again,
 #   3. builds the libFuzzer harnesses with clang and runs each for a short time,
-#   4. runs the benchmarks, each against its bar.
-# Stages can be chosen: scripts/test.sh [gcc] [asan] [fuzz] [bench]  (default: all).
+#   4. runs the benchmarks, each against its bar,
+#   5. cross-builds for arm64 and runs the tests under qemu-aarch64 (scripts/test-arm64.sh),
+#   6. verifies the systemd units, builds, lints, installs and purges the Debian packages.
+# Stages can be chosen: scripts/test.sh [gcc] [asan] [fuzz] [bench] [arm64] [packages]
+# (default: all).
 # FUZZ_SECONDS sets the time per harness (default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(gcc asan fuzz bench)
+[ ${#stages[@]} -eq 0 ] && stages=(gcc asan fuzz bench arm64 packages)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 passed=0
@@ -70,6 +73,25 @@ if want bench; then
     passed=$((passed + 1)); note "benchmarks (kube apply memory): every bar met"
   else
     failed=$((failed + 1)); note "benchmarks (kube apply memory): a bar was missed (see above)"
+  fi
+fi
+
+if want arm64; then
+  echo "== arm64: cross build, tests under qemu-aarch64"
+  if bash scripts/test-arm64.sh; then
+    passed=$((passed + 1)); note "arm64: cross build and the tests under qemu passed"
+  else
+    failed=$((failed + 1)); note "arm64: a test failed under qemu (see above)"
+  fi
+fi
+if want packages; then
+  echo "== systemd units and Debian packages"
+  # The gcc stage's build serves for the amd64 packages (CPack strips); alone, build/pkg is built.
+  pkg_build=(); want gcc && pkg_build=(build/gcc)
+  if bash scripts/test-packages.sh "${pkg_build[@]}"; then
+    passed=$((passed + 1)); note "packages: units verified, packages built, lintian clean, installed and purged"
+  else
+    failed=$((failed + 1)); note "packages: a check failed (see above)"
   fi
 fi
 

@@ -66,8 +66,7 @@ class FakeSystemd {
 
 std::string unique_abstract_name() {
   static int counter = 0;
-  return "@sovdev-test-notify-" + std::to_string(::getpid()) + "-" +
-         std::to_string(++counter);
+  return "@sovdev-test-notify-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
 }
 
 // Sets or clears an environment variable for one test, restoring it after.
@@ -157,8 +156,7 @@ TEST_CASE("the watchdog interval comes from WATCHDOG_USEC when WATCHDOG_PID is t
   CHECK(watchdog_interval() == std::chrono::microseconds(2000000));
 }
 
-TEST_CASE("the service notifier says READY once, and STATUS only when the text changes",
-          "[proc]") {
+TEST_CASE("the service notifier says READY once, and STATUS only when the text changes", "[proc]") {
   FakeSystemd systemd(unique_abstract_name());
   ServiceNotifier n(systemd.address(), std::nullopt);
   REQUIRE(n.enabled());
@@ -193,9 +191,8 @@ TEST_CASE("without a watchdog or outside systemd the service notifier sends noth
   CHECK_FALSE(systemd.take());
 
   int warnings = 0;
-  ServiceNotifier outside("", std::chrono::microseconds(1s), [&](const std::string&) {
-    warnings++;
-  });
+  ServiceNotifier outside("", std::chrono::microseconds(1s),
+                          [&](const std::string&) { warnings++; });
   CHECK_FALSE(outside.enabled());
   outside.ready("idle");
   outside.tick(ServiceNotifier::Clock::now());
