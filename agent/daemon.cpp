@@ -292,12 +292,18 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   return set_state("healthy", now_ms);
 }
 
-Status Daemon::apply_cached(int64_t now_ms) {
-  store::BundleCache cache(db_);
-  store::ApplyLog log(db_);
+// Every stack the cache holds a bundle of.
+static Expected<std::set<std::string>> cached_stacks(store::BundleCache& cache) {
   SOVDEV_ASSIGN(auto bundles, cache.list());
   std::set<std::string> stacks;
   for (const auto& b : bundles) stacks.insert(b.stack);
+  return stacks;
+}
+
+Status Daemon::apply_cached(int64_t now_ms) {
+  store::BundleCache cache(db_);
+  store::ApplyLog log(db_);
+  SOVDEV_ASSIGN(auto stacks, cached_stacks(cache));
   for (const auto& stack : stacks) {
     SOVDEV_ASSIGN(auto newest, cache.highest_verified(stack));
     if (!newest) continue;
@@ -312,9 +318,7 @@ Status Daemon::reconcile(int64_t now_ms) {
   last_reconcile_ms_ = now_ms;
   store::BundleCache cache(db_);
   store::ApplyLog log(db_);
-  SOVDEV_ASSIGN(auto bundles, cache.list());
-  std::set<std::string> stacks;
-  for (const auto& b : bundles) stacks.insert(b.stack);
+  SOVDEV_ASSIGN(auto stacks, cached_stacks(cache));
   for (const auto& stack : stacks) {
     SOVDEV_ASSIGN(auto good, log.last_good(stack));
     if (!good) continue;

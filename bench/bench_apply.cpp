@@ -20,17 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool verdict(const std::string& line, bool ok) {
-  std::printf("%s %s\n", line.c_str(), ok ? "OK" : "MISSED");
-  std::fflush(stdout);
-  return ok;
-}
-
-void note(const std::string& line) {
-  std::printf("  %s\n", line.c_str());
-  std::fflush(stdout);
-}
-
 struct FakeKube {
   pid_t pid = -1;
   int port = 0;

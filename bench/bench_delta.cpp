@@ -52,17 +52,6 @@ void check(const Status& status, const std::string& what) {
   if (!status) throw std::runtime_error(what + ": " + status.error().message);
 }
 
-bool verdict(const std::string& line, bool ok) {
-  std::printf("%s %s\n", line.c_str(), ok ? "OK" : "MISSED");
-  std::fflush(stdout);
-  return ok;
-}
-
-void note(const std::string& line) {
-  std::printf("  %s\n", line.c_str());
-  std::fflush(stdout);
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

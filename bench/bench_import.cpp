@@ -30,18 +30,6 @@ struct Context {
   Keys keys;
 };
 
-// Prints one bar's verdict; the line ends in OK or MISSED so bench/run.sh can collect it.
-bool verdict(const std::string& line, bool ok) {
-  std::printf("%s %s\n", line.c_str(), ok ? "OK" : "MISSED");
-  std::fflush(stdout);
-  return ok;
-}
-
-void note(const std::string& line) {
-  std::printf("  %s\n", line.c_str());
-  std::fflush(stdout);
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

@@ -160,4 +160,15 @@ Keys make_keys(const Paths& paths, const std::string& dir) {
   return keys;
 }
 
+bool verdict(const std::string& line, bool ok) {
+  std::printf("%s %s\n", line.c_str(), ok ? "OK" : "MISSED");
+  std::fflush(stdout);
+  return ok;
+}
+
+void note(const std::string& line) {
+  std::printf("  %s\n", line.c_str());
+  std::fflush(stdout);
+}
+
 }  // namespace sovdev::bench

@@ -42,6 +42,11 @@ std::string read_text(const std::string& path);
 uint64_t file_size(const std::string& path);
 double median(std::vector<double> values);
 
+// A bar's verdict line, ending in OK or MISSED so bench/run.sh can collect it; returns `ok`.
+bool verdict(const std::string& line, bool ok);
+// An indented line of detail under the benchmark's heading.
+void note(const std::string& line);
+
 // "12.3 MiB", "456 KiB"
 std::string mib(uint64_t bytes);
 std::string fixed(double value, int decimals);

@@ -39,17 +39,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool verdict(const std::string& line, bool ok) {
-  std::printf("%s %s\n", line.c_str(), ok ? "OK" : "MISSED");
-  std::fflush(stdout);
-  return ok;
-}
-
-void note(const std::string& line) {
-  std::printf("  %s\n", line.c_str());
-  std::fflush(stdout);
-}
-
 int g_window = 8;  // the full pull's window; --window changes it (diagnostics)
 
 // The broker-only baseline: `subscribers` mosquitto_sub processes (QoS 1) each waiting for
