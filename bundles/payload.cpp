@@ -203,9 +203,11 @@ Status PayloadReader::consume(std::string_view plain) {
       return make_error(Errc::invalid,
                         "payload record " + std::to_string(records_) + " is not a valid object");
     }
-    // A large record is held once, parsed, while the target handles it; its raw bytes and
-    // then its parsed copy go back to the allocator rather than staying as spare capacity.
-    constexpr size_t kKeep = 256 * 1024;
+    // A very large record (a 1 MiB ConfigMap) is held once, parsed, while the target handles
+    // it; its raw bytes and then its parsed copy go back to the allocator rather than staying
+    // as spare capacity. Below that (kube-prometheus' largest CRDs) the buffers are reused:
+    // freeing them made small bundles cheaper but their peak no flatter.
+    constexpr size_t kKeep = 768 * 1024;
     if (pending_.capacity() > kKeep) std::string().swap(pending_);
     SOVDEV_TRY(on_record_(record_));
     if (record_.json().capacity() > kKeep) record_ = pb::ResourceRecord();
