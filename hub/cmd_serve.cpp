@@ -138,20 +138,24 @@ Status fleet_status(const FleetOptions& o) {
                    {"last_seen", utc_time(a.updated_at)},
                    {"last_error", st.last_error()},
                    {"bytes_fetched", st.bytes_fetched()},
+                   {"last_fetch_ms", st.last_fetch_ms()},
+                   {"last_fetch_bytes", st.last_fetch_bytes()},
+                   {"last_fetch_delta", st.last_fetch_delta()},
+                   {"rejected_messages", st.rejected_messages()},
                    {"private_bytes", st.private_bytes()}});
   }
   if (o.as_json) {
     std::printf("%s\n", out.dump(2).c_str());
     return {};
   }
-  std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %s\n", "AGENT", "CHANNEL", "STACK", "VERSION",
-              "STATE", "LAST SEEN", "LAST ERROR");
+  std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %-8s %s\n", "AGENT", "CHANNEL", "STACK",
+              "VERSION", "STATE", "LAST SEEN", "REJECTED", "LAST ERROR");
   for (const auto& a : out) {
-    std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %s\n", a["agent"].get<std::string>().c_str(),
-                a["channel"].get<std::string>().c_str(), a["stack"].get<std::string>().c_str(),
-                a["applied_version"].dump().c_str(), a["state"].get<std::string>().c_str(),
-                a["last_seen"].get<std::string>().c_str(),
-                a["last_error"].get<std::string>().c_str());
+    std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %-8s %s\n",
+                a["agent"].get<std::string>().c_str(), a["channel"].get<std::string>().c_str(),
+                a["stack"].get<std::string>().c_str(), a["applied_version"].dump().c_str(),
+                a["state"].get<std::string>().c_str(), a["last_seen"].get<std::string>().c_str(),
+                a["rejected_messages"].dump().c_str(), a["last_error"].get<std::string>().c_str());
   }
   if (out.empty()) std::printf("(no agent has reported yet)\n");
   return {};
