@@ -12,11 +12,13 @@
 
 #include "platform/target/exec.hpp"
 #include "tests/support/process.hpp"
+#include "tests/target/helpers.hpp"
 
 namespace sovdev::target {
 namespace {
 
 using Catch::Matchers::Contains;
+using test::apply_all;
 using testing::read_text;
 using testing::TempDir;
 
@@ -37,19 +39,6 @@ pb::ResourceRecord config_map(const std::string& name, const std::string& data =
   r.set_json(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
              R"(","namespace":"default"},"data":{"k":")" + data + "\"}}");
   return r;
-}
-
-ApplyResult apply_all(Target& target, uint64_t version,
-                      const std::vector<pb::ResourceRecord>& objects) {
-  auto began = target.begin(version_of(version));
-  if (!began) FAIL(began.error().message);
-  for (const auto& o : objects) {
-    auto applied = target.apply(o);
-    if (!applied) FAIL(applied.error().message);
-  }
-  auto committed = target.commit();
-  if (!committed) FAIL(committed.error().message);
-  return *committed;
 }
 
 std::unique_ptr<Target> exec_target(const std::string& command, ExecOptions options = {}) {
@@ -116,7 +105,7 @@ TEST_CASE("exec target streams every object as a YAML document, in order", "[exe
     objects.push_back(config_map("cm-" + std::to_string(i), std::string(200, 'x')));
     expected += "---\n" + objects.back().json() + "\n";
   }
-  const ApplyResult result = apply_all(*target, 1, objects);
+  const ApplyResult result = apply_all(*target, "sovdev", 1, objects);
   CHECK(result.applied == 2000);
   CHECK(result.pruned == 0);
   CHECK(result.unchanged == 0);
@@ -124,7 +113,7 @@ TEST_CASE("exec target streams every object as a YAML document, in order", "[exe
   CHECK(no_children());
 
   SECTION("the target runs the command again for the next version") {
-    const ApplyResult again = apply_all(*target, 2, {config_map("only")});
+    const ApplyResult again = apply_all(*target, "sovdev", 2, {config_map("only")});
     CHECK(again.applied == 1);
     CHECK(read_text(out) == "---\n" + config_map("only").json() + "\n");
   }
@@ -236,7 +225,7 @@ TEST_CASE("make_target builds the exec target from the config", "[exec]") {
   config.command = "sh -c 'cat > " + quoted(tmp / "out") + "'";
   auto target = make_target(config);
   REQUIRE(target.has_value());
-  apply_all(**target, 1, {config_map("a")});
+  apply_all(**target, "sovdev", 1, {config_map("a")});
   CHECK(read_text(tmp / "out") == "---\n" + config_map("a").json() + "\n");
 }
 
