@@ -19,6 +19,7 @@ packages=(
   openssl procps iproute2 nftables
   python3 curl
   lintian systemd dpkg-dev adduser
+  libmicrohttpd-dev prometheus
 )
 
 missing=()
@@ -38,8 +39,10 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The broker is started by the tests and the demo on loopback ports of their own;
-# the packaged system service is not wanted.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
-  systemctl disable --now mosquitto >/dev/null 2>&1 || true
-fi
+# The broker and Prometheus are started by the tests and the demo on loopback ports of their
+# own; the packaged system services are not wanted.
+for service in mosquitto prometheus; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
