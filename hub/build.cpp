@@ -1,5 +1,6 @@
 #include "hub/build.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "bundles/bundle_file.hpp"
@@ -18,26 +19,17 @@ struct Sources {
   uint64_t bytes = 0;
 };
 
-Expected<Sources> read_sources(const BuildRequest& req) {
-  SOVDEV_ASSIGN(auto paths, fs::list_files(req.source_dir, {".yaml", ".yml", ".json"}));
-  if (paths.empty()) {
-    return make_error(Errc::invalid, "no .yaml, .yml or .json files under " + req.source_dir);
-  }
-  uint64_t total = 0;
-  std::error_code ec;
-  for (const auto& p : paths) total += std::filesystem::file_size(p, ec);
+Expected<Sources> read_sources(const BuildRequest& req, std::vector<std::string>& used) {
   Sources sources;
-  for (const auto& path : paths) {
-    SOVDEV_ASSIGN(std::string text, fs::read_file(path, kMaxManifestFile));
-    // Messages name the file as the user knows it: relative to the folder they gave.
-    const std::string shown =
-        std::filesystem::path(path).lexically_relative(req.source_dir).string();
-    SOVDEV_ASSIGN(auto objects, yaml::parse_manifests(shown, text));
+  auto each = [&](SourceFile&& file, uint64_t total) -> Status {
+    SOVDEV_ASSIGN(auto objects, yaml::parse_manifests(file.shown, file.text));
     for (auto& o : objects) sources.objects.push_back(std::move(o));
     sources.files++;
-    sources.bytes += text.size();
+    sources.bytes += file.text.size();
     if (req.progress) req.progress({"reading", sources.bytes, total});
-  }
+    return {};
+  };
+  SOVDEV_TRY(for_each_source(req, used, each));
   return sources;
 }
 
@@ -54,9 +46,41 @@ pb::ResourceRecord to_record(yaml::Object&& o) {
 
 }  // namespace
 
+Status for_each_source(const BuildRequest& req, std::vector<std::string>& used,
+                       const std::function<Status(SourceFile&&, uint64_t)>& each) {
+  const std::string root =
+      req.env ? (std::filesystem::path(req.source_dir) / "base").string() : req.source_dir;
+  SOVDEV_ASSIGN(auto paths, fs::list_files(root, {".yaml", ".yml", ".json"}));
+  std::vector<std::pair<std::string, std::string>> files;  // path, shown
+  for (auto& p : paths) {
+    // Messages name the file as the user knows it: relative to the folder they gave.
+    std::string shown = std::filesystem::path(p).lexically_relative(root).generic_string();
+    if (req.env && is_excluded(*req.env, shown)) continue;
+    files.emplace_back(std::move(p), std::move(shown));
+  }
+  if (files.empty()) {
+    return make_error(Errc::invalid, "no .yaml, .yml or .json files under " + root +
+                                         (req.env ? " for environment " + req.env->name : ""));
+  }
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& f : files) total += std::filesystem::file_size(f.first, ec);
+  for (auto& [path, shown] : files) {
+    SOVDEV_ASSIGN(std::string text, fs::read_file(path, kMaxManifestFile));
+    if (req.env) {
+      const std::string named = "base/" + shown;
+      SOVDEV_ASSIGN(text, render_text(named, text, *req.env, &used));
+      shown = named;
+    }
+    SOVDEV_TRY(each({std::move(shown), std::move(text)}, total));
+  }
+  return {};
+}
+
 Expected<BuildResult> build_bundle(const BuildRequest& req) {
   if (req.keys.empty()) return make_error(Errc::usage, "no publisher key to sign with");
-  SOVDEV_ASSIGN(Sources sources, read_sources(req));
+  std::vector<std::string> used;
+  SOVDEV_ASSIGN(Sources sources, read_sources(req, used));
   SOVDEV_ASSIGN(auto ordered, yaml::order_objects(std::move(sources.objects)));
 
   // The header needs the manifest, which needs the payload's hashes: compress to a temporary
@@ -102,6 +126,13 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
   SOVDEV_TRY(out.commit());
   result.files = sources.files;
   result.input_bytes = sources.bytes;
+  if (req.env) {
+    for (const auto& [name, value] : req.env->values) {
+      if (std::find(used.begin(), used.end(), name) == used.end()) {
+        result.unused_values.push_back(name);
+      }
+    }
+  }
   if (req.progress) req.progress({"writing", result.file_size, result.file_size});
   return result;  // payload_file is dropped uncommitted: its temporary file is removed
 }

@@ -10,6 +10,7 @@
 #include "bundles/payload.hpp"
 #include "bundles/sign_objects.hpp"
 #include "common/error.hpp"
+#include "hub/render.hpp"
 
 namespace sovdev::hub {
 
@@ -20,7 +21,8 @@ struct BuildProgress {
 };
 
 struct BuildRequest {
-  std::string source_dir;
+  std::string source_dir;  // a folder of manifests, or a stack folder when `env` is set
+  const StackEnv* env = nullptr;  // render <source_dir>/base for this environment
   std::string out_path;
   BundleInfo info;
   PayloadWriter::Options options;
@@ -34,8 +36,19 @@ struct BuildResult {
   uint64_t file_size = 0;
   size_t files = 0;
   uint64_t input_bytes = 0;
+  std::vector<std::string> unused_values;  // of the environment's values file: likely typos
 };
 
 Expected<BuildResult> build_bundle(const BuildRequest& request);
+
+// One source file as the build reads it: rendered for the environment when there is one.
+struct SourceFile {
+  std::string shown;  // relative to the folder given (base/ for a stack), for messages
+  std::string text;
+};
+// Calls `each` for every manifest file in order, skipping what the environment excludes.
+// `used` collects the value names the files looked up.
+Status for_each_source(const BuildRequest& request, std::vector<std::string>& used,
+                       const std::function<Status(SourceFile&&, uint64_t total_bytes)>& each);
 
 }  // namespace sovdev::hub

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   add_keygen(app, commands);
   add_trust(app, commands);
   add_build(app, commands);
+  add_render(app, commands);
   add_inspect(app, commands);
   add_publish(app, commands);
   add_serve(app, commands);

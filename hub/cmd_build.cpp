@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
+#include <optional>
 
 #include "bundles/hash.hpp"
 #include "bundles/trust.hpp"
@@ -65,9 +67,29 @@ Status check_keys_trusted(const std::string& trust_path, const std::vector<Secre
   return {};
 }
 
-Status build(const BuildOptions& o) {
+// A stack folder (base/ + env/) is rendered for --env, which also supplies defaults: the
+// channel is the environment's name, the stack the folder's, the architectures its [build].
+Status build(BuildOptions o) {
+  std::optional<StackEnv> env;
+  if (is_stack_dir(o.dir)) {
+    if (o.env.empty()) {
+      return make_error(Errc::usage, o.dir + " is a stack folder (base/ and env/): name the "
+                                             "environment to build with --env");
+    }
+    SOVDEV_ASSIGN(env, load_stack_env(o.dir, o.env));
+    if (o.channel.empty()) o.channel = o.env;
+    if (o.stack.empty()) o.stack = stack_name_of(o.dir);
+    if (o.arch.empty()) o.arch = env->arch;
+  }
+  for (const auto& [value, flag] : {std::pair{&o.stack, "--stack"}, {&o.channel, "--channel"}}) {
+    if (value->empty()) return make_error(Errc::usage, std::string(flag) + " is required");
+  }
+  if (o.arch.empty()) {
+    return make_error(Errc::usage, "--arch is required (or [build] arch in the values file)");
+  }
   BuildRequest req;
   req.source_dir = o.dir;
+  req.env = env ? &*env : nullptr;
   req.out_path = o.out;
   req.info = {o.stack,
               o.channel,
@@ -88,6 +110,10 @@ Status build(const BuildOptions& o) {
               human_bytes(r.input_bytes).c_str(), human_bytes(r.manifest.payload_size()).c_str(),
               r.manifest.chunk_sha256_size(), o.out.c_str(), human_bytes(r.file_size).c_str());
   std::printf("  digest %s\n", to_hex(r.digest).c_str());
+  for (const auto& name : r.unused_values) {
+    std::fprintf(stderr, "warning: %s: value %s is used by no manifest\n", env->file.c_str(),
+                 name.c_str());
+  }
   return {};
 }
 
@@ -97,22 +123,27 @@ void add_build(CLI::App& app, cli::Commands& commands) {
   auto o = std::make_shared<BuildOptions>();
   auto* cmd = app.add_subcommand(
       "build", "Build a signed bundle file from a folder of Kubernetes YAML manifests");
-  cmd->add_option("dir", o->dir, "Folder of .yaml/.yml/.json manifests (read recursively)")
+  cmd->add_option("dir", o->dir,
+                  "Folder of .yaml/.yml/.json manifests (read recursively), or a stack folder "
+                  "(base/ + env/<env>.toml) rendered for --env")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--stack", o->stack, "Stack name, e.g. sovdev")->required();
-  cmd->add_option("--channel", o->channel, "Channel the agents follow, e.g. edge")->required();
+  cmd->add_option("--stack", o->stack, "Stack name, e.g. sovdev (a stack folder: its name)");
+  cmd->add_option("--channel", o->channel,
+                  "Channel the agents follow, e.g. edge (a stack folder: the environment)");
   cmd->add_option("--version", o->version, "Bundle version: a positive integer above the last")
       ->required()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--arch", o->arch, "Target architectures, comma separated (amd64,arm64)")
-      ->required()
+  cmd->add_option("--arch", o->arch,
+                  "Target architectures, comma separated (amd64,arm64); a stack folder: its "
+                  "values file's [build] arch")
       ->delimiter(',')
       ->check(CLI::IsMember({"amd64", "arm64", "armhf", "riscv64", "ppc64el", "s390x"}));
   cmd->add_option("--key", o->keys, "Publisher secret key file(s) to sign with")->required();
   cmd->add_option("--out", o->out, "Bundle file to write (.sdb)")->required();
   cmd->add_option("--env", o->env,
-                  "Environment name recorded in the manifest (dev, staging, prod, edge)");
+                  "Environment (dev, staging, prod, edge): renders a stack folder with "
+                  "env/<env>.toml; recorded in the manifest");
   cmd->add_option("--revision", o->revision,
                   "Source revision recorded in the manifest (e.g. a git commit)");
   cmd->add_option("--trust", o->trust,

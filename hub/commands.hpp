@@ -8,6 +8,7 @@ namespace sovdev::hub {
 void add_keygen(CLI::App& app, cli::Commands& commands);
 void add_trust(CLI::App& app, cli::Commands& commands);
 void add_build(CLI::App& app, cli::Commands& commands);
+void add_render(CLI::App& app, cli::Commands& commands);
 void add_inspect(CLI::App& app, cli::Commands& commands);
 void add_publish(CLI::App& app, cli::Commands& commands);
 void add_serve(CLI::App& app, cli::Commands& commands);
