@@ -78,6 +78,7 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
   s.status_interval_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.status_interval).count();
   s.agent_version = cli::version_line("sovdev-agent");
+  s.target_kind = std::string(target::target_kind_name(c.apply.target.kind));
   return s;
 }
 

@@ -11,6 +11,28 @@
 #include "platform/proc/memory.hpp"
 
 namespace sovdev::agent {
+namespace {
+
+// A burst of hostile messages reaches the hub's view within this, without a status per message.
+constexpr int64_t kRejectReportMs = 10000;
+
+// How errors name an object: "Deployment sovdev/grafana".
+std::string object_name(const pb::ResourceRecord& r) {
+  return r.kind() + " " + (r.namespace_().empty() ? "" : r.namespace_() + "/") + r.name();
+}
+
+bool names_object(const std::string& message, const std::string& name) {
+  for (size_t at = message.find(name); at != std::string::npos; at = message.find(name, at + 1)) {
+    const size_t end = at + name.size();
+    if (end == message.size() || message[end] == ':' || message[end] == ' ' ||
+        message[end] == ';') {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 Daemon::Daemon(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
                target::Target& target, DaemonSettings settings)
@@ -64,6 +86,7 @@ Status Daemon::plan_from_cache(int64_t now_ms) {
 
 void Daemon::reject(const std::string& what) {
   rejected_++;
+  rejected_unreported_ = true;
   status_.set_rejected_messages(rejected_);
   spdlog::warn("ignored: {}", what);
 }
@@ -215,22 +238,55 @@ Status Daemon::after_fetch(int64_t now_ms) {
 
 Expected<target::ApplyResult> Daemon::apply_bundle(const store::BundleInfo& info,
                                                    const pb::BundleManifest& manifest,
-                                                   uint32_t& objects) {
+                                                   uint32_t& objects, ServiceTally& tally) {
   objects = 0;
+  bool committing = false;
   auto applied = [&]() -> Expected<target::ApplyResult> {
     SOVDEV_TRY(
         target_.begin({manifest.stack(), manifest.version(), short_hex(info.digest), info.digest}));
     SOVDEV_TRY(for_each_record(db_, info, manifest, [&](pb::ResourceRecord& r) -> Status {
       objects++;
-      return target_.apply(r);
+      tally.add(r);
+      auto ok = target_.apply(r);
+      if (!ok) tally.fail_current(ok.error().message);
+      return ok;
     }));
+    committing = true;
     return target_.commit();
   }();
   if (!applied) {
     target_.abort();
+    if (committing) blame_named(info, manifest, applied.error().message, tally);
     return std::move(applied).error().context("apply " + describe(manifest));
   }
   return applied;
+}
+
+void Daemon::blame_named(const store::BundleInfo& info, const pb::BundleManifest& manifest,
+                         const std::string& message, ServiceTally& tally) {
+  auto read = for_each_record(db_, info, manifest, [&](pb::ResourceRecord& r) -> Status {
+    if (names_object(message, object_name(r))) tally.fail(service_of(r.json()).service, message);
+    return {};
+  });
+  if (!read) spdlog::debug("finding the failed objects' services: {}", read.error().message);
+}
+
+void Daemon::set_services(const std::string& stack, std::vector<pb::ServiceHealth> services,
+                          const Error* target_error) {
+  services_[stack] = std::move(services);
+  status_.clear_services();
+  pb::ServiceHealth* platform = status_.add_services();
+  platform->set_service("kubernetes");
+  const bool unreachable = target_error && (target_error->code == Errc::unavailable ||
+                                            target_error->code == Errc::denied);
+  platform->set_state(unreachable ? "degraded" : "healthy");
+  platform->set_message(unreachable ? target_error->message.substr(0, 300)
+                                    : settings_.target_kind + " target reached");
+  for (const auto& [name, list] : services_) {
+    for (const auto& h : list) {
+      if (status_.services_size() < 64) *status_.add_services() = h;
+    }
+  }
 }
 
 Status Daemon::apply(const std::string& digest, int64_t now_ms) {
@@ -241,7 +297,8 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
   SOVDEV_TRY(set_state("applying", now_ms));
   uint32_t objects = 0;
-  auto applied = apply_bundle(*info, manifest, objects);
+  ServiceTally tally;
+  auto applied = apply_bundle(*info, manifest, objects, tally);
   last_reconcile_ms_ = now_ms;
   if (!applied) {
     const Error error = std::move(applied).error();
@@ -251,6 +308,7 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
     failure_ = error;
     status_.set_last_error(error.message);
     // Back to the last good bundle, from the cache: the site keeps running what worked.
+    set_services(manifest.stack(), tally.health(), &error);
     SOVDEV_ASSIGN(auto good, log.last_good(manifest.stack()));
     if (!good || good->digest == digest) return set_state("degraded", now_ms);
     SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
@@ -258,7 +316,8 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
     SOVDEV_ASSIGN(pb::BundleManifest good_manifest,
                   trust_.verify_manifest(good_info->envelope, nullptr));
     uint32_t good_objects = 0;
-    auto restored = apply_bundle(*good_info, good_manifest, good_objects);
+    ServiceTally good_tally;
+    auto restored = apply_bundle(*good_info, good_manifest, good_objects, good_tally);
     if (!restored) {
       const std::string why = error.message + "; rolling back to " + describe(good_manifest) +
                               " failed too: " + restored.error().message;
@@ -271,6 +330,8 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
         good_manifest.stack(), good_manifest.version(), good->digest, "rolled_back",
         "rolled back from version " + std::to_string(manifest.version()) + ": " + error.message));
     spdlog::warn("rolled back to {}", describe(good_manifest));
+    // What runs is the last good version; the services the failed one broke say why.
+    set_services(manifest.stack(), tally.failures_over(good_tally.health()), &error);
     return set_state("rolled_back", now_ms);
   }
   SOVDEV_TRY(log.record(manifest.stack(), manifest.version(), digest, "applied",
@@ -286,6 +347,8 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   status_.set_applied_digest(digest);
   status_.set_resources_total(objects);
   status_.set_resources_ready(objects);
+  status_.set_environment(manifest.environment());
+  set_services(manifest.stack(), tally.health(), nullptr);
   status_.set_fetching_version(0);
   status_.set_progress_permille(1000);
   status_.clear_last_error();
@@ -326,7 +389,10 @@ Status Daemon::reconcile(int64_t now_ms) {
     if (!info) continue;
     SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
     uint32_t objects = 0;
-    auto applied = apply_bundle(*info, manifest, objects);
+    ServiceTally tally;
+    auto applied = apply_bundle(*info, manifest, objects, tally);
+    if (status_.environment().empty()) status_.set_environment(manifest.environment());
+    set_services(stack, tally.health(), applied ? nullptr : &applied.error());
     if (!applied) {
       // The cluster drifted in a way the last good bundle cannot fix (or the API is down):
       // say so; the next reconcile tries again.
@@ -366,6 +432,7 @@ Status Daemon::publish_status(int64_t now_ms) {
   status_.set_private_bytes(memory.anon_bytes);
   status_.set_updated_at(now_ms / 1000);
   status_.set_rejected_messages(rejected_);
+  rejected_unreported_ = false;
   mqtt::Message m;
   m.topic = settings_.fetch.prefix + "/status/" + settings_.fetch.agent_id;
   m.payload = status_.SerializeAsString();
@@ -386,7 +453,10 @@ Status Daemon::tick(int64_t now_ms) {
       (last_reconcile_ms_ == 0 || now_ms - last_reconcile_ms_ >= interval)) {
     SOVDEV_TRY(reconcile(now_ms));
   }
-  if (now_ms - last_status_ms_ >= settings_.status_interval_ms) SOVDEV_TRY(publish_status(now_ms));
+  const int64_t since = now_ms - last_status_ms_;
+  if (since >= settings_.status_interval_ms || (rejected_unreported_ && since >= kRejectReportMs)) {
+    SOVDEV_TRY(publish_status(now_ms));
+  }
   return {};
 }
 

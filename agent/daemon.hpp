@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/fetch.hpp"
+#include "agent/services.hpp"
 #include "platform/target/target.hpp"
 
 namespace sovdev::agent {
@@ -26,6 +27,7 @@ struct DaemonSettings {
   // once at start; 0 = never.
   int64_t reconcile_interval_ms = 600000;
   std::string agent_version;
+  std::string target_kind;  // dir, kube or exec: what the "kubernetes" service row says
 };
 
 class Daemon {
@@ -59,8 +61,17 @@ class Daemon {
   Status after_fetch(int64_t now_ms);
   Status apply(const std::string& digest, int64_t now_ms);
   // begin, every record, commit: the target's result or the error that stopped it.
+  // The tally counts the objects per service and marks the services whose objects failed.
   Expected<target::ApplyResult> apply_bundle(const store::BundleInfo& info,
-                                             const pb::BundleManifest& manifest, uint32_t& objects);
+                                             const pb::BundleManifest& manifest, uint32_t& objects,
+                                             ServiceTally& tally);
+  // After a failure the target reported at commit (health, prune): the services of the objects
+  // its message names, found by reading the bundle again (nothing is kept per object).
+  void blame_named(const store::BundleInfo& info, const pb::BundleManifest& manifest,
+                   const std::string& message, ServiceTally& tally);
+  // Puts a stack's services, and whether the target was reached, into the status.
+  void set_services(const std::string& stack, std::vector<pb::ServiceHealth> services,
+                    const Error* target_error);
   Status plan_from_cache(int64_t now_ms);
   Status reconcile(int64_t now_ms);
   Status set_state(const std::string& state, int64_t now_ms);
@@ -85,6 +96,8 @@ class Daemon {
   std::set<std::string> failed_;   // digests whose apply failed: not tried again until restart
   uint64_t fetch_start_bytes_ = 0;
   uint64_t rejected_ = 0;
+  bool rejected_unreported_ = false;  // published at most every kRejectReportMs
+  std::map<std::string, std::vector<pb::ServiceHealth>> services_;  // per stack
 };
 
 }  // namespace sovdev::agent

@@ -1,56 +1,100 @@
-// status: the fleet as agents last reported it, from hub.db.
+// status: the fleet as agents last reported it, from hub.db: the service availability matrix
+// (service × environment) and one row per agent.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "common/text.hpp"
 #include "hub/commands.hpp"
-#include "platform/store/hub_store.hpp"
-#include "sovdev.pb.h"
+#include "hub/fleet.hpp"
 
 namespace sovdev::hub {
 namespace {
+
+using nlohmann::json;
 
 struct FleetOptions {
   std::string db;
   bool as_json = false;
 };
 
+json agent_json(const AgentView& a) {
+  const pb::AgentStatus& st = a.status;
+  json services = json::object();
+  for (const auto& s : st.services()) {
+    services[s.service()] = {{"state", s.state()}, {"message", s.message()}};
+  }
+  return {{"agent", st.agent_id()},
+          {"channel", st.channel()},
+          {"environment", a.environment},
+          {"stack", st.stack()},
+          {"applied_version", st.applied_version()},
+          {"state", st.state()},
+          {"last_seen", utc_time(a.last_seen)},
+          {"last_error", st.last_error()},
+          {"bytes_fetched", st.bytes_fetched()},
+          {"last_fetch_ms", st.last_fetch_ms()},
+          {"last_fetch_bytes", st.last_fetch_bytes()},
+          {"last_fetch_delta", st.last_fetch_delta()},
+          {"rejected_messages", st.rejected_messages()},
+          {"private_bytes", st.private_bytes()},
+          {"rss_bytes", st.rss_bytes()},
+          {"services", services}};
+}
+
+json matrix_json(const FleetView& view) {
+  json rows = json::array();
+  for (const auto& row : view.rows) {
+    json cells = json::object();
+    for (const auto& env : view.environments) {
+      const auto it = row.cells.find(env);
+      const Cell cell = it == row.cells.end() ? Cell{} : it->second;
+      cells[env] = {{"state", cell.state.empty() ? "absent" : cell.state},
+                    {"agents", cell.agents},
+                    {"available", cell.good},
+                    {"message", cell.message}};
+    }
+    rows.push_back({{"service", row.service}, {"title", row.title}, {"cells", cells}});
+  }
+  return {{"environments", view.environments}, {"services", rows}};
+}
+
+void print_matrix(const FleetView& view) {
+  if (view.rows.empty()) return;
+  std::printf("%-13s", "SERVICE");
+  for (const auto& env : view.environments) std::printf(" %-14s", env.c_str());
+  std::printf("\n");
+  for (const auto& row : view.rows) {
+    std::printf("%-13s", row.title.c_str());
+    for (const auto& env : view.environments) {
+      const auto it = row.cells.find(env);
+      std::printf(" %-14s", it == row.cells.end() ? "-" : it->second.text().c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("\n");
+}
+
 Status fleet_status(const FleetOptions& o) {
   SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
-  store::FleetStatus fleet(db);
-  SOVDEV_ASSIGN(auto agents, fleet.list());
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& a : agents) {
-    pb::AgentStatus st;
-    if (!st.ParseFromString(a.status)) continue;
-    out.push_back({{"agent", a.agent_id},
-                   {"channel", a.channel},
-                   {"stack", st.stack()},
-                   {"applied_version", st.applied_version()},
-                   {"state", st.state()},
-                   {"last_seen", utc_time(a.updated_at)},
-                   {"last_error", st.last_error()},
-                   {"bytes_fetched", st.bytes_fetched()},
-                   {"last_fetch_ms", st.last_fetch_ms()},
-                   {"last_fetch_bytes", st.last_fetch_bytes()},
-                   {"last_fetch_delta", st.last_fetch_delta()},
-                   {"rejected_messages", st.rejected_messages()},
-                   {"private_bytes", st.private_bytes()}});
-  }
+  SOVDEV_ASSIGN(FleetView view, load_fleet_view(db));
   if (o.as_json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    json agents = json::array();
+    for (const auto& a : view.agents) agents.push_back(agent_json(a));
+    std::printf("%s\n", json{{"matrix", matrix_json(view)}, {"agents", agents}}.dump(2).c_str());
     return {};
   }
-  std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %-8s %s\n", "AGENT", "CHANNEL", "STACK",
-              "VERSION", "STATE", "LAST SEEN", "REJECTED", "LAST ERROR");
-  for (const auto& a : out) {
-    std::printf("%-20s %-10s %-14s %-8s %-12s %-21s %-8s %s\n",
-                a["agent"].get<std::string>().c_str(), a["channel"].get<std::string>().c_str(),
-                a["stack"].get<std::string>().c_str(), a["applied_version"].dump().c_str(),
-                a["state"].get<std::string>().c_str(), a["last_seen"].get<std::string>().c_str(),
-                a["rejected_messages"].dump().c_str(), a["last_error"].get<std::string>().c_str());
+  print_matrix(view);
+  std::printf("%-20s %-8s %-14s %-8s %-12s %-21s %-8s %s\n", "AGENT", "ENV", "STACK", "VERSION",
+              "STATE", "LAST SEEN", "REJECTED", "LAST ERROR");
+  for (const auto& a : view.agents) {
+    const pb::AgentStatus& st = a.status;
+    std::printf("%-20s %-8s %-14s %-8llu %-12s %-21s %-8llu %s\n", st.agent_id().c_str(),
+                a.environment.c_str(), st.stack().c_str(),
+                static_cast<unsigned long long>(st.applied_version()), st.state().c_str(),
+                utc_time(a.last_seen).c_str(),
+                static_cast<unsigned long long>(st.rejected_messages()), st.last_error().c_str());
   }
-  if (out.empty()) std::printf("(no agent has reported yet)\n");
+  if (view.agents.empty()) std::printf("(no agent has reported yet)\n");
   return {};
 }
 
@@ -59,9 +103,13 @@ Status fleet_status(const FleetOptions& o) {
 void add_fleet_status(CLI::App& app, cli::Commands& commands) {
   auto o = std::make_shared<FleetOptions>();
   auto* cmd = app.add_subcommand(
-      "status", "One row per agent: channel, applied version, state, last seen, last error");
+      "status",
+      "The fleet: service availability per environment (from what agents report), then one "
+      "row per agent: environment, applied version, state, last seen, last error");
   cmd->add_option("--db", o->db, "Hub database")->required()->check(CLI::ExistingFile);
-  cmd->add_flag("--json", o->as_json, "Machine-readable output");
+  cmd->add_flag("--json", o->as_json,
+                "Machine-readable output: {\"matrix\": {environments, services[{service, "
+                "title, cells{env: {state, agents, available, message}}}]}, \"agents\": [...]}");
   commands.push_back({cmd, [o] { return fleet_status(*o); }});
 }
 

@@ -23,17 +23,20 @@ std::string write_stack(const Fleet& fleet, const std::string& name, const std::
   std::string yaml =
       "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\n"
       "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: app\n"
+      "  labels:\n    sovdev.io/service: web\n"
       "spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n"
       "    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n"
       "      - name: web\n        image: " +
       image + "\n";
   for (const auto& m : maps) {
     yaml += "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + m +
-            "\n  namespace: app\ndata:\n  image: \"" + image + "\"\n";
+            "\n  namespace: app\n  labels:\n    sovdev.io/service: settings\ndata:\n  image: \"" +
+            image + "\"\n";
   }
   if (with_job) {
     yaml +=
         "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: app\n"
+        "  labels:\n    sovdev.io/service: migrate\n"
         "spec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n"
         "      - name: migrate\n        image: " +
         image + "\n";
@@ -68,8 +71,8 @@ std::string image_of(FakeKube& kube) {
 json hub_status(const Fleet& fleet, const std::string& agent) {
   auto st = run({hub_binary(), "status", "--db", fleet.hub_db, "--json"});
   auto all = json::parse(st.out, nullptr, false);
-  if (!all.is_array()) return nullptr;
-  for (const auto& a : all) {
+  if (!all.is_object() || !all["agents"].is_array()) return nullptr;
+  for (const auto& a : all["agents"]) {
     if (a.value("agent", "") == agent) return a;
   }
   return nullptr;
@@ -88,11 +91,13 @@ TEST_CASE("a version that fails its health check or gets a 422 is rolled back, s
   REQUIRE(image_of(kube) == "nginx:1");
 
   std::string expect;
+  std::string broken;  // the service the failure is reported against
   bool job = false;
   SECTION("health") {
     // v2 brings a migration Job that fails; v1 has none, so the rollback is healthy.
     kube.control("health-default", {{"kind", "Job"}, {"mode", "failed"}});
     expect = "job failed";
+    broken = "migrate";
     job = true;
   }
   SECTION("422") {
@@ -103,6 +108,7 @@ TEST_CASE("a version that fails its health check or gets a 422 is rolled back, s
                             {"count", -1},
                             {"message", "data.image: Invalid value: refused by the test"}});
     expect = "refused by the test";
+    broken = "settings";
   }
   publish_stack(fleet, write_stack(fleet, "v2", "nginx:2", {"base", "extra"}, job), 2, true);
   auto second = fleet.sync_once("agent-a");
@@ -122,7 +128,15 @@ TEST_CASE("a version that fails its health check or gets a 422 is rolled back, s
         return !a.is_null() && a.dump().find("rolled_back") != std::string::npos;
       },
       30s));
-  CHECK_THAT(hub_status(fleet, "agent-a").dump(), Catch::Contains(expect));
+  const json reported = hub_status(fleet, "agent-a");
+  CHECK_THAT(reported.dump(), Catch::Contains(expect));
+  // Per service: the one whose object failed is degraded, saying why; the rest run v1.
+  const json services = reported["services"];
+  INFO(services.dump());
+  CHECK(services[broken]["state"] == "degraded");
+  CHECK_THAT(services[broken]["message"].get<std::string>(), Catch::Contains(expect));
+  CHECK(services["web"]["state"] == "healthy");
+  CHECK(services["kubernetes"]["state"] == "healthy");
 }
 
 TEST_CASE("an agent killed during an apply completes it from its cache without the hub", "[kube]") {

@@ -1,0 +1,110 @@
+#include "hub/fleet.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace sovdev::hub {
+namespace {
+
+// The SovDev stack's rows and columns, in the order people read them; anything else an agent
+// reports follows, sorted.
+const std::vector<std::pair<std::string, std::string>>& known_services() {
+  static const std::vector<std::pair<std::string, std::string>> rows = {
+      {"kubernetes", "Kubernetes"}, {"traefik", "Traefik"},         {"postgresql", "PostgreSQL"},
+      {"redis", "Redis"},           {"authentik", "Authentik"},     {"ai-platform", "AI Platform"},
+      {"grafana", "Grafana"}};
+  return rows;
+}
+const std::vector<std::string> kEnvironments = {"dev", "staging", "prod", "edge"};
+
+// Worse states win a cell; unknown states rank with "progressing".
+int rank(const std::string& state) {
+  if (state == "healthy" || state == "external") return 1;
+  if (state == "degraded" || state == "failed") return 5;
+  if (state == "offline") return 4;
+  return 3;
+}
+
+template <typename T>
+std::vector<T> known_first(const std::vector<T>& known, const std::set<T>& seen) {
+  std::vector<T> out;
+  for (const auto& k : known) {
+    if (seen.count(k)) out.push_back(k);
+  }
+  for (const auto& s : seen) {
+    if (std::find(known.begin(), known.end(), s) == known.end()) out.push_back(s);
+  }
+  return out;
+}
+
+void add_to_cell(Cell& cell, const std::string& state, const std::string& message) {
+  const bool good = is_good_state(state);
+  cell.agents++;
+  if (good) cell.good++;
+  if (cell.state.empty() || rank(state) > rank(cell.state)) cell.state = state;
+  if ((!good && (cell.message.empty() || cell.good == cell.agents - 1)) || cell.message.empty()) {
+    cell.message = message;
+  }
+}
+
+}  // namespace
+
+bool is_good_state(const std::string& state) {
+  return state == "healthy" || state == "external";
+}
+
+std::string Cell::text() const {
+  if (state.empty()) return "-";
+  if (agents <= 1) return state;
+  return state + " " + std::to_string(good) + "/" + std::to_string(agents);
+}
+
+FleetView make_fleet_view(const std::vector<store::AgentRecord>& records) {
+  FleetView view;
+  for (const auto& r : records) {
+    AgentView a;
+    if (!a.status.ParseFromString(r.status)) continue;
+    a.environment = !a.status.environment().empty() ? a.status.environment() : r.channel;
+    a.last_seen = r.updated_at;
+    view.agents.push_back(std::move(a));
+  }
+  // The last will carries no services: an offline agent is offline in every row its
+  // environment has.
+  std::set<std::string> environments;
+  std::set<std::string> services;
+  for (const auto& a : view.agents) {
+    environments.insert(a.environment);
+    for (const auto& s : a.status.services()) services.insert(s.service());
+  }
+  std::vector<std::string> known_rows;
+  for (const auto& [service, title] : known_services()) known_rows.push_back(service);
+  view.environments = known_first(kEnvironments, environments);
+  for (const auto& service : known_first(known_rows, services)) {
+    ServiceRow row;
+    row.service = service;
+    row.title = service;
+    for (const auto& [s, title] : known_services()) {
+      if (s == service) row.title = title;
+    }
+    for (const auto& a : view.agents) {
+      Cell& cell = row.cells[a.environment];
+      if (a.status.state() == "offline") {
+        add_to_cell(cell, "offline", "agent " + a.status.agent_id() + " is offline");
+        continue;
+      }
+      for (const auto& s : a.status.services()) {
+        if (s.service() == service) add_to_cell(cell, s.state(), s.message());
+      }
+    }
+    view.rows.push_back(std::move(row));
+  }
+  return view;
+}
+
+Expected<FleetView> load_fleet_view(store::Database& db) {
+  store::FleetStatus fleet(db);
+  SOVDEV_ASSIGN(auto records, fleet.list());
+  return make_fleet_view(records);
+}
+
+}  // namespace sovdev::hub
