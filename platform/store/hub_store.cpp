@@ -216,9 +216,9 @@ Expected<bool> FleetStatus::upsert(const AgentRecord& record) {
                               "VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
                               "channel = excluded.channel, status = excluded.status, "
                               "updated_at = excluded.updated_at "
-                              "WHERE excluded.updated_at >= agents.updated_at"));
-    SOVDEV_TRY(
-        upsert.bind_all(record.agent_id, record.channel, Blob{record.status}, record.updated_at));
+                              "WHERE excluded.updated_at >= agents.updated_at OR ?"));
+    SOVDEV_TRY(upsert.bind_all(record.agent_id, record.channel, Blob{record.status},
+                               record.updated_at, record.replaces_newer ? 1 : 0));
     SOVDEV_TRY(upsert.run());
     return db_.changes() > 0;
   }());

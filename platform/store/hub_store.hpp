@@ -99,6 +99,9 @@ struct AgentRecord {
   std::string channel;
   std::string status;  // serialized AgentStatus
   std::int64_t updated_at = 0;
+  // Stored even when the held status is newer: a last will ("offline") carries the time the
+  // agent connected, yet the broker sends it after everything that connection published.
+  bool replaces_newer = false;
 };
 
 class FleetStatus {
