@@ -1,103 +1,202 @@
 #!/usr/bin/env bash
-# The main job, for now: a walk-through of the offline path from hub to agent.
-#   keys and trust root -> build a signed bundle -> inspect -> verify -> import into the
-#   agent's cache -> an upgrade -> the attacks the agent refuses.
-# Installs what it needs and builds first. Leaves nothing running; its files go to a temp folder.
+# The main job: one SovDev stack kept identical in shape across dev, staging, prod and edge.
+#
+# With nothing but loopback: mosquitto with TLS (client certificates) and the topic ACLs, a hub,
+# and four agents (dev, staging, prod, edge), each with its own state. The hub builds, signs and
+# publishes stacks/sovdev for each environment; every agent pulls, verifies, caches and applies
+# its own; the service availability matrix is printed from what the agents report. Then the
+# edge agent goes offline, a new edge version is published, and the agent catches up with a
+# delta when it comes back.
+#
+# Agents apply into folders (the `dir` target) under a temporary directory; with KUBECONFIG set,
+# the dev agent applies to that cluster instead. Leaves nothing running.
+#
+#   bash scripts/demo.sh            installs what is missing, builds, runs
+#   bash scripts/demo.sh --short    uses the programs in $SOVDEV_BUILD_DIR (default build/gcc)
+#                                   as they are, prints less; SOVDEV_DEMO_REPORT=FILE keeps the
+#                                   final `sovdev-hub status --json` (the test suite checks it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-echo "== building"
-bash scripts/build.sh gcc sovdev-hub sovdev-agent >/dev/null
-hub=$PWD/build/gcc/hub/sovdev-hub
-agent=$PWD/build/gcc/agent/sovdev-agent
-
-real=../shared/realworld/kube-prometheus
-if [ -d "$real/81570cb1/manifests" ]; then
-  v1=$(cd "$real/81570cb1/manifests" && pwd); v2=$(cd "$real/f214874c/manifests" && pwd)
-  stack=kube-prometheus
-else
-  echo "(../shared/realworld is not here: using the small example stack)"
-  v1=$PWD/stacks/example; v2=$PWD/stacks/example; stack=example
+repo=$PWD
+short=false
+[ "${1:-}" = "--short" ] && short=true
+build=${SOVDEV_BUILD_DIR:-$repo/build/gcc}
+if ! $short; then
+  bash scripts/setup.sh
+  echo "== building"
+  bash scripts/build.sh gcc sovdev-hub sovdev-agent >/dev/null
 fi
+hub=$build/hub/sovdev-hub
+agent=$build/agent/sovdev-agent
+[ -x "$hub" ] && [ -x "$agent" ] || { echo "demo: $hub or $agent is missing: build first" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/sovdev-demo-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ $rc -ne 0 ]; then
+    echo "demo failed (exit $rc); the last lines of each log:" >&2
+    for f in "$work"/logs/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }; done
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
+mkdir -p "$work/logs"
 cd "$work"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '$ %s\n' "$*" | sed "s#$hub#sovdev-hub#; s#$agent#sovdev-agent#"; "$@"; }
+quiet() { if $short; then "$@" >/dev/null; else "$@"; fi; }
 
-step "hub: one root key (kept offline) and one publisher key, and the trust root agents pin"
-show "$hub" keygen --out keys --name root-1
-show "$hub" keygen --out keys --name publisher-1
-show "$hub" trust init --root keys/root-1.pub --publisher keys/publisher-1.pub --sign keys/root-1.key --out trust.root
-
-step "hub: build $stack version 1 for the edge channel into one signed file"
-show "$hub" build "$v1" --stack "$stack" --channel edge --version 1 --arch amd64,arm64 \
-  --key keys/publisher-1.key --trust trust.root --env edge --out "$stack-1.sdb"
-show "$hub" inspect "$stack-1.sdb" --trust trust.root
-
-step "the file travels (USB stick); the agent verifies it completely, then imports it"
-show "$agent" verify --trust trust.root "$stack-1.sdb"
-show "$agent" import --state agent-state --trust trust.root --channel edge "$stack-1.sdb"
-
-step "an upgrade: version 2 from the next upstream commit"
-show "$hub" build "$v2" --stack "$stack" --channel edge --version 2 --arch amd64,arm64 \
-  --key keys/publisher-1.key --env edge --out "$stack-2.sdb"
-show "$agent" import --state agent-state --channel edge "$stack-2.sdb"
-show "$agent" status --state agent-state
-
-step "what the agent refuses (each with its own exit code)"
-refuse() {
-  local label=$1; shift
-  set +e; out=$("$@" 2>&1); rc=$?; set -e
-  [ $rc -ne 0 ] || { echo "demo: expected a refusal for: $label" >&2; exit 1; }
-  printf '%-34s exit %-2d %s\n' "$label" "$rc" "$(head -c 150 <<<"$out")"
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$(( 20000 + RANDOM % 40000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+  echo "demo: no free port found" >&2
+  return 1
 }
-refuse "rollback to version 1" "$agent" import --state agent-state --channel edge "$stack-1.sdb"
-cp "$stack-2.sdb" tampered.sdb
-printf '\x00' | dd of=tampered.sdb bs=1 seek=$(( $(stat -c %s tampered.sdb) - 10 )) conv=notrunc status=none
-refuse "one byte changed in the payload" "$agent" verify --trust trust.root tampered.sdb
-head -c 20000 "$stack-2.sdb" > truncated.sdb
-refuse "truncated copy" "$agent" verify --trust trust.root truncated.sdb
-"$hub" keygen --out keys --name intruder >/dev/null
-"$hub" build "$v2" --stack "$stack" --channel edge --version 3 --arch amd64,arm64 \
-  --key keys/intruder.key --out forged.sdb --quiet >/dev/null
-refuse "signed by an unknown key" "$agent" import --state agent-state --channel edge forged.sdb
-refuse "bundle for another channel" "$agent" import --state agent-state --channel prod "$stack-2.sdb"
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "demo: nothing listens on port $1" >&2
+  return 1
+}
+# wait_for SECONDS WHAT PYTHON-CONDITION: polls `sovdev-hub status --json` (as `s`) until the
+# condition holds.
+wait_for() {
+  local deadline=$(( $(date +%s) + $1 )) what=$2 cond=$3
+  until "$hub" status --db hub.db --json 2>/dev/null | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+agents = {a['agent']: a for a in s['agents']}
+sys.exit(0 if ($cond) else 1)"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "demo: timed out after $1 s waiting until $what" >&2
+      "$hub" status --db hub.db >&2 || true
+      return 1
+    fi
+    sleep 0.5
+  done
+}
 
-step "over MQTT: a broker on loopback, the hub serving, a second agent pulling into a folder"
-for try in 1 2 3 4 5; do
-  port=$(( 20000 + RANDOM % 40000 ))
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nlog_dest stderr\n' "$port" > mosquitto.conf
-  mosquitto -c mosquitto.conf 2> mosquitto.log & pids+=($!)
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+envs=(dev staging prod edge)
+step "keys: a root key (kept offline) and a publisher key; the trust root every agent pins"
+quiet "$hub" keygen --out keys --name root-1
+quiet "$hub" keygen --out keys --name publisher-1
+quiet "$hub" trust init --root keys/root-1.pub --publisher keys/publisher-1.pub \
+  --sign keys/root-1.key --out trust.root
+
+step "broker: mosquitto with TLS client certificates (CN = agent id) and the topic ACLs"
+mkdir -p broker
+sh "$repo/deploy/mosquitto/make-certs.sh" broker/certs dev-1 staging-1 prod-1 edge-1 >/dev/null 2>&1
+head -c 18 /dev/urandom | base64 > hub.password
+touch broker/passwd
+mosquitto_passwd -b broker/passwd sovdev-hub "$(cat hub.password)" 2>/dev/null
+cp "$repo/deploy/mosquitto/acl" broker/acl
+port=$(free_port)
+tls_port=$(free_port)
+sed -e "s#/etc/mosquitto/sovdev#$work/broker#g" \
+    -e "s#^persistence_location .*#persistence_location $work/broker/#" \
+    -e "s#^log_dest .*#log_dest file $work/logs/mosquitto.log#" \
+    -e "s#^listener 1883 .*#listener $port 127.0.0.1#" \
+    -e "s#^listener 8883.*#listener $tls_port 127.0.0.1#" \
+    "$repo/deploy/mosquitto/mosquitto.conf" > broker/mosquitto.conf
+echo "user $(id -un)" >> broker/mosquitto.conf
+mosquitto -c broker/mosquitto.conf 2>>logs/mosquitto.log & pids+=($!)
+wait_port "$port"
+wait_port "$tls_port"
+echo "mosquitto: hub on 127.0.0.1:$port (password), agents on 127.0.0.1:$tls_port (TLS, client certificates)"
+
+step "hub: serving fetch requests and recording what agents report"
+group="hubs-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+broker_opts=(--broker "tcp://127.0.0.1:$port" --username sovdev-hub --password-file hub.password)
+"$hub" serve --db hub.db --key keys/publisher-1.key --group "$group" "${broker_opts[@]}" \
+  2> logs/hub.log & pids+=($!)
+
+step "hub: render, build, sign and publish stacks/sovdev for each environment"
+for env in "${envs[@]}"; do
+  quiet "$hub" build "$repo/stacks/sovdev" --env "$env" --version 1 --key keys/publisher-1.key \
+    --trust trust.root --out "sovdev-$env-1.sdb" --quiet
+  quiet "$hub" publish "sovdev-$env-1.sdb" --db hub.db --key keys/publisher-1.key "${broker_opts[@]}"
 done
-show "$hub" publish "$stack-1.sdb" --db hub.db --key keys/publisher-1.key --trust trust.root
-"$hub" serve --db hub.db --key keys/publisher-1.key --broker "tcp://127.0.0.1:$port" \
-  --group "demo-$RANDOM$RANDOM" 2> hub.log & pids+=($!)
-mkdir -p applied
-cat > agent.toml <<TOML
-agent_id = "edge-01"
-channels = ["edge"]
-state_dir = "$work/edge-01-state"
-trust_root = "$work/trust.root"
-[broker]
-urls = ["tcp://127.0.0.1:$port"]
-[apply]
-target = "dir"
-dir = "$work/applied"
-TOML
-show "$agent" check-config agent.toml >/dev/null && echo "agent.toml is valid"
-show "$agent" sync --once --config agent.toml --timeout 60
-echo "$(ls applied | wc -l) object files written to the dir target"
-step "the hub publishes version 2: the agent catches up with a delta"
-show "$hub" publish "$stack-2.sdb" --db hub.db --key keys/publisher-1.key --trust trust.root \
-  --broker "tcp://127.0.0.1:$port" --username hub
-show "$agent" sync --once --config agent.toml --timeout 60
-grep -h "delta" hub.log | tail -1 | sed 's/^/hub: /'
-show "$hub" status --db hub.db
+$short || ls -l sovdev-*-1.sdb | awk '{print "  " $9 ": " $5 " bytes"}'
 
-step "done: nothing is left running"
+step "agents: one per environment, each with its own state, certificate and target"
+start_agent() {
+  local env=$1 id="$1-1" arch=amd64 target
+  [ "$env" = edge ] && arch=arm64  # the edge boxes are ARM64: they refuse amd64-only bundles
+  mkdir -p "agents/$id" "clusters/$env"
+  target="target = \"dir\"
+dir = \"$work/clusters/$env\""
+  if [ "$env" = dev ] && [ -n "${KUBECONFIG:-}" ]; then
+    target="target = \"kube\"
+kubeconfig = \"$KUBECONFIG\""
+  fi
+  cat > "agents/$id/agent.toml" <<EOF
+agent_id = "$id"
+channels = ["$env"]
+state_dir = "$work/agents/$id/state"
+trust_root = "$work/trust.root"
+arch = "$arch"
+[broker]
+urls = ["ssl://127.0.0.1:$tls_port"]
+ca_file = "$work/broker/certs/ca.crt"
+cert_file = "$work/broker/certs/$id.crt"
+key_file = "$work/broker/certs/$id.key"
+[sync]
+backoff_min_seconds = 1
+backoff_max_seconds = 5
+[apply]
+$target
+EOF
+  "$agent" run --config "agents/$id/agent.toml" >> "logs/agent-$id.log" 2>&1 & pids+=($!)
+  eval "agent_pid_$env=$!"
+}
+for env in "${envs[@]}"; do start_agent "$env"; done
+echo "started dev-1 (${KUBECONFIG:+kube target: $KUBECONFIG}${KUBECONFIG:-dir target}), staging-1, prod-1, edge-1 (arm64)"
+
+step "waiting until every agent reports its environment healthy"
+wait_for 120 "all four agents are healthy at version 1" \
+  "all(agents.get(e + '-1', {}).get('state') == 'healthy' and agents[e + '-1']['applied_version'] == 1 for e in ['dev', 'staging', 'prod', 'edge'])"
+"$hub" status --db hub.db
+for env in "${envs[@]}"; do
+  [ "$env" = dev ] && [ -n "${KUBECONFIG:-}" ] && continue
+  printf '  %-8s %3d objects in %s\n' "$env" "$(find "clusters/$env" -name '*.json' | wc -l)" "clusters/$env"
+done
+
+step "edge goes offline (the LTE link drops: the agent is killed, the broker sends its last will)"
+kill -9 "$agent_pid_edge"
+wait "$agent_pid_edge" 2>/dev/null || true
+wait_for 30 "the hub sees edge-1 offline" "agents['edge-1']['state'] == 'offline'"
+"$hub" status --db hub.db | sed -n '1,9p'
+
+step "meanwhile: a new edge version (Grafana upgraded, PostgreSQL tuned) is built and published"
+cp -r "$repo/stacks/sovdev" stack
+sed -i 's/^PG_WORK_MEM = .*/PG_WORK_MEM = "4MB"/' stack/env/edge.toml
+printf '\n# the demo: a Grafana upgrade for edge only\nGRAFANA_TAG = "11.3.2"\n' >> stack/env/edge.toml
+quiet "$hub" build stack --stack sovdev --env edge --version 2 --key keys/publisher-1.key \
+  --trust trust.root --out sovdev-edge-2.sdb --quiet
+quiet "$hub" publish sovdev-edge-2.sdb --db hub.db --key keys/publisher-1.key "${broker_opts[@]}"
+full=$(stat -c %s sovdev-edge-2.sdb)
+
+step "edge comes back: it resyncs from the retained catalog and fetches only what changed"
+start_agent edge
+wait_for 120 "edge-1 is healthy at version 2" \
+  "agents['edge-1']['state'] == 'healthy' and agents['edge-1']['applied_version'] == 2"
+"$hub" status --db hub.db --json | python3 -c "
+import json, sys
+a = {x['agent']: x for x in json.load(sys.stdin)['agents']}['edge-1']
+full = $full
+kind = 'a delta' if a['last_fetch_delta'] else 'the full bundle'
+print(f\"edge-1 caught up to version 2 with {kind}: {a['last_fetch_bytes']:,} bytes on the wire \"
+      f\"vs {full:,} bytes for the full bundle ({100.0 * a['last_fetch_bytes'] / full:.1f} %), \"
+      f\"in {a['last_fetch_ms']} ms\")"
+grep -q "grafana/grafana:11.3.2" -r clusters/edge || { echo "demo: edge's Grafana was not upgraded" >&2; exit 1; }
+echo "clusters/edge now holds Grafana 11.3.2 and work_mem 4MB; dev, staging and prod are unchanged"
+
+step "the fleet now"
+"$hub" status --db hub.db
+[ -n "${SOVDEV_DEMO_REPORT:-}" ] && "$hub" status --db hub.db --json > "$SOVDEV_DEMO_REPORT"
+
+step "done: stopping the agents, the hub and the broker"
