@@ -327,3 +327,31 @@ TEST_CASE(
 
 }  // namespace
 }  // namespace sovdev::testing
+
+namespace sovdev::testing {
+
+TEST_CASE("the SovDev stack of every environment applies to the API server and becomes healthy") {
+  for (const auto* env : {"dev", "staging", "prod", "edge"}) {
+    INFO(env);
+    Site site;
+    Workspace ws;
+    const std::string file = ws.dir / "sovdev.sdb";
+    auto built = ws.build(source_dir() + "/stacks/sovdev", file, 1, {"--env", env});
+    INFO(built.err);
+    REQUIRE(built.exit_code == 0);
+    const auto records = unpack_bundle(file, ws.trust);
+    auto target = site.target();
+    auto applied = apply_all(*target, "sovdev", 1, records);
+    INFO((applied ? "" : applied.error().message));
+    REQUIRE(applied);
+    CHECK(applied->applied == records.size());
+    for (const auto& r : records) {
+      INFO(key_of(r));
+      const json live = site.kube.object(r.kind(), r.namespace_(), r.name());
+      REQUIRE_FALSE(live.is_null());
+      if (r.kind() != "Namespace") CHECK(live["metadata"]["labels"].contains("sovdev.io/service"));
+    }
+  }
+}
+
+}  // namespace sovdev::testing
