@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <random>
@@ -149,9 +150,22 @@ TEST_CASE("hostile traffic on every topic is ignored and counted, and the cache 
                std::string::npos;
       },
       std::chrono::seconds(20));
+  // The hub's fleet view hears of the rejections without waiting for the hourly status.
+  const bool reported = wait_until(
+      [&] {
+        auto st = run({hub_binary(), "status", "--db", fleet.hub_db, "--json"});
+        auto all = nlohmann::json::parse(st.out, nullptr, false);
+        if (!all.is_object()) return false;
+        for (const auto& a : all["agents"]) {
+          if (a["agent"] == "agent-a" && a["rejected_messages"].get<int>() >= 4) return true;
+        }
+        return false;
+      },
+      std::chrono::seconds(30));
   agent->kill_hard();
   agent->wait();
   CHECK(counted);
+  CHECK(reported);
   const std::string log = read_text(fleet.ws.dir / "agent-a.log");
   CHECK_THAT(log, Catch::Contains("unknown key"));
   CHECK_THAT(log, Catch::Contains("serial 0"));  // the replayed old catalog
