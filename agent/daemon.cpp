@@ -422,7 +422,10 @@ Status Daemon::set_state(const std::string& state, int64_t now_ms) {
   status_.set_state(state);
   // The work of a fetch or an apply is over: its buffers go back to the system, so the
   // status reports (and the site pays) what the agent costs while it waits.
-  if (state == "healthy" || state == "degraded") proc::release_free_memory();
+  if (state == "healthy" || state == "degraded" || state == "rolled_back") {
+    db_.release_memory();
+    proc::release_free_memory();
+  }
   return publish_status(now_ms);
 }
 

@@ -255,6 +255,10 @@ std::int64_t Database::last_insert_rowid() const {
   return sqlite3_last_insert_rowid(db_.get());
 }
 
+void Database::release_memory() {
+  sqlite3_db_release_memory(db_.get());
+}
+
 bool Database::autocommit() const {
   return sqlite3_get_autocommit(db_.get()) != 0;
 }

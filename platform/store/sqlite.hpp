@@ -136,6 +136,9 @@ class Database {
   [[nodiscard]] std::int64_t last_insert_rowid() const;
   // Whether no transaction is open (SQLite's autocommit mode).
   [[nodiscard]] bool autocommit() const;
+  // Gives the page cache back to the allocator (an idle agent has no use for it); the next
+  // query reads the pages again.
+  void release_memory();
 
   // Reads a whole BLOB cell by rowid straight into `out` through incremental I/O: one copy,
   // and `out` keeps its capacity between calls so a reader of many chunks allocates once.
