@@ -71,6 +71,12 @@ import json, sys
 s = json.load(sys.stdin)
 agents = {a['agent']: a for a in s['agents']}
 sys.exit(0 if ($cond) else 1)"; do
+    for env in "${!agent_pids[@]}"; do
+      if ! kill -0 "${agent_pids[$env]}" 2>/dev/null; then
+        echo "demo: the $env agent exited: $(tail -n 3 "logs/agent-$env-1.log")" >&2
+        return 1
+      fi
+    done
     if [ "$(date +%s)" -ge "$deadline" ]; then
       echo "demo: timed out after $1 s waiting until $what" >&2
       "$hub" status --db hub.db >&2 || true
@@ -81,6 +87,7 @@ sys.exit(0 if ($cond) else 1)"; do
 }
 
 envs=(dev staging prod edge)
+declare -A agent_pids=()
 step "keys: a root key (kept offline) and a publisher key; the trust root every agent pins"
 quiet "$hub" keygen --out keys --name root-1
 quiet "$hub" keygen --out keys --name publisher-1
@@ -151,10 +158,11 @@ backoff_max_seconds = 5
 $target
 EOF
   "$agent" run --config "agents/$id/agent.toml" >> "logs/agent-$id.log" 2>&1 & pids+=($!)
-  eval "agent_pid_$env=$!"
+  agent_pids[$env]=$!
 }
 for env in "${envs[@]}"; do start_agent "$env"; done
-echo "started dev-1 (${KUBECONFIG:+kube target: $KUBECONFIG}${KUBECONFIG:-dir target}), staging-1, prod-1, edge-1 (arm64)"
+dev_target="dir target"; [ -n "${KUBECONFIG:-}" ] && dev_target="kube target, $KUBECONFIG"
+echo "started dev-1 ($dev_target), staging-1, prod-1, edge-1 (arm64)"
 
 step "waiting until every agent reports its environment healthy"
 wait_for 120 "all four agents are healthy at version 1" \
@@ -166,8 +174,9 @@ for env in "${envs[@]}"; do
 done
 
 step "edge goes offline (the LTE link drops: the agent is killed, the broker sends its last will)"
-kill -9 "$agent_pid_edge"
-wait "$agent_pid_edge" 2>/dev/null || true
+kill -9 "${agent_pids[edge]}"
+wait "${agent_pids[edge]}" 2>/dev/null || true
+unset 'agent_pids[edge]'
 wait_for 30 "the hub sees edge-1 offline" "agents['edge-1']['state'] == 'offline'"
 "$hub" status --db hub.db | sed -n '1,9p'
 

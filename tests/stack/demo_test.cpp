@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/kube/fake_kube.hpp"
 #include "tests/support/process.hpp"
 
 namespace sovdev::testing {
@@ -13,8 +14,16 @@ TEST_CASE("the demo brings four environments up, reports the matrix and catches 
   const std::string report = dir / "status.json";
   setenv("SOVDEV_BUILD_DIR", SOVDEV_BINARY_DIR, 1);
   setenv("SOVDEV_DEMO_REPORT", report.c_str(), 1);
+  // With KUBECONFIG set, the dev agent applies to that cluster (here the API server double).
+  std::unique_ptr<FakeKube> kube;
+  SECTION("dir targets") { unsetenv("KUBECONFIG"); }
+  SECTION("dev on a Kubernetes API server") {
+    kube = std::make_unique<FakeKube>();
+    setenv("KUBECONFIG", kube->write_kubeconfig().c_str(), 1);
+  }
   auto demo = run({"/bin/bash", source_dir() + "/scripts/demo.sh", "--short"});
   unsetenv("SOVDEV_DEMO_REPORT");
+  unsetenv("KUBECONFIG");
   INFO(demo.out << demo.err);
   REQUIRE(demo.exit_code == 0);
   CHECK_THAT(demo.out, Catch::Contains("caught up to version 2 with a delta"));
@@ -45,6 +54,12 @@ TEST_CASE("the demo brings four environments up, reports the matrix and catches 
     }
   }
   CHECK(status["agents"].size() == 4);
+  if (kube) {
+    const auto grafana = kube->object("Deployment", "sovdev", "grafana");
+    REQUIRE_FALSE(grafana.is_null());
+    CHECK(grafana["metadata"]["labels"]["sovdev.io/service"] == "grafana");
+    CHECK_THAT(demo.out, Catch::Contains("kube target"));
+  }
   // Nothing of the demo is left running.
   CHECK(run({"/usr/bin/pgrep", "-f", "sovdev-demo-"}).exit_code == 1);
 }
