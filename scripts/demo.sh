@@ -121,6 +121,27 @@ broker_opts=(--broker "tcp://127.0.0.1:$port" --username sovdev-hub --password-f
 "$hub" serve --db hub.db --key keys/publisher-1.key --group "$group" "${broker_opts[@]}" \
   2> logs/hub.log & pids+=($!)
 
+step "one stack, four environments: what differs is stated once, in stacks/sovdev/env/<env>.toml"
+python3 - "$repo/stacks/sovdev/env" <<'PY'
+import sys, tomllib
+envs = ["dev", "staging", "prod", "edge"]
+v = {e: tomllib.load(open(f"{sys.argv[1]}/{e}.toml", "rb")) for e in envs}
+def val(e, k, d="-"): return str(v[e]["values"].get(k, d))
+def excluded(e, path): return path in v[e]["build"].get("exclude", [])
+rows = [
+    ("arch", lambda e: ",".join(v[e]["build"]["arch"])),
+    ("auth host", lambda e: val(e, "AUTHENTIK_HOST")),
+    ("PostgreSQL", lambda e: "external" if excluded(e, "postgresql/in-cluster")
+        else f'{val(e, "PG_STORAGE")} x{val(e, "PG_REPLICAS")}'),
+    ("Redis", lambda e: "external" if excluded(e, "redis/memory") and excluded(e, "redis/persistent")
+        else ("persistent" if excluded(e, "redis/memory") else "in memory") + f' {val(e, "REDIS_MAXMEMORY", "")}'),
+    ("OpenWebUI", lambda e: f'{val(e, "OPENWEBUI_MIN_REPLICAS", "1")}-{val(e, "OPENWEBUI_MAX_REPLICAS", "1")} replicas, {val(e, "OPENWEBUI_MEMORY_LIMIT")}'),
+]
+print(f'{"":13}' + "".join(f"{e:<29}" for e in envs))
+for name, f in rows:
+    print(f"{name:13}" + "".join(f"{f(e):<29}" for e in envs))
+PY
+
 step "hub: render, build, sign and publish stacks/sovdev for each environment"
 for env in "${envs[@]}"; do
   quiet "$hub" build "$repo/stacks/sovdev" --env "$env" --version 1 --key keys/publisher-1.key \
