@@ -76,7 +76,8 @@ struct ServeCliOptions {
 
 // /metrics on its own thread (the endpoint's), reading hub.db through a connection of its own:
 // WAL lets it read while the serve loop writes, and SQLite connections are not shared between
-// threads. The loop's figures come in through `figures`.
+// threads. The loop's figures come in through `figures`. The handler runs on that thread only:
+// it touches nothing of the loop's but `figures` (locked) and logs with log_from_endpoint.
 Expected<std::unique_ptr<HttpEndpoint>> start_metrics(const std::string& listen,
                                                       const std::string& db_path,
                                                       const metrics::LiveFigures& figures) {
@@ -91,7 +92,7 @@ Expected<std::unique_ptr<HttpEndpoint>> start_metrics(const std::string& listen,
     if (path != "/metrics") return {404, "text/plain; charset=utf-8", "not found: try /metrics\n"};
     auto page = metrics::render(*shared_db, figures.snapshot(), {SOVDEV_VERSION});
     if (!page) {
-      spdlog::error("metrics: {}", page.error().message);
+      log_from_endpoint("error", "metrics: " + page.error().message);
       return {500, "text/plain; charset=utf-8", page.error().message + "\n"};
     }
     return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(*page)};

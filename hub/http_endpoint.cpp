@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <ctime>
 #include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 namespace sovdev::hub {
 namespace {
@@ -105,10 +105,26 @@ void log_mhd(void*, const char* format, va_list args) {
   std::vsnprintf(line, sizeof line, format, args);
   std::string text(line);
   while (!text.empty() && text.back() == '\n') text.pop_back();
-  spdlog::warn("metrics endpoint: {}", text);
+  log_from_endpoint("warn", "metrics endpoint: " + text);
 }
 
 }  // namespace
+
+void log_from_endpoint(std::string_view level, std::string_view text) {
+  // The layout of platform/cli's pattern "%Y-%m-%dT%H:%M:%S.%e %l %v" (local time).
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm local{};
+  ::localtime_r(&seconds, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &local);
+  const std::string line = std::string(stamp) + "." + (millis < 100 ? "0" : "") +
+                           (millis < 10 ? "0" : "") + std::to_string(millis) + " " +
+                           std::string(level) + " " + std::string(text) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
 
 Expected<ListenAddress> parse_listen_address(std::string_view text) {
   ListenAddress out;
@@ -166,6 +182,8 @@ struct HttpCallbacks {
         // An exception must not unwind through the C library.
         r = {MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
              std::string(e.what()) + "\n"};
+      } catch (...) {
+        r = {MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "internal error\n"};
       }
     }
     std::unique_ptr<MHD_Response, DestroyResponse> response(MHD_create_response_from_buffer(

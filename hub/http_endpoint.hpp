@@ -29,6 +29,11 @@ struct HttpResponse {
   std::string body;
 };
 
+// Logs one line from the endpoint's thread ("warn", "error"). The programs' spdlog logger
+// has a single-threaded sink (platform/cli) that only the main thread may use; this writes the
+// line, in the same layout, with one stdio call, which glibc serializes with the logger's.
+void log_from_endpoint(std::string_view level, std::string_view text);
+
 class HttpEndpoint {
  public:
   // Called on the endpoint's thread with the request's path; it must not throw (what it
