@@ -42,17 +42,19 @@ MetricsHub start_hub(const Fleet& fleet) {
   const std::string log = fleet.ws.dir / "hub.log";
   MetricsHub hub{std::make_unique<Child>(argv, log)};
   const std::regex line(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
-  std::smatch m;
+  std::string port;  // copied out: a match points into the text it searched
   const bool found = wait_until(
       [&] {
         const std::string text = read_text(log);
-        return std::regex_search(text, m, line) || !hub.process->running();
+        std::smatch m;
+        if (std::regex_search(text, m, line)) port = m[1].str();
+        return !port.empty() || !hub.process->running();
       },
       kDeadline);
   INFO("hub log: " << read_text(log));
   REQUIRE(found);
-  REQUIRE(!m.empty());
-  hub.port = std::stoi(m[1].str());
+  REQUIRE(!port.empty());
+  hub.port = std::stoi(port);
   return hub;
 }
 
