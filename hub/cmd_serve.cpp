@@ -11,7 +11,9 @@
 #include "hub/broker_options.hpp"
 #include "hub/catalog.hpp"
 #include "hub/commands.hpp"
+#include "hub/http_endpoint.hpp"
 #include "hub/key_files.hpp"
+#include "hub/metrics.hpp"
 #include "hub/publish.hpp"
 #include "hub/serve.hpp"
 #include "platform/fs/files.hpp"
@@ -69,11 +71,49 @@ struct ServeCliOptions {
   std::string group = "sovdev-hubs";
   int64_t ttl = kDefaultCatalogTtl;
   BrokerOptions broker;
+  std::string metrics_listen;  // empty: no metrics endpoint
 };
+
+// /metrics on its own thread (the endpoint's), reading hub.db through a connection of its own:
+// WAL lets it read while the serve loop writes, and SQLite connections are not shared between
+// threads. The loop's figures come in through `figures`. The handler runs on that thread only:
+// it touches nothing of the loop's but `figures` (locked) and logs with log_from_endpoint.
+Expected<std::unique_ptr<HttpEndpoint>> start_metrics(const std::string& listen,
+                                                      const std::string& db_path,
+                                                      const metrics::LiveFigures& figures) {
+  store::OpenOptions read_only;
+  read_only.create = false;
+  read_only.read_only = true;
+  read_only.synchronous = store::Synchronous::normal;
+  read_only.cache_kib = 2048;
+  SOVDEV_ASSIGN(store::Database db, store::Database::open(db_path, read_only));
+  auto shared_db = std::make_shared<store::Database>(std::move(db));
+  auto handler = [shared_db, &figures](std::string_view path) -> HttpResponse {
+    if (path != "/metrics") return {404, "text/plain; charset=utf-8", "not found: try /metrics\n"};
+    auto page = metrics::render(*shared_db, figures.snapshot(), {SOVDEV_VERSION});
+    if (!page) {
+      log_from_endpoint("error", "metrics: " + page.error().message);
+      return {500, "text/plain; charset=utf-8", page.error().message + "\n"};
+    }
+    return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(*page)};
+  };
+  return HttpEndpoint::start(listen, std::move(handler));
+}
 
 Status serve(const ServeCliOptions& o) {
   proc::install_stop_handlers();
   SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+  // Declared before the endpoint that reads it: the endpoint stops first.
+  metrics::LiveFigures figures;
+  std::unique_ptr<HttpEndpoint> metrics_endpoint;
+  if (!o.metrics_listen.empty()) {
+    // Before the broker: a taken port fails the start at once, with nothing half-running.
+    auto started = start_metrics(o.metrics_listen, o.db, figures);
+    if (!started) return std::move(started).error().context("--metrics-listen");
+    metrics_endpoint = std::move(*started);
+    // Tests and scripts read the bound port from this line (port 0 picks a free one).
+    spdlog::info("metrics on {}/metrics", metrics_endpoint->base_url());
+  }
   ServeOptions options;
   options.prefix = o.broker.prefix;
   options.group = o.group;
@@ -96,8 +136,14 @@ Status serve(const ServeCliOptions& o) {
       }
       // One message that cannot be handled (a busy or full database) must not stop the hub
       // serving every other agent: the agent asks again after its timeout.
+      const uint64_t requests_before = server.stats().requests;
+      const auto started = std::chrono::steady_clock::now();
       if (auto handled = server.handle(*event); !handled) {
         spdlog::error("handling a message failed: {}", handled.error().message);
+      }
+      // The server counts each fetch request it takes: that tells them from status messages.
+      if (server.stats().requests != requests_before) {
+        figures.observe_request(std::chrono::steady_clock::now() - started);
       }
     }
     if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
@@ -106,6 +152,7 @@ Status serve(const ServeCliOptions& o) {
         spdlog::error("catalog renewal failed: {}", ticked.error().message);
       }
     }
+    figures.update(server.stats());
     systemd.tick(std::chrono::steady_clock::now());
   }
   systemd.stopping();
@@ -148,6 +195,9 @@ void add_serve(CLI::App& app, cli::Commands& commands) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{60}, int64_t{365} * 24 * 3600));
   add_broker_options(cmd, o->broker, true);
+  cmd->add_option("--metrics-listen", o->metrics_listen,
+                  "Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9469 or "
+                  "[::1]:9469; port 0 picks a free one and logs it); off when not given");
   commands.push_back({cmd, [o] { return serve(*o); }});
 }
 

@@ -1,0 +1,199 @@
+#include "hub/metrics.hpp"
+
+#include <map>
+#include <vector>
+
+#include "platform/store/hub_store.hpp"
+#include "sovdev.pb.h"
+
+namespace sovdev::hub::metrics {
+namespace {
+
+// Fetch requests are answered in well under a millisecond to tens of milliseconds (a window
+// of chunks read from SQLite and published); the upper buckets catch a delta being built.
+std::vector<double> request_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+// Every state an agent may report (bundles/messages.cpp refuses others), each always present
+// so a dashboard's "how many degraded" reads 0 rather than "no data".
+constexpr std::string_view kStates[] = {"idle",     "fetching", "verifying", "applying",
+                                        "checking", "healthy",  "degraded",  "rolled_back",
+                                        "offline",  "failed"};
+
+struct Agent {
+  store::AgentRecord record;
+  pb::AgentStatus status;
+  // AgentStatus.environment, or the channel for agents that do not report one.
+  const std::string& environment() const {
+    return status.environment().empty() ? record.channel : status.environment();
+  }
+};
+
+bool service_up(const std::string& state) {
+  // "external": the environment uses a managed service (prod's Azure PostgreSQL and Redis),
+  // which the agent does not run and counts as available.
+  return state == "healthy" || state == "external";
+}
+
+}  // namespace
+
+LoopFigures::LoopFigures() : request_duration(request_buckets()) {}
+
+void LiveFigures::update(const ServeStats& stats) {
+  std::lock_guard lock(mutex_);
+  figures_.stats = stats;
+}
+
+void LiveFigures::observe_request(std::chrono::steady_clock::duration took) {
+  const double seconds = std::chrono::duration<double>(took).count();
+  std::lock_guard lock(mutex_);
+  figures_.request_duration.observe(seconds);
+}
+
+LoopFigures LiveFigures::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return figures_;
+}
+
+void render_loop(Writer& w, const LoopFigures& f, const RenderOptions& options) {
+  const ServeStats& s = f.stats;
+  w.family("sovdev_hub_up", Type::gauge, "1 while the hub serves (a failed scrape means down).");
+  w.sample({}, std::uint64_t{1});
+  w.family("sovdev_hub_build_info", Type::gauge, "The hub's version, as a label; always 1.");
+  w.sample({{"version", options.version}}, std::uint64_t{1});
+  w.family("sovdev_hub_requests_total", Type::counter,
+           "Fetch requests received from agents, rejected ones included.");
+  w.sample({}, s.requests);
+  w.family("sovdev_hub_manifests_served_total", Type::counter, "Signed manifests sent to agents.");
+  w.sample({}, s.manifests_sent);
+  w.family("sovdev_hub_chunks_served_total", Type::counter,
+           "Payload chunks sent to agents, by kind: full (stored) or delta.");
+  w.sample({{"kind", "full"}}, s.chunks_sent);
+  w.sample({{"kind", "delta"}}, s.delta_chunks_sent);
+  w.family("sovdev_hub_bytes_served_total", Type::counter,
+           "Bytes of fetch responses (manifests, chunks, errors) the broker accepted.");
+  w.sample({}, s.bytes_sent);
+  w.family("sovdev_hub_rejected_messages_total", Type::counter,
+           "Messages the hub refused: malformed, on a wrong topic, or naming another agent.");
+  w.sample({}, s.rejected);
+  w.family("sovdev_hub_status_messages_total", Type::counter,
+           "Agent status messages accepted and recorded.");
+  w.sample({}, s.statuses);
+  w.family("sovdev_hub_send_failures_total", Type::counter,
+           "Responses the broker did not accept (the agent asks again after its timeout).");
+  w.sample({}, s.send_failures);
+  w.histogram("sovdev_hub_request_duration_seconds",
+              "Time the hub took to handle one fetch request (read, answer, publish).",
+              f.request_duration);
+}
+
+Status render_fleet(Writer& w, store::Database& db) {
+  store::FleetStatus fleet(db);
+  SOVDEV_ASSIGN(auto records, fleet.list());
+  std::vector<Agent> agents;
+  agents.reserve(records.size());
+  for (auto& r : records) {
+    Agent a;
+    // The hub stored only statuses it had parsed and validated; an unreadable one can only
+    // come from a newer schema's damage and is left out rather than failing the scrape.
+    if (!a.status.ParseFromString(r.status)) continue;
+    a.record = std::move(r);
+    agents.push_back(std::move(a));
+  }
+
+  std::map<std::string, std::uint64_t> by_state;
+  for (auto state : kStates) by_state[std::string(state)] = 0;
+  for (const auto& a : agents) by_state[a.status.state()]++;
+  w.family("sovdev_agents", Type::gauge, "Agents by the state they last reported.");
+  for (const auto& [state, n] : by_state) w.sample({{"state", state}}, n);
+
+  w.family("sovdev_agent_info", Type::gauge,
+           "One series per agent with its channel, environment, stack, state and version; 1.");
+  for (const auto& a : agents) {
+    w.sample({{"agent", a.record.agent_id},
+              {"channel", a.record.channel},
+              {"environment", a.environment()},
+              {"stack", a.status.stack()},
+              {"state", a.status.state()},
+              {"agent_version", a.status.agent_version()}},
+             std::uint64_t{1});
+  }
+  w.family("sovdev_agent_applied_version", Type::gauge,
+           "Bundle version the agent runs (0: none applied yet).");
+  for (const auto& a : agents) {
+    w.sample({{"agent", a.record.agent_id},
+              {"channel", a.record.channel},
+              {"stack", a.status.stack()}},
+             a.status.applied_version());
+  }
+
+  // One gauge per agent and figure; `value` picks the figure from the agent's status.
+  const auto per_agent = [&](std::string_view name, std::string_view help, auto value) {
+    w.family(name, Type::gauge, help);
+    for (const auto& a : agents) w.sample({{"agent", a.record.agent_id}}, value(a));
+  };
+  per_agent("sovdev_agent_last_seen_timestamp_seconds",
+            "When the agent's last status was made (unix seconds, its clock).",
+            [](const Agent& a) { return static_cast<double>(a.record.updated_at); });
+  per_agent("sovdev_agent_private_memory_bytes",
+            "The agent's private (anonymous) resident memory, as it reported.",
+            [](const Agent& a) { return a.status.private_bytes(); });
+  per_agent("sovdev_agent_rss_bytes", "The agent's total resident memory, as it reported.",
+            [](const Agent& a) { return a.status.rss_bytes(); });
+  per_agent("sovdev_agent_last_fetch_seconds",
+            "Duration of the agent's last completed fetch, manifest asked to bundle verified.",
+            [](const Agent& a) { return static_cast<double>(a.status.last_fetch_ms()) / 1000.0; });
+  per_agent("sovdev_agent_last_fetch_bytes", "Bytes the agent's last completed fetch received.",
+            [](const Agent& a) { return a.status.last_fetch_bytes(); });
+  per_agent("sovdev_agent_last_fetch_delta", "1 when the agent's last fetch came as a delta.",
+            [](const Agent& a) { return std::uint64_t{a.status.last_fetch_delta() ? 1u : 0u}; });
+  per_agent("sovdev_agent_rejected_messages",
+            "Messages the agent refused (bad signature, rollback ...), as it reported.",
+            [](const Agent& a) { return a.status.rejected_messages(); });
+
+  w.family("sovdev_service_healthy", Type::gauge,
+           "1 when the agent reports the service healthy (or external, i.e. managed), else 0.");
+  for (const auto& a : agents) {
+    for (const auto& svc : a.status.services()) {
+      w.sample({{"agent", a.record.agent_id},
+                {"environment", a.environment()},
+                {"service", svc.service()}},
+               std::uint64_t{service_up(svc.state()) ? 1u : 0u});
+    }
+  }
+  return {};
+}
+
+Status render_bundles(Writer& w, store::Database& db) {
+  store::HubBundles bundles(db);
+  w.family("sovdev_bundle_latest_version", Type::gauge,
+           "Newest published version of each stack per channel.");
+  SOVDEV_ASSIGN(auto channels, bundles.channels());
+  for (const auto& channel : channels) {
+    SOVDEV_ASSIGN(auto newest, bundles.newest_per_stack(channel));
+    for (const auto& b : newest) w.sample({{"channel", channel}, {"stack", b.stack}}, b.version);
+  }
+  return {};
+}
+
+Expected<std::string> render(store::Database& db, const LoopFigures& figures,
+                             const RenderOptions& options) {
+  Writer w;
+  render_loop(w, figures, options);
+  // One read transaction: WAL gives it a snapshot, and the serve loop's writes go on. One
+  // left open by a failed scrape would fail every later BEGIN: end it first.
+  if (!db.autocommit()) (void)db.exec("ROLLBACK");
+  SOVDEV_TRY(db.exec("BEGIN"));
+  auto read = [&]() -> Status {
+    SOVDEV_TRY(render_fleet(w, db));
+    return render_bundles(w, db);
+  }();
+  // Nothing was written: ending the read transaction cannot lose anything.
+  const auto ended = db.exec(read ? "COMMIT" : "ROLLBACK");
+  if (!read) return std::move(read).error().context("read hub.db for metrics");
+  if (!ended) return ended.error().context("read hub.db for metrics");
+  return w.take();
+}
+
+}  // namespace sovdev::hub::metrics
