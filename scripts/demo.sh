@@ -119,7 +119,13 @@ step "hub: serving fetch requests and recording what agents report"
 group="hubs-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 broker_opts=(--broker "tcp://127.0.0.1:$port" --username sovdev-hub --password-file hub.password)
 "$hub" serve --db hub.db --key keys/publisher-1.key --group "$group" "${broker_opts[@]}" \
-  2> logs/hub.log & pids+=($!)
+  --metrics-listen 127.0.0.1:0 2> logs/hub.log & pids+=($!)
+for _ in $(seq 100); do
+  metrics=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' logs/hub.log | head -1) && break
+  sleep 0.1
+done
+[ -n "$metrics" ] || { echo "demo: the hub did not start its metrics endpoint" >&2; exit 1; }
+echo "hub: Prometheus metrics on $metrics"
 
 step "one stack, four environments: what differs is stated once, in stacks/sovdev/env/<env>.toml"
 python3 - "$repo/stacks/sovdev/env" <<'PY'
@@ -227,6 +233,11 @@ echo "clusters/edge now holds Grafana 11.3.2 and work_mem 4MB; dev, staging and 
 
 step "the fleet now"
 "$hub" status --db hub.db
+echo
+echo "the same from the hub's Prometheus endpoint ($metrics), what the Grafana dashboard shows:"
+curl -sf "$metrics" | grep -E '^sovdev_(agents\{state="(healthy|offline)"\}|service_healthy\{agent="edge-1"|agent_last_fetch_(bytes|delta)\{agent="edge-1"|hub_bytes_served_total)' |
+  sed 's/^/  /'
+
 [ -n "${SOVDEV_DEMO_REPORT:-}" ] && "$hub" status --db hub.db --json > "$SOVDEV_DEMO_REPORT"
 
 step "done: stopping the agents, the hub and the broker"

@@ -27,6 +27,9 @@ TEST_CASE("the demo brings four environments up, reports the matrix and catches 
   INFO(demo.out << demo.err);
   REQUIRE(demo.exit_code == 0);
   CHECK_THAT(demo.out, Catch::Contains("caught up to version 2 with a delta"));
+  // The hub's Prometheus endpoint says the same as its status.
+  CHECK_THAT(demo.out, Catch::Contains("sovdev_agents{state=\"healthy\"} 4"));
+  CHECK_THAT(demo.out, Catch::Contains("sovdev_agent_last_fetch_delta{agent=\"edge-1\"} 1"));
 
   const auto status = nlohmann::json::parse(read_text(report));
   const auto& matrix = status["matrix"];
