@@ -418,6 +418,8 @@ int run(int argc, char** argv) {
     std::string dir;
     ~Cleanup() {
       kill_all_children();
+      // SOVDEV_BENCH_KEEP=1 keeps the logs and databases for a look afterwards.
+      if (std::getenv("SOVDEV_BENCH_KEEP") != nullptr) return;
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }
