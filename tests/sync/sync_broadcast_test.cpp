@@ -84,8 +84,9 @@ TEST_CASE(
   WireCounter broadcast(fleet, "sovdev/v1/blob/+");
   auto hub = fleet.serve("hub.log");
 
-  const bool both = wait_until([&] { return verified(fleet, "agent-a") && verified(fleet, "agent-b"); },
-                               std::chrono::seconds(120));
+  const bool both =
+      wait_until([&] { return verified(fleet, "agent-a") && verified(fleet, "agent-b"); },
+                 std::chrono::seconds(120));
   INFO("agent a: " << read_text(fleet.ws.dir / "agent-a.log"));
   INFO("agent b: " << read_text(fleet.ws.dir / "agent-b.log"));
   INFO("hub: " << read_text(fleet.ws.dir / "hub.log"));
@@ -204,7 +205,8 @@ TEST_CASE(
     m.qos = 0;
     (void)evil->publish(m);
   }
-  const bool done = wait_until([&] { return verified(fleet, "agent-a"); }, std::chrono::seconds(120));
+  const bool done =
+      wait_until([&] { return verified(fleet, "agent-a"); }, std::chrono::seconds(120));
   INFO("agent: " << read_text(fleet.ws.dir / "agent-a.log"));
   REQUIRE(done);
   auto status = run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
