@@ -135,7 +135,8 @@ Status Server::broadcast(BroadcastStream& stream, pb::FetchResponse& response) {
     return {};
   }
   stream.last_seq++;
-  stream.sent_seq[response.chunk().index()] = stream.last_seq;
+  const uint32_t index = response.chunk().index();
+  if (index < stream.sent_seq.size()) stream.sent_seq[index] = stream.last_seq;
   stats_.chunks_broadcast++;
   stats_.bytes_sent += m.payload.size();
   return {};

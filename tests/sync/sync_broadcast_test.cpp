@@ -63,11 +63,13 @@ TEST_CASE(
     "bytes than twice the payload",
     "[sync][broadcast]") {
   Fleet fleet;
-  const Noise noise = publish_noise(fleet, 6);
-  fleet.agent_config("agent-a");
-  fleet.agent_config("agent-b");
-  // Both agents are up and waiting for a catalog before the hub starts, so they really fetch
-  // at the same time.
+  // Both agents are up and waiting for a catalog before the hub starts, so they fetch at the
+  // same time; with one chunk in flight a pull takes long enough (~300 round trips) that the
+  // scheduler starting one agent's fetch a little later still leaves most of it shared (a
+  // 6 MiB pull at window 8 took 55 ms, and a 80 ms late start made it two pulls).
+  const Noise noise = publish_noise(fleet, 16);
+  fleet.agent_config("agent-a", 1);
+  fleet.agent_config("agent-b", 1);
   auto watcher = fleet.client("sovdev-hub", "status-watcher");
   REQUIRE(watcher->subscribe("sovdev/v1/status/+", 1));
   auto a = fleet.run_agent("agent-a", "agent-a.log");
