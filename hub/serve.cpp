@@ -43,6 +43,12 @@ Status Server::start() {
 }
 
 Status Server::tick() {
+  // Requests lost to a full queue cost their agents a whole request_timeout: say so.
+  if (const uint64_t dropped = client_.stats().dropped; dropped > dropped_) {
+    spdlog::warn("{} incoming messages dropped (the queue was full); their agents ask again",
+                 dropped - dropped_);
+    dropped_ = dropped;
+  }
   store::HubBundles bundles(db_);
   store::HubCatalogs catalogs(db_);
   SOVDEV_ASSIGN(auto channels, bundles.channels());

@@ -64,6 +64,7 @@ class Server {
   Clock now_;
   DeltaCache deltas_;
   BroadcastStreams streams_;
+  uint64_t dropped_ = 0;  // messages the client's full queue dropped, as last reported
   ServeStats stats_;
 };
 
