@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bundles/manifest_rules.hpp"
@@ -50,6 +51,9 @@ class BundleFetch {
 
   BundleFetch(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
               const FetchSettings& settings, FetchCounters& counters, FetchGoal goal);
+  ~BundleFetch();
+  BundleFetch(const BundleFetch&) = delete;
+  BundleFetch& operator=(const BundleFetch&) = delete;
 
   Status start(int64_t now_ms);
   // A response for this bundle (the caller matched the digest). Errors are this bundle's
@@ -73,7 +77,13 @@ class BundleFetch {
   Status request_manifest(int64_t now_ms);
   Status on_manifest(const pb::Signed& envelope, int64_t now_ms);
   Status on_delta_offer(const pb::FetchResponse& response, int64_t now_ms);
-  Status on_chunk(const pb::Chunk& chunk);
+  Status on_chunk(const pb::FetchResponse& response);
+  // Listens on the blob topic of `object` (the payload's digest or the delta's SHA-256) while
+  // fetching it, so chunks other agents asked for serve this one too; one topic at a time.
+  void listen(std::string_view object);
+  void stop_listening();
+  // Follows the hub's numbering of broadcast chunks; a gap means some never reached us.
+  void follow(const pb::FetchResponse& response);
   Status begin_chunks(int64_t now_ms);
   Status fill_window(int64_t now_ms);
   Status finish_full();
@@ -105,6 +115,9 @@ class BundleFetch {
   int64_t not_before_ = 0;     // backoff: no request before this time
   uint64_t request_id_ = 0;
   std::string delta_file_;
+  std::string listen_topic_;  // the blob topic subscribed to, "" = none (answers come unicast)
+  uint64_t stream_ = 0;       // the hub's broadcast stream followed, 0 = position unknown
+  uint64_t seen_ = 0;         // its highest number handled (or the position the hub reported)
   std::mt19937 rng_{std::random_device{}()};
 };
 

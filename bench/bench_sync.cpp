@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -250,6 +251,29 @@ bool bench_memory(const Context& ctx, const GeneratedBundle& small, const Hub& s
 }
 
 // ---- 3. fan-out -----------------------------------------------------------------------------
+// CPU seconds (user + system) of every child reaped so far.
+double children_cpu() {
+  rusage u{};
+  ::getrusage(RUSAGE_CHILDREN, &u);
+  const auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// "<id>: healthy, stack kp v1, <N> bytes received, ..." lines of `sync --once`: N's median.
+uint64_t median_received(const std::string& log) {
+  std::vector<double> got;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    const size_t at = line.find(" bytes received");
+    const size_t comma = line.rfind(", ", at);
+    if (at == std::string::npos || comma == std::string::npos) continue;
+    got.push_back(std::stod(line.substr(comma + 2, at - comma - 2)));
+  }
+  return got.empty() ? 0 : static_cast<uint64_t>(median(got));
+}
+
 bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub, int n,
                   const std::string& lines) {
   std::printf("== fan-out: %d agents, %s payload, one hub\n", n, mib(mid.payload_size).c_str());
@@ -257,6 +281,7 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   for (int i = 0; i < n; i++)
     agents.push_back(make_agent(ctx, "fan-" + std::to_string(i), hub.prefix));
   std::vector<pid_t> pids;
+  const double cpu_before = children_cpu();
   const auto start = Clock::now();
   for (int i = 0; i < n; i++) {
     pids.push_back(spawn(
@@ -268,13 +293,27 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
     if (wait_child(p, 180s).value_or(-1) != 0) failed++;
   }
   const double t = since(start);
+  const double agents_cpu = children_cpu() - cpu_before;
   for (const auto& a : agents) {
     if (!applied(a)) failed++;
     drop_agent(a);
   }
   if (failed) throw std::runtime_error(std::to_string(failed) + " fan-out agents failed");
   const uint64_t count = lines_for(mid.payload_size);
+  const double base_cpu_before = children_cpu();
   const double b = broker_baseline(ctx, lines, count, n);
+  const double base_cpu = children_cpu() - base_cpu_before;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  // Where the time goes: the figure includes every agent's whole life (start, SQLite, pull,
+  // apply with its fsyncs, exit) on this machine's cores, the baseline only receiving.
+  note("agents' CPU (user+system): " + fixed(agents_cpu, 1) + " s, " +
+       fixed(agents_cpu / n * 1000, 0) + " ms each; on " + std::to_string(cores) +
+       " cores that alone needs >= " + fixed(agents_cpu / cores, 2) + " s; the " +
+       std::to_string(n) + " mosquitto_sub + mosquitto_pub used " + fixed(base_cpu, 1) +
+       " s of CPU");
+  note("median bytes received per agent: " +
+       std::to_string(median_received(read_text(ctx.dir + "/fan.log"))) + " for a " +
+       std::to_string(mid.payload_size) + "-byte payload");
   note(
       "figure: spawn of the first agent to exit of the last (sync --once, fresh state each); "
       "baseline: " +
@@ -418,6 +457,8 @@ int run(int argc, char** argv) {
     std::string dir;
     ~Cleanup() {
       kill_all_children();
+      // SOVDEV_BENCH_KEEP=1 keeps the logs and databases for a look afterwards.
+      if (std::getenv("SOVDEV_BENCH_KEEP") != nullptr) return;
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }

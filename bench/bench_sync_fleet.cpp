@@ -142,7 +142,7 @@ void start_broker(Context& ctx) {
     std::string conf =
         "per_listener_settings false\nallow_anonymous true\n"
         "message_size_limit 1114112\nmax_packet_size 1179648\n"
-        "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 20\n"
+        "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 1000\n"
         "persistence false\nlog_dest file " +
         ctx.dir +
         "/mosquitto.log\nlog_type error\nlog_type warning\n"

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/messages.hpp"
 #include "hub/catalog.hpp"
@@ -42,6 +43,12 @@ Status Server::start() {
 }
 
 Status Server::tick() {
+  // Requests lost to a full queue cost their agents a whole request_timeout: say so.
+  if (const uint64_t dropped = client_.stats().dropped; dropped > dropped_) {
+    spdlog::warn("{} incoming messages dropped (the queue was full); their agents ask again",
+                 dropped - dropped_);
+    dropped_ = dropped;
+  }
   store::HubBundles bundles(db_);
   store::HubCatalogs catalogs(db_);
   SOVDEV_ASSIGN(auto channels, bundles.channels());
@@ -121,6 +128,26 @@ Status Server::send(const std::string& agent_id, const std::string& correlation,
   return {};
 }
 
+Status Server::broadcast(BroadcastStream& stream, pb::FetchResponse& response) {
+  response.set_broadcast_stream(stream.id);
+  response.set_broadcast_seq(stream.last_seq + 1);
+  mqtt::Message m;
+  m.topic = stream.topic;
+  m.payload = response.SerializeAsString();
+  m.qos = 0;
+  if (!client_.publish(m)) {
+    // Not numbered: the agents that asked see no gap and ask again after their timeout.
+    stats_.send_failures++;
+    return {};
+  }
+  stream.last_seq++;
+  const uint32_t index = response.chunk().index();
+  if (index < stream.sent_seq.size()) stream.sent_seq[index] = stream.last_seq;
+  stats_.chunks_broadcast++;
+  stats_.bytes_sent += m.payload.size();
+  return {};
+}
+
 Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& message) {
   stats_.requests++;
   auto req = parse_fetch_request(message.payload);
@@ -146,10 +173,20 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     pb::Signed* env = resp.mutable_manifest();
     if (!env->ParseFromString(bundle->envelope))
       return make_error(Errc::store, "stored manifest unreadable");
+    if (req->broadcast()) {
+      // The agent listened on the payload's blob topic before it asked: whatever is numbered
+      // after this position reaches it.
+      const auto& stream =
+          streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count);
+      resp.set_broadcast_stream(stream.id);
+      resp.set_broadcast_seq(stream.last_seq);
+    }
     SOVDEV_TRY(send(agent_id, message.correlation_data, resp));
     stats_.manifests_sent++;
     if (!req->base_digest().empty()) {
       pb::FetchResponse delta_resp = resp;
+      delta_resp.clear_broadcast_stream();
+      delta_resp.clear_broadcast_seq();
       auto delta = deltas_.get(*bundle, req->base_digest(), options_.keys);
       if (delta) {
         if (!delta_resp.mutable_delta_manifest()->ParseFromString((*delta)->envelope)) {
@@ -162,9 +199,27 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
       SOVDEV_TRY(send(agent_id, message.correlation_data, delta_resp));
     }
   }
+  if (req->chunks_size() == 0) return {};
+  // Agents that set the flag listen on the object's blob topic: answer there, once for all.
+  BroadcastStream* stream = nullptr;
+  if (req->broadcast()) {
+    if (req->delta()) {
+      auto delta = deltas_.get(*bundle, req->base_digest(), options_.keys);
+      if (delta) {
+        stream = &streams_.get(blob_topic(options_.prefix, (*delta)->manifest.delta_sha256()),
+                               delta_chunk_count((*delta)->manifest));
+      }
+    } else {
+      stream = &streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count);
+    }
+  }
   std::string data;
   for (const auto& range : req->chunks()) {
     for (uint32_t i = range.first(); i < range.first() + range.count(); i++) {
+      if (stream && stream->on_its_way(i, req->broadcast_stream(), req->broadcast_seen())) {
+        stats_.chunks_on_their_way++;
+        continue;
+      }
       pb::FetchResponse chunk_resp;
       chunk_resp.set_schema(1);
       chunk_resp.set_request_id(req->request_id());
@@ -190,7 +245,13 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
         stats_.chunks_sent++;
       }
       chunk_resp.mutable_chunk()->set_index(i);
-      SOVDEV_TRY(send(agent_id, message.correlation_data, chunk_resp));
+      if (stream) {
+        // Every listener takes it; the request id means nothing to the others.
+        chunk_resp.set_request_id(0);
+        SOVDEV_TRY(broadcast(*stream, chunk_resp));
+      } else {
+        SOVDEV_TRY(send(agent_id, message.correlation_data, chunk_resp));
+      }
     }
   }
   return {};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bundles/keys.hpp"
+#include "hub/broadcast.hpp"
 #include "hub/delta_cache.hpp"
 #include "platform/mqtt/client.hpp"
 #include "platform/store/hub_store.hpp"
@@ -27,6 +28,8 @@ struct ServeStats {
   uint64_t manifests_sent = 0;
   uint64_t chunks_sent = 0;
   uint64_t delta_chunks_sent = 0;
+  uint64_t chunks_broadcast = 0;  // of chunks_sent and delta_chunks_sent: on a blob topic
+  uint64_t chunks_on_their_way = 0;  // asked for while already on their way: not sent again
   uint64_t bytes_sent = 0;
   uint64_t statuses = 0;
   uint64_t send_failures = 0;
@@ -51,6 +54,8 @@ class Server {
   Status publish_catalog(const store::HubCatalog& catalog);
   Status send(const std::string& agent_id, const std::string& correlation,
               const pb::FetchResponse& response);
+  // Publishes a chunk on its object's blob topic as the stream's next number.
+  Status broadcast(BroadcastStream& stream, pb::FetchResponse& response);
   void reject(const std::string& what);
 
   store::Database& db_;
@@ -58,6 +63,8 @@ class Server {
   ServeOptions options_;
   Clock now_;
   DeltaCache deltas_;
+  BroadcastStreams streams_;
+  uint64_t dropped_ = 0;  // messages the client's full queue dropped, as last reported
   ServeStats stats_;
 };
 

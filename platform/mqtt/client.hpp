@@ -81,6 +81,13 @@ class Client {
   // Waits for the broker's answer when connected; remembered either way and subscribed again
   // after every reconnect. A filter the broker refuses is an error and is forgotten.
   virtual Status subscribe(const std::string& filter, int qos) = 0;
+  // subscribe() to one topic name (no wildcards) whose messages are handed over as if they
+  // had arrived on `deliver_as`: an owner that routes by topic takes a shared topic carrying
+  // the same kind of message (the sync protocol's broadcast chunks) as its own.
+  virtual Status subscribe_as(const std::string& topic, int qos, const std::string& deliver_as) = 0;
+  // Forgets a subscription and asks the broker to end it, without waiting for the answer.
+  // Messages on it that were already under way are dropped, not handed over.
+  virtual Status unsubscribe(const std::string& filter) = 0;
   // Never blocks on the network. Errc::unavailable when disconnected or when
   // max_pending_publishes are still unacknowledged: the caller retries later.
   virtual Status publish(const Message& message) = 0;

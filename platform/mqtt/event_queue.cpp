@@ -7,7 +7,8 @@ namespace sovdev::mqtt {
 bool EventQueue::push_message(Message message) {
   {
     std::lock_guard lock(mutex_);
-    if (messages_ >= capacity_) {
+    const size_t limit = message.qos == 0 ? capacity_ - capacity_ / 4 : capacity_;
+    if (messages_ >= limit) {
       dropped_++;
       return false;
     }

@@ -21,7 +21,10 @@ class EventQueue {
   EventQueue(const EventQueue&) = delete;
   EventQueue& operator=(const EventQueue&) = delete;
 
-  // Returns false, and counts the drop, when `capacity` messages are already waiting.
+  // Returns false, and counts the drop, when `capacity` messages are already waiting. QoS 0
+  // messages go first: they are dropped once three quarters of the capacity is taken, so a
+  // flood of them (the sync protocol's broadcast chunks) leaves room for the QoS 1 messages
+  // (manifests, catalogs) whose sender does not expect to send them again soon.
   bool push_message(Message message);
   // Connection events never count against the capacity and are never dropped; a run of them
   // with no message in between collapses (lost, connected, lost → lost) so that a flapping

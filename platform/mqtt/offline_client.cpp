@@ -7,6 +7,8 @@ class OfflineClient final : public Client {
  public:
   Status connect() override { return offline(); }
   Status subscribe(const std::string&, int) override { return {}; }
+  Status subscribe_as(const std::string&, int, const std::string&) override { return {}; }
+  Status unsubscribe(const std::string&) override { return {}; }
   Status publish(const Message&) override { return offline(); }
   std::optional<Event> next(std::chrono::milliseconds) override { return std::nullopt; }
   Status disconnect() override { return {}; }

@@ -11,7 +11,12 @@ void PahoClient::on_message(const ::mqtt::message& message) {
   bytes_in_ += message.get_payload_ref().size();
   // Full queue: the message is dropped and counted. The sync protocol asks again for what it
   // misses, and memory stays bounded whatever the broker sends.
-  (void)queue_.push_message(from_paho(message));
+  Message m = from_paho(message);
+  if (has_aliases_) {
+    m.topic = deliver_name(m.topic);
+    if (m.topic.empty()) return;  // unsubscribed a moment ago: nobody wants it any more
+  }
+  (void)queue_.push_message(std::move(m));
 }
 
 void PahoClient::on_success(const ::mqtt::token& token) {

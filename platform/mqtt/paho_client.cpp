@@ -136,6 +136,64 @@ Status PahoClient::subscribe(const std::string& filter, int qos) {
                                        ::mqtt::exception::reason_code_str(refused));
 }
 
+Status PahoClient::subscribe_as(const std::string& topic, int qos, const std::string& deliver_as) {
+  if (topic.find_first_of("+#") != std::string::npos || deliver_as.empty()) {
+    return make_error(Errc::invalid, "subscribe " + topic + " as " + deliver_as +
+                                         ": needs a topic name without wildcards and a name");
+  }
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(aliases_, [&](const auto& a) { return a.first == topic; });
+    aliases_.emplace_back(topic, deliver_as);
+    has_aliases_ = true;
+  }
+  auto subscribed = subscribe(topic, qos);
+  if (!subscribed) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(aliases_, [&](const auto& a) { return a.first == topic; });
+  }
+  return subscribed;
+}
+
+Status PahoClient::unsubscribe(const std::string& filter) {
+  bool connected = false;
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(subscriptions_, [&](const auto& s) { return s.first == filter; });
+    for (auto& alias : aliases_) {
+      if (alias.first == filter) alias.second.clear();
+    }
+    // Dropped-topic entries only need to outlive the messages already under way.
+    constexpr size_t kKeepDropped = 16;
+    size_t dropped = 0;
+    for (auto it = aliases_.rbegin(); it != aliases_.rend(); ++it) {
+      if (it->second.empty()) dropped++;
+    }
+    while (dropped > kKeepDropped) {
+      auto it = std::find_if(aliases_.begin(), aliases_.end(),
+                             [](const auto& a) { return a.second.empty(); });
+      aliases_.erase(it);
+      dropped--;
+    }
+    connected = state_ == State::connected;
+  }
+  if (!connected) return {};
+  try {
+    cli_->unsubscribe(filter);  // the answer is not waited for: nothing depends on it
+  } catch (const ::mqtt::exception& e) {
+    return make_error(Errc::unavailable, "unsubscribe from " + filter + ": " + e.what());
+  }
+  return {};
+}
+
+std::string PahoClient::deliver_name(const std::string& topic) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [name, as] : aliases_) {
+    if (name == topic) return as;
+  }
+  return topic;
+}
+
 Status PahoClient::publish(const Message& message) {
   if (message.topic.empty() ||
       message.topic.find_first_of(std::string("+#\0", 3)) != std::string::npos || message.qos < 0 ||

@@ -42,6 +42,8 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
 
   Status connect() override;
   Status subscribe(const std::string& filter, int qos) override;
+  Status subscribe_as(const std::string& topic, int qos, const std::string& deliver_as) override;
+  Status unsubscribe(const std::string& filter) override;
   Status publish(const Message& message) override;
   std::optional<Event> next(std::chrono::milliseconds timeout) override;
   Status disconnect() override;
@@ -61,6 +63,8 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   void on_publish_done(const ::mqtt::token& token, bool ok);
 
   void start_attempt();
+  // The name a message on `topic` is handed over under; "" = drop it (unsubscribed).
+  std::string deliver_name(const std::string& topic);
   std::chrono::milliseconds answer_timeout() const {
     return options_.connect_timeout * static_cast<int64_t>(options_.servers.size()) +
            std::chrono::seconds(2);
@@ -82,6 +86,10 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   uint64_t generation_ = 0;
   size_t pending_ = 0;
   Subscriptions subscriptions_;
+  // topic → the name its messages are handed over under ("" once unsubscribed: late messages
+  // are dropped). Read on Paho's thread for every message while not empty.
+  std::vector<std::pair<std::string, std::string>> aliases_;
+  std::atomic<bool> has_aliases_{false};
   std::mt19937_64 rng_;
 
   std::atomic<uint64_t> received_{0}, published_{0}, bytes_in_{0}, bytes_out_{0};

@@ -45,6 +45,21 @@ TEST_CASE("the event queue drops messages past its capacity but never connection
         std::vector<Kind>{Kind::message, Kind::connection_lost, Kind::connected, Kind::message});
 }
 
+TEST_CASE("a flood of QoS 0 messages leaves a quarter of the queue to QoS 1 messages",
+          "[mqtt][unit]") {
+  EventQueue q(8);
+  Message chunk = payload("chunk");
+  chunk.qos = 0;
+  int taken = 0;
+  for (int i = 0; i < 20; i++) taken += q.push_message(chunk) ? 1 : 0;
+  CHECK(taken == 6);
+  Message manifest = payload("manifest");  // QoS 1
+  CHECK(q.push_message(manifest));
+  CHECK(q.push_message(manifest));
+  CHECK_FALSE(q.push_message(manifest));
+  CHECK(q.dropped() == 15);
+}
+
 TEST_CASE("connection events collapse while the owner is not reading", "[mqtt][unit]") {
   EventQueue q(4);
   q.push_connected();

@@ -88,8 +88,14 @@ std::unique_ptr<mqtt::Client> Fleet::client(const std::string& user,
   return c;
 }
 
+// Several counters may watch at once: each needs its own client id.
+static int next_id() {
+  static int id = 0;
+  return ++id;
+}
+
 WireCounter::WireCounter(const Fleet& fleet, const std::string& filter)
-    : client_(fleet.client("sovdev-hub", "wire-counter")) {
+    : client_(fleet.client("sovdev-hub", "wire-counter-" + std::to_string(next_id()))) {
   auto sub = client_->subscribe(filter, 1);
   if (!sub) throw std::runtime_error("wire counter: " + sub.error().message);
 }

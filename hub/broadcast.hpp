@@ -1,0 +1,50 @@
+// The hub's broadcast streams: one per object being fetched (a bundle's payload, or a delta),
+// published on <prefix>/blob/<object hex> for every agent fetching it at once. A chunk goes
+// out there once however many agents ask for it while it is on its way, so 200 agents pulling
+// one bundle cost the hub (and the broker's intake) about one copy instead of 200.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sovdev::hub {
+
+// The topic agents listen on while they fetch `object` (a manifest digest, or a delta's
+// SHA-256). agent/fetch.cpp names it the same way.
+std::string blob_topic(const std::string& prefix, std::string_view object);
+
+struct BroadcastStream {
+  std::string topic;
+  uint64_t id = 0;        // random, so a position from another replica or run never matches
+  uint64_t last_seq = 0;  // numbers 1, 2, ... in publishing order
+  std::vector<uint64_t> sent_seq;  // chunk index → number it last went out with (0: never)
+
+  // Whether chunk `index` was published after the position an agent reports (stream `id`,
+  // everything up to `seen` handled): then it is still on its way to that agent, which
+  // listened before it went out, and need not go again. A chunk sent at or before `seen` and
+  // asked for again was lost (a full queue, QoS 0): it goes again.
+  bool on_its_way(uint32_t index, uint64_t stream, uint64_t seen) const;
+};
+
+class BroadcastStreams {
+ public:
+  explicit BroadcastStreams(size_t max_streams = 64);
+
+  // The stream of `topic` for an object of `chunks` chunks, made on first use. The least
+  // recently used stream is forgotten past max_streams: its agents just get chunks again.
+  BroadcastStream& get(const std::string& topic, uint32_t chunks);
+  size_t size() const { return streams_.size(); }
+
+ private:
+  size_t max_streams_;
+  std::list<BroadcastStream> streams_;  // most recently used first
+  std::map<std::string, std::list<BroadcastStream>::iterator> by_topic_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace sovdev::hub
