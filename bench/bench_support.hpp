@@ -58,6 +58,7 @@ struct Paths {
   std::string hub() const { return build_dir + "/hub/sovdev-hub"; }
   std::string agent() const { return build_dir + "/agent/sovdev-agent"; }
   std::string bare() const { return build_dir + "/bench/bench_bare"; }
+  std::string harness() const { return build_dir + "/bench/bench_fleet_harness"; }
   std::string kube_prometheus(const std::string& version) const {
     return shared_dir + "/realworld/kube-prometheus/" + version + "/manifests";
   }
