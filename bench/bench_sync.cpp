@@ -173,7 +173,17 @@ AgentMemory measure_agent(const Context& ctx, const std::string& id, const Hub& 
     std::this_thread::sleep_for(2ms);
   }
   m.sync_seconds = since(start);
-  // Idle: the first second still finishes the apply and the status; then 3 s sampled.
+  // The dir target's inventory is written at its commit; the agent then records the apply,
+  // logs it, and gives memory back as it turns healthy. Idle starts after that line (on a
+  // loaded machine the tail of the apply could otherwise fall into the idle sample).
+  while (read_text(log).find("info applied ") == std::string::npos && since(start) < 120) {
+    if (const auto now = read_mem(pid)) {
+      m.sync_peak.anon = std::max(m.sync_peak.anon, now->anon);
+      m.sync_peak.rss = std::max(m.sync_peak.rss, now->rss);
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  // Idle: the first second still finishes the status; then 3 s sampled.
   const auto idle_start = Clock::now();
   while (since(idle_start) < 4) {
     const auto now = read_mem(pid);
