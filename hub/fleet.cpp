@@ -10,8 +10,8 @@ namespace {
 // reports follows, sorted.
 const std::vector<std::pair<std::string, std::string>>& known_services() {
   static const std::vector<std::pair<std::string, std::string>> rows = {
-      {"kubernetes", "Kubernetes"}, {"traefik", "Traefik"},         {"postgresql", "PostgreSQL"},
-      {"redis", "Redis"},           {"authentik", "Authentik"},     {"ai-platform", "AI Platform"},
+      {"kubernetes", "Kubernetes"}, {"traefik", "Traefik"},     {"postgresql", "PostgreSQL"},
+      {"redis", "Redis"},           {"authentik", "Authentik"}, {"ai-platform", "AI Platform"},
       {"grafana", "Grafana"}};
   return rows;
 }
@@ -49,6 +49,10 @@ void add_to_cell(Cell& cell, const std::string& state, const std::string& messag
 
 }  // namespace
 
+const std::string& environment_of(const pb::AgentStatus& status, const std::string& channel) {
+  return status.environment().empty() ? channel : status.environment();
+}
+
 bool is_good_state(const std::string& state) {
   return state == "healthy" || state == "external";
 }
@@ -64,7 +68,7 @@ FleetView make_fleet_view(const std::vector<store::AgentRecord>& records) {
   for (const auto& r : records) {
     AgentView a;
     if (!a.status.ParseFromString(r.status)) continue;
-    a.environment = !a.status.environment().empty() ? a.status.environment() : r.channel;
+    a.environment = environment_of(a.status, r.channel);
     a.last_seen = r.updated_at;
     view.agents.push_back(std::move(a));
   }

@@ -20,17 +20,18 @@ struct AgentView {
 };
 
 struct Cell {
-  std::string state;   // worst of the environment's agents: healthy, external, degraded, offline, ...
-                       // "" when no agent there runs the service
-  int agents = 0;      // agents of the environment that report the service (or are offline)
-  int good = 0;        // of them, healthy or external
-  std::string message; // the first non-good agent's message, else the first message
+  std::string
+      state;       // worst of the environment's agents: healthy, external, degraded, offline, ...
+                   // "" when no agent there runs the service
+  int agents = 0;  // agents of the environment that report the service (or are offline)
+  int good = 0;    // of them, healthy or external
+  std::string message;       // the first non-good agent's message, else the first message
   std::string text() const;  // "healthy", "healthy 3/3", "degraded 1/3", "-"
 };
 
 struct ServiceRow {
-  std::string service;  // label value: postgresql
-  std::string title;    // PostgreSQL
+  std::string service;                // label value: postgresql
+  std::string title;                  // PostgreSQL
   std::map<std::string, Cell> cells;  // by environment
 };
 
@@ -43,6 +44,9 @@ struct FleetView {
 // Statuses that no longer parse are skipped (a newer agent's format is still read: protobuf).
 FleetView make_fleet_view(const std::vector<store::AgentRecord>& records);
 [[nodiscard]] Expected<FleetView> load_fleet_view(store::Database& db);
+
+// The environment an agent counts in: what it reports (from its bundle), else its channel.
+const std::string& environment_of(const pb::AgentStatus& status, const std::string& channel);
 
 // Whether a reported service state counts as available.
 bool is_good_state(const std::string& state);

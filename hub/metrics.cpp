@@ -3,6 +3,7 @@
 #include <map>
 #include <vector>
 
+#include "hub/fleet.hpp"
 #include "platform/store/hub_store.hpp"
 #include "sovdev.pb.h"
 
@@ -24,10 +25,7 @@ constexpr std::string_view kStates[] = {"idle",     "fetching", "verifying", "ap
 struct Agent {
   store::AgentRecord record;
   pb::AgentStatus status;
-  // AgentStatus.environment, or the channel for agents that do not report one.
-  const std::string& environment() const {
-    return status.environment().empty() ? record.channel : status.environment();
-  }
+  const std::string& environment() const { return environment_of(status, record.channel); }
 };
 
 bool service_up(const std::string& state) {
@@ -122,10 +120,9 @@ Status render_fleet(Writer& w, store::Database& db) {
   w.family("sovdev_agent_applied_version", Type::gauge,
            "Bundle version the agent runs (0: none applied yet).");
   for (const auto& a : agents) {
-    w.sample({{"agent", a.record.agent_id},
-              {"channel", a.record.channel},
-              {"stack", a.status.stack()}},
-             a.status.applied_version());
+    w.sample(
+        {{"agent", a.record.agent_id}, {"channel", a.record.channel}, {"stack", a.status.stack()}},
+        a.status.applied_version());
   }
 
   // One gauge per agent and figure; `value` picks the figure from the agent's status.

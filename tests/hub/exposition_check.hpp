@@ -11,8 +11,8 @@
 namespace sovdev::testing {
 
 struct Exposition {
-  std::vector<std::string> problems;      // empty when the page follows the rules
-  std::map<std::string, double> samples;  // "name{a=\"x\",b=\"y\"}" (as written) → value
+  std::vector<std::string> problems;         // empty when the page follows the rules
+  std::map<std::string, double> samples;     // "name{a=\"x\",b=\"y\"}" (as written) → value
   std::map<std::string, std::string> types;  // family → counter, gauge, histogram ...
   std::map<std::string, std::string> helps;  // family → HELP text, unescaped
 

@@ -17,7 +17,4 @@ struct HttpReply {
 HttpReply http_request(const std::string& host, int port, const std::string& method,
                        const std::string& target);
 
-// A loopback TCP port nobody listened on a moment ago (for programs that need a fixed one).
-int free_loopback_port();
-
 }  // namespace sovdev::testing

@@ -106,8 +106,7 @@ TEST_CASE("the endpoint listens on IPv6 loopback", "[metrics]") {
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;
   a.sin6_addr = in6addr_loopback;
-  const bool have_v6 =
-      probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  const bool have_v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   if (probe >= 0) ::close(probe);
   if (!have_v6) {
     WARN("skipped: this machine has no IPv6 loopback");

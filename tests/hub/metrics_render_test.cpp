@@ -43,7 +43,8 @@ void put_bundle(store::Database& db, const std::string& channel, const std::stri
   b.payload_size = 4;
   b.uncompressed_size = 8;
   store::HubBundles bundles(db);
-  must(bundles.put_bundle(b, [](uint32_t) -> Expected<std::string> { return std::string("data"); }));
+  must(
+      bundles.put_bundle(b, [](uint32_t) -> Expected<std::string> { return std::string("data"); }));
 }
 
 void put_status(store::Database& db, const pb::AgentStatus& st) {
@@ -147,8 +148,9 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
   CHECK(e.value(R"(sovdev_agent_last_fetch_delta{agent="agent-a"})") == 1);
   CHECK(e.value(R"(sovdev_agent_last_fetch_delta{agent="agent-b"})") == 0);
   CHECK(e.value(R"(sovdev_agent_rejected_messages{agent="agent-a"})") == 2);
-  CHECK(e.value(R"(sovdev_service_healthy{agent="agent-a",environment="edge",service="traefik"})") ==
-        1);
+  CHECK(
+      e.value(R"(sovdev_service_healthy{agent="agent-a",environment="edge",service="traefik"})") ==
+      1);
   CHECK(e.value(R"(sovdev_service_healthy{agent="agent-a",environment="edge",)"
                 R"(service="postgresql"})") == 1);
   CHECK(e.value(R"(sovdev_service_healthy{agent="agent-a",environment="edge",service="redis"})") ==
@@ -202,17 +204,28 @@ TEST_CASE("an empty hub still announces every family and counts zero agents per 
   const auto e = parse_exposition(page);
   INFO(page);
   CHECK(e.problems.empty());
-  for (const char* family :
-       {"sovdev_agents", "sovdev_agent_info", "sovdev_agent_applied_version",
-        "sovdev_agent_last_seen_timestamp_seconds", "sovdev_agent_private_memory_bytes",
-        "sovdev_agent_rss_bytes", "sovdev_agent_last_fetch_seconds",
-        "sovdev_agent_last_fetch_bytes", "sovdev_agent_last_fetch_delta",
-        "sovdev_agent_rejected_messages", "sovdev_service_healthy", "sovdev_hub_requests_total",
-        "sovdev_hub_manifests_served_total", "sovdev_hub_chunks_served_total",
-        "sovdev_hub_bytes_served_total", "sovdev_hub_rejected_messages_total",
-        "sovdev_hub_status_messages_total", "sovdev_hub_send_failures_total",
-        "sovdev_hub_request_duration_seconds", "sovdev_bundle_latest_version", "sovdev_hub_up",
-        "sovdev_hub_build_info"}) {
+  for (const char* family : {"sovdev_agents",
+                             "sovdev_agent_info",
+                             "sovdev_agent_applied_version",
+                             "sovdev_agent_last_seen_timestamp_seconds",
+                             "sovdev_agent_private_memory_bytes",
+                             "sovdev_agent_rss_bytes",
+                             "sovdev_agent_last_fetch_seconds",
+                             "sovdev_agent_last_fetch_bytes",
+                             "sovdev_agent_last_fetch_delta",
+                             "sovdev_agent_rejected_messages",
+                             "sovdev_service_healthy",
+                             "sovdev_hub_requests_total",
+                             "sovdev_hub_manifests_served_total",
+                             "sovdev_hub_chunks_served_total",
+                             "sovdev_hub_bytes_served_total",
+                             "sovdev_hub_rejected_messages_total",
+                             "sovdev_hub_status_messages_total",
+                             "sovdev_hub_send_failures_total",
+                             "sovdev_hub_request_duration_seconds",
+                             "sovdev_bundle_latest_version",
+                             "sovdev_hub_up",
+                             "sovdev_hub_build_info"}) {
     CHECK(e.types.count(family) == 1);
   }
   CHECK(e.value(R"(sovdev_agents{state="healthy"})") == 0);

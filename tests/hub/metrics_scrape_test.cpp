@@ -12,6 +12,7 @@
 
 #include "tests/hub/exposition_check.hpp"
 #include "tests/hub/http_client.hpp"
+#include "tests/support/broker.hpp"
 #include "tests/sync/sync_fixture.hpp"
 
 using namespace sovdev::testing;
@@ -30,9 +31,20 @@ struct MetricsHub {
 };
 
 std::vector<std::string> serve_argv(const Fleet& fleet) {
-  return {hub_binary(), "serve", "--db", fleet.hub_db, "--key", fleet.ws.key("pub1"),
-          "--broker", fleet.broker->url(), "--username", "sovdev-hub", "--password-file",
-          fleet.password_file("sovdev-hub"), "--group", "hubs"};
+  return {hub_binary(),
+          "serve",
+          "--db",
+          fleet.hub_db,
+          "--key",
+          fleet.ws.key("pub1"),
+          "--broker",
+          fleet.broker->url(),
+          "--username",
+          "sovdev-hub",
+          "--password-file",
+          fleet.password_file("sovdev-hub"),
+          "--group",
+          "hubs"};
 }
 
 // Starts serve with --metrics-listen 127.0.0.1:0 and finds the port in its log.
@@ -115,8 +127,7 @@ TEST_CASE("the hub's /metrics passes promtool and a real Prometheus scrapes it",
   CHECK(e.value("sovdev_hub_bytes_served_total") > 0);
   CHECK(e.value("sovdev_hub_status_messages_total") >= 1);
   CHECK(e.value(R"(sovdev_bundle_latest_version{channel="edge",stack="kp"})") == 1);
-  CHECK(e.value(R"(sovdev_agent_applied_version{agent="agent-a",channel="edge",stack="kp"})") ==
-        1);
+  CHECK(e.value(R"(sovdev_agent_applied_version{agent="agent-a",channel="edge",stack="kp"})") == 1);
   CHECK(e.value(R"(sovdev_agent_private_memory_bytes{agent="agent-a"})") > 0);
   CHECK(e.value(R"(sovdev_agent_last_fetch_bytes{agent="agent-a"})") > 0);
   CHECK(e.value(R"(sovdev_agent_last_seen_timestamp_seconds{agent="agent-a"})") > 1.7e9);
@@ -138,8 +149,9 @@ TEST_CASE("the hub's /metrics passes promtool and a real Prometheus scrapes it",
   CHECK(head.body.empty());
 
   if (!std::filesystem::exists("/usr/bin/prometheus")) {
-    WARN("skipped the Prometheus scrape: /usr/bin/prometheus is missing (apt-get install "
-         "prometheus, or bash scripts/setup.sh)");
+    WARN(
+        "skipped the Prometheus scrape: /usr/bin/prometheus is missing (apt-get install "
+        "prometheus, or bash scripts/setup.sh)");
     return;
   }
   // A port that was free a moment ago; should another process take it first, Prometheus
@@ -148,7 +160,7 @@ TEST_CASE("the hub's /metrics passes promtool and a real Prometheus scrapes it",
   int prom_port = 0;
   const std::string prom_log = fleet.ws.dir / "prometheus.log";
   for (int attempt = 0; attempt < 3 && !prometheus; attempt++) {
-    prom_port = free_loopback_port();
+    prom_port = free_port();
     const std::string dir = fleet.ws.dir / ("prometheus-" + std::to_string(attempt));
     std::filesystem::create_directories(dir + "/data");
     write_text(dir + "/prometheus.yml",
@@ -197,15 +209,14 @@ TEST_CASE("the metrics endpoint is off unless --metrics-listen is given", "[metr
   Fleet fleet;
   auto hub = fleet.serve("hub.log");
   const std::string log = fleet.ws.dir / "hub.log";
-  REQUIRE(wait_until([&] { return read_text(log).find("serving ") != std::string::npos; },
-                     kDeadline));
+  REQUIRE(
+      wait_until([&] { return read_text(log).find("serving ") != std::string::npos; }, kDeadline));
   CHECK(read_text(log).find("metrics on") == std::string::npos);
 }
 
-TEST_CASE("serve refuses a malformed metrics address and a taken port, saying which",
-          "[metrics]") {
+TEST_CASE("serve refuses a malformed metrics address and a taken port, saying which", "[metrics]") {
   Workspace ws;
-  std::vector<std::string> argv = {hub_binary(), "serve",    "--db",     ws.dir / "hub.db",
+  std::vector<std::string> argv = {hub_binary(), "serve",        "--db",     ws.dir / "hub.db",
                                    "--key",      ws.key("pub1"), "--broker", "tcp://127.0.0.1:1"};
   auto with = [&](const std::string& listen) {
     auto a = argv;

@@ -21,9 +21,10 @@ TEST_CASE("label values escape backslash, double quote and newline", "[metrics]"
 TEST_CASE("label values keep valid UTF-8 and replace stray bytes", "[metrics]") {
   CHECK(escape_label_value("Zürich ☃ 𝄞") == "Zürich ☃ 𝄞");
   const std::string fffd = "\xEF\xBF\xBD";
-  CHECK(escape_label_value("a\xFF" "b") == "a" + fffd + "b");
-  CHECK(escape_label_value("\xC3") == fffd);               // cut off
-  CHECK(escape_label_value("\xC0\xAF") == fffd + fffd);    // overlong '/'
+  CHECK(escape_label_value("a\xFF"
+                           "b") == "a" + fffd + "b");
+  CHECK(escape_label_value("\xC3") == fffd);                        // cut off
+  CHECK(escape_label_value("\xC0\xAF") == fffd + fffd);             // overlong '/'
   CHECK(escape_label_value("\xED\xA0\x80") == fffd + fffd + fffd);  // a UTF-16 surrogate
 }
 
@@ -77,8 +78,7 @@ TEST_CASE("a repeated series is written once and counted", "[metrics]") {
   w.sample({{"a", "1"}}, std::uint64_t{6});
   w.sample({{"a", "2"}}, 0.5);
   CHECK(w.duplicates() == 1);
-  CHECK(w.text() ==
-        "# HELP z Test gauge.\n# TYPE z gauge\nz{a=\"1\"} 5\nz{a=\"2\"} 0.5\n");
+  CHECK(w.text() == "# HELP z Test gauge.\n# TYPE z gauge\nz{a=\"1\"} 5\nz{a=\"2\"} 0.5\n");
   // The same labels in another family are another series.
   w.family("z2", Type::gauge, "Another.");
   w.sample({{"a", "1"}}, std::uint64_t{7});
@@ -97,8 +97,8 @@ TEST_CASE("the test's format reader catches what Prometheus would reject", "[met
   CHECK_FALSE(parse_exposition("x 1\n").problems.empty());  // no TYPE
   CHECK_FALSE(parse_exposition("# TYPE x gauge\nx{a=\"b\\q\"} 1\n").problems.empty());
   CHECK_FALSE(parse_exposition("# TYPE x gauge\nx 1\nx 2\n").problems.empty());
-  CHECK_FALSE(
-      parse_exposition("# TYPE x gauge\n# TYPE y gauge\nx 1\ny 1\nx{a=\"1\"} 1\n").problems.empty());
+  CHECK_FALSE(parse_exposition("# TYPE x gauge\n# TYPE y gauge\nx 1\ny 1\nx{a=\"1\"} 1\n")
+                  .problems.empty());
   CHECK_FALSE(parse_exposition("# TYPE c counter\nc 1\n").problems.empty());
   CHECK_FALSE(parse_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 2\n"
                                "h_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum 1\n")

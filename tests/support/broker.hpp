@@ -66,4 +66,7 @@ class Broker {
   std::unique_ptr<Child> child_;
 };
 
+// A loopback TCP port nothing listens on right now.
+int free_port();
+
 }  // namespace sovdev::testing
