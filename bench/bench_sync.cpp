@@ -294,10 +294,10 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   // this 2-core machine cost more than the whole broker baseline (printed below).
   const std::string harness_log = ctx.dir + "/harness.log";
   const auto h_start = Clock::now();
-  const pid_t h = spawn({ctx.paths.harness(), "--broker", ctx.url(), "--prefix", hub.prefix,
-                         "--trust", ctx.keys.trust_root, "--channel", "edge", "--agents",
-                         std::to_string(n), "--timeout", "170"},
-                        harness_log);
+  const pid_t h = spawn(
+      {ctx.paths.harness(), "--broker", ctx.url(), "--prefix", hub.prefix, "--trust",
+       ctx.keys.trust_root, "--channel", "edge", "--agents", std::to_string(n), "--timeout", "170"},
+      harness_log);
   if (wait_child(h, 180s).value_or(-1) != 0) {
     throw std::runtime_error("fleet harness failed: " + read_text(harness_log));
   }
@@ -347,8 +347,10 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   note("median bytes received per agent: " +
        std::to_string(median_received(read_text(ctx.dir + "/fan.log"))) + " for a " +
        std::to_string(mid.payload_size) + "-byte payload");
-  note(std::to_string(n) + " sovdev-agent sync --once processes (fresh state each, spawn of the "
-       "first to exit of the last, dir target): " + fixed(t, 2) + " s, " + fixed(t / b, 2) +
+  note(std::to_string(n) +
+       " sovdev-agent sync --once processes (fresh state each, spawn of the "
+       "first to exit of the last, dir target): " +
+       fixed(t, 2) + " s, " + fixed(t / b, 2) +
        "x the baseline (not gated: bound by the processes' own CPU, above)");
   note("figure: " + std::to_string(n) +
        " agents in bench_fleet_harness (the agent's state machine, one MQTT connection each, "

@@ -151,8 +151,10 @@ int run(const Args& a) {
     for (int i = 0; i < a.agents; i++) {
       connecting.emplace_back([&, i] {
         auto m = make_member(a, *trust, i);
-        if (m) members[static_cast<size_t>(i)] = std::move(*m);
-        else failures[static_cast<size_t>(i)] = m.error().message;
+        if (m)
+          members[static_cast<size_t>(i)] = std::move(*m);
+        else
+          failures[static_cast<size_t>(i)] = m.error().message;
       });
     }
     for (auto& t : connecting) t.join();
@@ -162,9 +164,9 @@ int run(const Args& a) {
       return std::fprintf(stderr, "agent %zu: %s\n", i, failures[i].c_str()), 1;
     }
   }
-  std::fprintf(stderr, "harness: %d agents connected in %.3f s\n", a.agents,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - connect_start)
-                   .count());
+  std::fprintf(
+      stderr, "harness: %d agents connected in %.3f s\n", a.agents,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - connect_start).count());
   // The clock starts when the agents subscribe: the retained catalog reaches each at once.
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::vector<std::unique_ptr<Member>>> shares(a.threads);
@@ -212,15 +214,24 @@ int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--broker") a.broker = v;
-    else if (k == "--prefix") a.prefix = v;
-    else if (k == "--trust") a.trust = v;
-    else if (k == "--channel") a.channel = v;
-    else if (k == "--agents") a.agents = std::stoi(v);
-    else if (k == "--window") a.window = static_cast<uint32_t>(std::stoul(v));
-    else if (k == "--timeout") a.timeout_s = std::stoi(v);
-    else if (k == "--threads") a.threads = static_cast<unsigned>(std::stoul(v));
-    else return std::fprintf(stderr, "bench_fleet_harness: unknown option %s\n", k.c_str()), 2;
+    if (k == "--broker")
+      a.broker = v;
+    else if (k == "--prefix")
+      a.prefix = v;
+    else if (k == "--trust")
+      a.trust = v;
+    else if (k == "--channel")
+      a.channel = v;
+    else if (k == "--agents")
+      a.agents = std::stoi(v);
+    else if (k == "--window")
+      a.window = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "--timeout")
+      a.timeout_s = std::stoi(v);
+    else if (k == "--threads")
+      a.threads = static_cast<unsigned>(std::stoul(v));
+    else
+      return std::fprintf(stderr, "bench_fleet_harness: unknown option %s\n", k.c_str()), 2;
   }
   if (a.broker.empty() || a.prefix.empty() || a.trust.empty() || a.channel.empty()) {
     std::fprintf(stderr,

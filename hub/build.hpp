@@ -21,7 +21,7 @@ struct BuildProgress {
 };
 
 struct BuildRequest {
-  std::string source_dir;  // a folder of manifests, or a stack folder when `env` is set
+  std::string source_dir;         // a folder of manifests, or a stack folder when `env` is set
   const StackEnv* env = nullptr;  // render <source_dir>/base for this environment
   std::string out_path;
   BundleInfo info;

@@ -73,8 +73,9 @@ Status build(BuildOptions o) {
   std::optional<StackEnv> env;
   if (is_stack_dir(o.dir)) {
     if (o.env.empty()) {
-      return make_error(Errc::usage, o.dir + " is a stack folder (base/ and env/): name the "
-                                             "environment to build with --env");
+      return make_error(Errc::usage, o.dir +
+                                         " is a stack folder (base/ and env/): name the "
+                                         "environment to build with --env");
     }
     SOVDEV_ASSIGN(env, load_stack_env(o.dir, o.env));
     if (o.channel.empty()) o.channel = o.env;

@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
-#include <ctime>
 #include <charconv>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 namespace sovdev::hub {
@@ -56,12 +56,9 @@ std::string bind_advice(int err, const ListenAddress& a) {
     case EADDRINUSE:
       return "port " + std::to_string(a.port) + " is already in use (another sovdev-hub or " +
              "exporter?): choose another port, or 0 for any free one";
-    case EADDRNOTAVAIL:
-      return a.host + " is not an address of this machine";
-    case EACCES:
-      return "ports below 1024 need privileges: choose a higher one";
-    default:
-      return std::strerror(err);
+    case EADDRNOTAVAIL: return a.host + " is not an address of this machine";
+    case EACCES: return "ports below 1024 need privileges: choose a higher one";
+    default: return std::strerror(err);
   }
 }
 
@@ -76,8 +73,8 @@ Expected<OwnedFd> listen_on(const ListenAddress& a, std::uint16_t& bound_port) {
   const int rc = ::getaddrinfo(a.host.c_str(), std::to_string(a.port).c_str(), &hints, &raw);
   std::unique_ptr<addrinfo, FreeAddrinfo> found(raw);
   if (rc != 0) {
-    return make_error(Errc::usage, where + ": unknown address " + a.host + " (" +
-                                       ::gai_strerror(rc) + ")");
+    return make_error(Errc::usage,
+                      where + ": unknown address " + a.host + " (" + ::gai_strerror(rc) + ")");
   }
   OwnedFd fd(::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return make_error(Errc::io, where + ": socket: " + std::strerror(errno));
@@ -94,9 +91,9 @@ Expected<OwnedFd> listen_on(const ListenAddress& a, std::uint16_t& bound_port) {
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
     return make_error(Errc::io, where + ": getsockname: " + std::strerror(errno));
   }
-  bound_port = ntohs(bound.ss_family == AF_INET6
-                         ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
-                         : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  bound_port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
   return fd;
 }
 
@@ -156,8 +153,8 @@ Expected<ListenAddress> parse_listen_address(std::string_view text) {
 // The C callbacks; a friend so they reach the handler without widening the class.
 struct HttpCallbacks {
   static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
-                               const char* method, const char*, const char*,
-                               size_t* upload_size, void** request_state) {
+                               const char* method, const char*, const char*, size_t* upload_size,
+                               void** request_state) {
     // MHD calls first when the headers are in, then again for the body; answer on the
     // second call, ignoring a body nobody should send to a GET.
     static int headers_seen;
@@ -186,8 +183,8 @@ struct HttpCallbacks {
         r = {MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "internal error\n"};
       }
     }
-    std::unique_ptr<MHD_Response, DestroyResponse> response(MHD_create_response_from_buffer(
-        r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY));
+    std::unique_ptr<MHD_Response, DestroyResponse> response(
+        MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY));
     if (!response) return MHD_NO;  // out of memory: MHD closes the connection
     MHD_add_response_header(response.get(), MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
     if (!readable) MHD_add_response_header(response.get(), MHD_HTTP_HEADER_ALLOW, "GET, HEAD");

@@ -69,9 +69,9 @@ std::string format_value(double value) {
   const double magnitude = std::fabs(value);
   const bool plain = magnitude == 0 || (magnitude >= 1e-6 && magnitude < 1e15);
   char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value,
-                                       plain ? std::chars_format::fixed
-                                             : std::chars_format::scientific);
+  const auto [end, ec] =
+      std::to_chars(buf, buf + sizeof buf, value,
+                    plain ? std::chars_format::fixed : std::chars_format::scientific);
   if (ec != std::errc()) return "NaN";  // cannot happen: 64 bytes hold either form
   return std::string(buf, end);
 }

@@ -62,8 +62,7 @@ class Writer {
   std::string take() { return std::move(out_); }
 
  private:
-  void write(std::string_view suffix, std::initializer_list<Label> labels,
-             std::string_view value);
+  void write(std::string_view suffix, std::initializer_list<Label> labels, std::string_view value);
 
   std::string out_;
   std::string name_;

@@ -38,8 +38,8 @@ Status read_strings(std::string_view file, const toml::node& node, std::string_v
   }
   for (const toml::node& item : *array) {
     if (!item.is_string()) {
-      return make_error(Errc::invalid, at(file, item) + ": build." + std::string(key) +
-                                           " must hold strings only");
+      return make_error(Errc::invalid,
+                        at(file, item) + ": build." + std::string(key) + " must hold strings only");
     }
     out.push_back(item.as_string()->get());
   }
@@ -111,8 +111,8 @@ Expected<StackEnv> load_stack_env(const std::string& dir, const std::string& env
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
   });
   if (!plain) {
-    return make_error(Errc::usage, "environment '" + env_name +
-                                       "' must be lower case letters, digits, - or _");
+    return make_error(Errc::usage,
+                      "environment '" + env_name + "' must be lower case letters, digits, - or _");
   }
   StackEnv env;
   env.name = env_name;
@@ -131,8 +131,8 @@ Expected<StackEnv> load_stack_env(const std::string& dir, const std::string& env
   toml::parse_result parsed = toml::parse(text, std::string_view(env.file));
   if (!parsed) {
     const auto& e = parsed.error();
-    return make_error(Errc::invalid, env.file + ":" + std::to_string(e.source().begin.line) +
-                                         ": " + std::string(e.description()));
+    return make_error(Errc::invalid, env.file + ":" + std::to_string(e.source().begin.line) + ": " +
+                                         std::string(e.description()));
   }
   for (auto&& [key, node] : parsed.table()) {
     const auto* table = node.as_table();
@@ -154,9 +154,9 @@ bool is_excluded(const StackEnv& env, std::string_view relative_path) {
   return std::any_of(env.exclude.begin(), env.exclude.end(), [&](const std::string& e) {
     std::string_view prefix(e);
     while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
-    return relative_path == prefix ||
-           (relative_path.size() > prefix.size() && relative_path.substr(0, prefix.size()) == prefix &&
-            relative_path[prefix.size()] == '/');
+    return relative_path == prefix || (relative_path.size() > prefix.size() &&
+                                       relative_path.substr(0, prefix.size()) == prefix &&
+                                       relative_path[prefix.size()] == '/');
   });
 }
 

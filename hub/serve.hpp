@@ -28,7 +28,7 @@ struct ServeStats {
   uint64_t manifests_sent = 0;
   uint64_t chunks_sent = 0;
   uint64_t delta_chunks_sent = 0;
-  uint64_t chunks_broadcast = 0;  // of chunks_sent and delta_chunks_sent: on a blob topic
+  uint64_t chunks_broadcast = 0;     // of chunks_sent and delta_chunks_sent: on a blob topic
   uint64_t chunks_on_their_way = 0;  // asked for while already on their way: not sent again
   uint64_t bytes_sent = 0;
   uint64_t statuses = 0;

@@ -16,7 +16,9 @@ TEST_CASE("the demo brings four environments up, reports the matrix and catches 
   setenv("SOVDEV_DEMO_REPORT", report.c_str(), 1);
   // With KUBECONFIG set, the dev agent applies to that cluster (here the API server double).
   std::unique_ptr<FakeKube> kube;
-  SECTION("dir targets") { unsetenv("KUBECONFIG"); }
+  SECTION("dir targets") {
+    unsetenv("KUBECONFIG");
+  }
   SECTION("dev on a Kubernetes API server") {
     kube = std::make_unique<FakeKube>();
     setenv("KUBECONFIG", kube->write_kubeconfig().c_str(), 1);
@@ -39,7 +41,8 @@ TEST_CASE("the demo brings four environments up, reports the matrix and catches 
     titles.push_back(row["title"]);
     for (const auto& env : {"dev", "staging", "prod", "edge"}) {
       const std::string service = row["service"];
-      const bool external = std::string(env) == "prod" && (service == "postgresql" || service == "redis");
+      const bool external =
+          std::string(env) == "prod" && (service == "postgresql" || service == "redis");
       INFO(service << " in " << env << ": " << row["cells"][env].dump());
       CHECK(row["cells"][env]["state"] == (external ? "external" : "healthy"));
       CHECK(row["cells"][env]["agents"] == 1);

@@ -16,7 +16,8 @@ pb::ResourceRecord record(const std::string& json) {
   return r;
 }
 
-store::AgentRecord report(const std::string& agent, const std::string& env, const std::string& state,
+store::AgentRecord report(const std::string& agent, const std::string& env,
+                          const std::string& state,
                           const std::vector<std::pair<std::string, std::string>>& services) {
   pb::AgentStatus st;
   st.set_agent_id(agent);
@@ -32,7 +33,8 @@ store::AgentRecord report(const std::string& agent, const std::string& env, cons
   return {agent, env, st.SerializeAsString(), 100};
 }
 
-const hub::Cell& cell(const hub::FleetView& view, const std::string& service, const std::string& env) {
+const hub::Cell& cell(const hub::FleetView& view, const std::string& service,
+                      const std::string& env) {
   for (const auto& row : view.rows) {
     if (row.service == service) return row.cells.at(env);
   }
@@ -50,13 +52,15 @@ TEST_CASE("an object's service and external mark come from its labels", "[fleet]
   CHECK(s.service == "postgresql");
   CHECK(s.external);
   CHECK(agent::service_of(R"({"metadata":{"name":"a"}})").service.empty());
-  CHECK(agent::service_of(R"({"metadata":{"labels":{"sovdev.io/service":"a\"b"}}})").service.empty());
+  CHECK(
+      agent::service_of(R"({"metadata":{"labels":{"sovdev.io/service":"a\"b"}}})").service.empty());
   CHECK(agent::service_of("not json").service.empty());
 }
 
 TEST_CASE("the tally reports healthy, external and degraded services", "[fleet]") {
   agent::ServiceTally tally;
-  tally.add(record(R"({"metadata":{"labels":{"sovdev.io/service":"redis","sovdev.io/external":"true"}}})"));
+  tally.add(record(
+      R"({"metadata":{"labels":{"sovdev.io/service":"redis","sovdev.io/external":"true"}}})"));
   tally.add(record(R"({"metadata":{"labels":{"sovdev.io/service":"grafana"}}})"));
   tally.add(record(R"({"metadata":{"name":"no-service"}})"));
   tally.fail_current("ignored: the current object has no service");
@@ -87,9 +91,10 @@ TEST_CASE("the matrix has the stack's rows and environments in order, worst stat
           "[fleet]") {
   auto view = hub::make_fleet_view({
       report("edge-2", "edge", "healthy", {{"kubernetes", "healthy"}, {"postgresql", "healthy"}}),
-      report("edge-1", "edge", "rolled_back", {{"kubernetes", "healthy"}, {"postgresql", "degraded"}}),
-      report("prod-1", "prod", "healthy", {{"kubernetes", "healthy"}, {"postgresql", "external"},
-                                           {"zookeeper", "healthy"}}),
+      report("edge-1", "edge", "rolled_back",
+             {{"kubernetes", "healthy"}, {"postgresql", "degraded"}}),
+      report("prod-1", "prod", "healthy",
+             {{"kubernetes", "healthy"}, {"postgresql", "external"}, {"zookeeper", "healthy"}}),
       report("dev-1", "dev", "offline", {}),
   });
   REQUIRE(view.environments == std::vector<std::string>{"dev", "prod", "edge"});

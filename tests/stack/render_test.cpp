@@ -56,11 +56,13 @@ TEST_CASE("a defined value wins over the placeholder's default", "[render]") {
 }
 
 TEST_CASE("an undefined value without default is an error naming file and line", "[render]") {
-  auto out = render_text("base/db/pvc.yaml", "a: 1\nb: 2\n\nstorage: ${PG_STORAGE}\n", env_with({}));
+  auto out =
+      render_text("base/db/pvc.yaml", "a: 1\nb: 2\n\nstorage: ${PG_STORAGE}\n", env_with({}));
   REQUIRE_FALSE(out);
   CHECK(out.error().code == Errc::invalid);
-  CHECK_THAT(out.error().message,
-             Catch::StartsWith("base/db/pvc.yaml:4: ${PG_STORAGE} is not defined in env/edge.toml"));
+  CHECK_THAT(
+      out.error().message,
+      Catch::StartsWith("base/db/pvc.yaml:4: ${PG_STORAGE} is not defined in env/edge.toml"));
 }
 
 TEST_CASE("malformed placeholders are errors that point at the escape", "[render]") {
@@ -75,8 +77,9 @@ TEST_CASE("malformed placeholders are errors that point at the escape", "[render
 
 TEST_CASE("a values file gives architectures, exclusions and typed values", "[render]") {
   TempDir dir;
-  make_stack(dir, "# edge boxes\n[build]\narch = [\"arm64\"]\nexclude = [\"db\"]\n\n[values]\n"
-                  "PG_STORAGE = \"4Gi\"\nPG_REPLICAS = 1\nTLS = false\n");
+  make_stack(dir,
+             "# edge boxes\n[build]\narch = [\"arm64\"]\nexclude = [\"db\"]\n\n[values]\n"
+             "PG_STORAGE = \"4Gi\"\nPG_REPLICAS = 1\nTLS = false\n");
   CHECK(is_stack_dir(dir.path()));
   auto env = load_stack_env(dir.path(), "edge");
   REQUIRE(env);
@@ -96,13 +99,15 @@ TEST_CASE("values file mistakes are errors with their line", "[render]") {
     make_stack(dir, "[build]\narch = [\"arm64\"]\narchs = [\"amd64\"]\n");
     auto env = load_stack_env(dir.path(), "edge");
     REQUIRE_FALSE(env);
-    CHECK_THAT(env.error().message, Catch::StartsWith("env/edge.toml:3: unknown key 'build.archs'"));
+    CHECK_THAT(env.error().message,
+               Catch::StartsWith("env/edge.toml:3: unknown key 'build.archs'"));
   }
   SECTION("an exclusion that names nothing") {
     make_stack(dir, "[build]\nexclude = [\"postgres\"]\n");
     auto env = load_stack_env(dir.path(), "edge");
     REQUIRE_FALSE(env);
-    CHECK_THAT(env.error().message, Catch::Contains("'postgres' is not a file or folder under base/"));
+    CHECK_THAT(env.error().message,
+               Catch::Contains("'postgres' is not a file or folder under base/"));
   }
   SECTION("a value that is a table") {
     make_stack(dir, "[values]\nPG = { size = 1 }\n");
@@ -136,8 +141,8 @@ TEST_CASE("hub build renders a stack folder and names the line of an undefined v
   std::filesystem::rename(dir / "b", stack + "/base");
   std::filesystem::rename(dir / "env", stack + "/env");
 
-  auto built = testing::run({testing::hub_binary(), "build", stack, "--env", "edge", "--version", "1",
-                             "--key", dir / "p.key", "--out", dir / "edge.sdb"});
+  auto built = testing::run({testing::hub_binary(), "build", stack, "--env", "edge", "--version",
+                             "1", "--key", dir / "p.key", "--out", dir / "edge.sdb"});
   INFO(built.out << built.err);
   REQUIRE(built.exit_code == 0);
   CHECK_THAT(built.out, Catch::Contains("built sovdev@1 (channel edge, arm64)"));
@@ -148,8 +153,8 @@ TEST_CASE("hub build renders a stack folder and names the line of an undefined v
   CHECK_THAT(shown.out, Catch::Contains("storage: 4Gi"));
 
   testing::write_text(stack + "/env/edge.toml", "[build]\narch = [\"arm64\"]\n");
-  auto failed = testing::run({testing::hub_binary(), "build", stack, "--env", "edge", "--version", "2",
-                              "--key", dir / "p.key", "--out", dir / "edge2.sdb"});
+  auto failed = testing::run({testing::hub_binary(), "build", stack, "--env", "edge", "--version",
+                              "2", "--key", dir / "p.key", "--out", dir / "edge2.sdb"});
   CHECK(failed.exit_code != 0);
   CHECK_THAT(failed.err, Catch::Contains("base/db/pvc.yaml:9: ${PG_STORAGE} is not defined"));
   CHECK_FALSE(std::filesystem::exists(dir / "edge2.sdb"));

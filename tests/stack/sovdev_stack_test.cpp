@@ -65,7 +65,7 @@ const std::vector<std::string> kEnvs = {"dev", "staging", "prod", "edge"};
 
 TEST_CASE("every environment renders, and every workload is labelled, limited and probed",
           "[stack]") {
-  const std::set<std::string> services = {"traefik", "postgresql", "redis",
+  const std::set<std::string> services = {"traefik",   "postgresql",  "redis",
                                           "authentik", "ai-platform", "grafana"};
   for (const auto& env : kEnvs) {
     const auto objects = render(env);
@@ -86,7 +86,8 @@ TEST_CASE("every environment renders, and every workload is labelled, limited an
         for (const auto* list : {"containers", "initContainers"}) {
           for (const auto& c : pod.value(list, json::array())) {
             INFO(env << " " << kind << " " << w["metadata"]["name"] << " " << c["name"]);
-            const json limits = c.value("resources", json::object()).value("limits", json::object());
+            const json limits =
+                c.value("resources", json::object()).value("limits", json::object());
             CHECK(limits.contains("cpu"));
             CHECK(limits.contains("memory"));
             const std::string image = c.value("image", "");
@@ -99,7 +100,8 @@ TEST_CASE("every environment renders, and every workload is labelled, limited an
         for (const auto& c : pod["containers"]) {
           for (const auto& e : c.value("env", json::array())) {
             const std::string name = e.value("name", "");
-            if (name.find("PASSWORD") != std::string::npos || name.find("SECRET") != std::string::npos) {
+            if (name.find("PASSWORD") != std::string::npos ||
+                name.find("SECRET") != std::string::npos) {
               INFO(name);
               CHECK_FALSE(e.contains("value"));
             }
@@ -156,9 +158,11 @@ TEST_CASE("Redis: in memory in dev, persistent in staging, small on edge", "[sta
 }
 
 TEST_CASE("hosts follow the environment table; prod serves TLS", "[stack]") {
-  CHECK(ingress_hosts(render("dev")) == std::set<std::string>{"authentik.localhost", "grafana.localhost",
-                                                             "litellm.localhost", "openwebui.localhost"});
-  for (const auto& h : ingress_hosts(render("staging"))) CHECK_THAT(h, Catch::StartsWith("staging."));
+  CHECK(ingress_hosts(render("dev")) ==
+        std::set<std::string>{"authentik.localhost", "grafana.localhost", "litellm.localhost",
+                              "openwebui.localhost"});
+  for (const auto& h : ingress_hosts(render("staging")))
+    CHECK_THAT(h, Catch::StartsWith("staging."));
   for (const auto& h : ingress_hosts(render("edge"))) CHECK_THAT(h, Catch::StartsWith("edge."));
   const auto prod = render("prod");
   CHECK(ingress_hosts(prod) == std::set<std::string>{"service.company.com", "auth.company.com",
@@ -179,15 +183,16 @@ TEST_CASE("the AI platform scales out in prod and is small on edge; edge builds 
   CHECK(of_kind(render("edge"), "HorizontalPodAutoscaler").empty());
 
   auto memory_limit_mi = [](const json& deployment) {
-    const std::string m = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
-                                    ["limits"]["memory"];
+    const std::string m =
+        deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"];
     const double n = std::stod(m);
     return m.find("Gi") != std::string::npos ? n * 1024 : n;
   };
   for (const auto& d : of_kind(render("edge"), "Deployment", "ai-platform")) {
     INFO(d["metadata"]["name"]);
     for (const auto& p : of_kind(prod, "Deployment", "ai-platform")) {
-      if (p["metadata"]["name"] == d["metadata"]["name"]) CHECK(memory_limit_mi(d) < memory_limit_mi(p));
+      if (p["metadata"]["name"] == d["metadata"]["name"])
+        CHECK(memory_limit_mi(d) < memory_limit_mi(p));
     }
   }
   auto edge = hub::load_stack_env(testing::source_dir() + "/stacks/sovdev", "edge");
@@ -207,8 +212,9 @@ TEST_CASE("Grafana provisions a datasource and a dashboard of the fleet's own me
     for (const auto& m : maps) all += m.dump();
     INFO(env);
     CHECK_THAT(all, Catch::Contains("datasources"));
-    for (const auto* metric : {"sovdev_agents", "sovdev_service_healthy", "sovdev_hub_bytes_served_total",
-                               "sovdev_agent_last_fetch_seconds", "sovdev_agent_private_memory_bytes"}) {
+    for (const auto* metric :
+         {"sovdev_agents", "sovdev_service_healthy", "sovdev_hub_bytes_served_total",
+          "sovdev_agent_last_fetch_seconds", "sovdev_agent_private_memory_bytes"}) {
       CHECK_THAT(all, Catch::Contains(metric));
     }
   }
