@@ -165,6 +165,16 @@ Status BundleFetch::start(int64_t now_ms) {
       phase_ = Phase::done;
       return {};
     }
+    // What a power cut interrupted may hold rows whose bytes never reached the disk.
+    SOVDEV_ASSIGN(const uint32_t damaged,
+                  cache.drop_damaged(goal_.digest, [this](uint32_t index, std::string_view data) {
+                    return static_cast<bool>(verify_chunk(manifest_, index, data));
+                  }));
+    if (damaged > 0) {
+      spdlog::warn("fetch {}@{}: {} held chunks do not match their signed hashes (a power cut?); "
+                   "fetching them again",
+                   goal_.stack, goal_.version, damaged);
+    }
     return begin_chunks(now_ms);
   }
   // Listening before the manifest is asked for lets the hub's answer say where its broadcast
@@ -247,6 +257,7 @@ Status BundleFetch::on_manifest(const pb::Signed& envelope, int64_t now_ms) {
   meta.envelope = envelope_;
   meta.chunk_count = chunk_count(manifest_);
   meta.payload_size = manifest_.payload_size();
+  meta.chunk_size = manifest_.chunk_size();
   SOVDEV_TRY(cache.begin(meta));
   if (goal_.base) {
     phase_ = Phase::delta_offer;

@@ -64,6 +64,10 @@ struct BundleMeta {
   // Of the payload held here: the signed one's, or for a rebuilt payload the agent's own.
   std::uint32_t chunk_count = 0;
   std::uint64_t payload_size = 0;
+  // Every chunk but the last is this long. Given (> 0) and with the database in a file, the
+  // payload is kept in payloads/<digest hex> beside it, chunk i at i * chunk_size; 0 (or a
+  // database in memory) keeps the chunks in the database. In a BundleInfo: where it is kept.
+  std::uint32_t chunk_size = 0;
 };
 
 struct BundleInfo : BundleMeta {
@@ -85,8 +89,12 @@ class BundleCache {
   // under another digest; to replace a partial download, remove() it first (both can share one
   // Transaction).
   [[nodiscard]] Expected<BundleState> begin(const BundleMeta& meta);
-  // Stores one chunk, committed before returning. Storing an identical chunk again is a no-op;
-  // other bytes at a held index are Errc::conflict; an index past chunk_count is Errc::invalid.
+  // Stores one chunk, committed before returning (or with the caller's Transaction). Storing an
+  // identical chunk again is a no-op; other bytes at a held index are Errc::conflict; an index
+  // past chunk_count, or a chunk of another length than chunk_size, is Errc::invalid. In a
+  // payload file the bytes are written before the row that says they are held, without an
+  // fsync: set_state(complete) makes them durable, and after a power cut drop_damaged() finds
+  // the chunks whose row outlived their bytes.
   [[nodiscard]] Status put_chunk(std::string_view digest, std::uint32_t index,
                                  std::string_view data);
   // The indexes not stored yet, ascending. Reads only the index, never chunk data.
@@ -95,7 +103,12 @@ class BundleCache {
   // The same into a caller's buffer, which keeps its capacity: a reader streaming thousands of
   // chunks allocates once.
   [[nodiscard]] Status read_chunk(std::string_view digest, std::uint32_t index, std::string& out);
-  // complete and verified are refused (Errc::invalid) while chunks are missing.
+  // Reads every held chunk of a partial bundle and forgets those `good` refuses, so they are
+  // stored again; returns how many. For a download resumed after a crash or power cut.
+  [[nodiscard]] Expected<std::uint32_t> drop_damaged(
+      std::string_view digest, const std::function<bool(std::uint32_t, std::string_view)>& good);
+  // complete and verified are refused (Errc::invalid) while chunks are missing. Leaving partial
+  // flushes a payload file to disk first.
   [[nodiscard]] Status set_state(std::string_view digest, BundleState state);
   // Stores a payload the agent rebuilt (from a delta and checked against the signed
   // uncompressed hash) as the bundle's: `meta` gives the rebuilt payload's chunk_count and
@@ -112,10 +125,20 @@ class BundleCache {
   // Ordered by stack, then version.
   [[nodiscard]] Expected<std::vector<BundleInfo>> list();
   // Deletes the bundle and its chunks; false when it was not cached. Errc::conflict while it is
-  // a stack's last good bundle, which must stay available for rollback.
+  // a stack's last good bundle, which must stay available for rollback. A payload file goes
+  // once the deletion is committed (inside a caller's Transaction: by the next sweep).
   [[nodiscard]] Expected<bool> remove(std::string_view digest);
+  // Deletes payload files no bundle owns (left by a crash between a removal's commit and the
+  // unlink); returns how many. open_agent_database() runs it.
+  [[nodiscard]] Expected<std::uint32_t> sweep_payloads();
 
  private:
+  // The payload file of a bundle; empty for a database in memory.
+  [[nodiscard]] std::string payload_path(std::string_view digest) const;
+  [[nodiscard]] Status write_payload(const BundleInfo& info, std::uint32_t index,
+                                     std::string_view data);
+  [[nodiscard]] Status read_payload(const BundleInfo& info, std::uint32_t index, std::string& out);
+
   Database& db_;
 };
 

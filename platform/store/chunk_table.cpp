@@ -22,6 +22,15 @@ Status insert_chunk(Database& db, std::string_view digest, std::uint32_t index,
   return make_error(Errc::conflict, "already stored with other content");
 }
 
+Expected<bool> mark_chunk(Database& db, std::string_view digest, std::uint32_t index) {
+  SOVDEV_ASSIGN(Statement insert, db.prepare("INSERT INTO chunks (digest, idx, data) "
+                                             "VALUES (?, ?, X'') ON CONFLICT (digest, idx) "
+                                             "DO NOTHING"));
+  SOVDEV_TRY(insert.bind_all(Blob{digest}, index));
+  SOVDEV_TRY(insert.run());
+  return db.changes() == 1;
+}
+
 Status read_chunk(Database& db, std::string_view digest, std::uint32_t index, std::string& out) {
   std::int64_t rowid = 0;
   {

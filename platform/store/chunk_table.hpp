@@ -1,4 +1,5 @@
 // The `chunks` table both schemas share: (digest, idx) -> data. Internal to the store.
+// An agent bundle with a payload file keeps only markers here (see migration 004).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,10 @@ namespace sovdev::store::detail {
 // Errc::conflict. The caller has checked that the bundle exists and the index is in range.
 [[nodiscard]] Status insert_chunk(Database& db, std::string_view digest, std::uint32_t index,
                                   std::string_view data);
+
+// Records that a chunk kept outside the table is held (its row's data is empty); false when it
+// was held already.
+[[nodiscard]] Expected<bool> mark_chunk(Database& db, std::string_view digest, std::uint32_t index);
 
 // Reads one chunk into `out` (reusing its capacity); Errc::not_found when it is not held.
 [[nodiscard]] Status read_chunk(Database& db, std::string_view digest, std::uint32_t index,

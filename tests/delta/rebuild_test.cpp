@@ -1,11 +1,14 @@
 // The agent's side: rebuilding a bundle from a delta against a cached one, reading it back, and
 // refusing every delta that does not rebuild exactly what was signed.
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "agent/delta_rebuild.hpp"
 #include "agent/payload_source.hpp"
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
+#include "common/hex.hpp"
 #include "tests/delta/fixtures.hpp"
 
 using namespace sovdev;
@@ -253,14 +256,24 @@ TEST_CASE("reading a cached bundle refuses a chunk altered on disk, signed or re
   REQUIRE(u.rebuild(u.new_bundle, u.base, u.offer()));
   for (const Bundle* b : {&u.old_bundle, &u.new_bundle}) {
     INFO("version " << b->manifest.version());
-    // Flip a bit inside the stored chunk, bypassing the cache's own checks.
+    // Flip a bit inside the stored chunk, bypassing the cache's own checks: in the bundle's
+    // payload file, or in its row for a bundle kept in the database.
     store::BundleCache cache(u.db);
     std::string chunk = must(cache.read_chunk(b->signed_manifest.digest, 0));
     chunk[chunk.size() / 2] ^= 0x01;
-    auto flip = must(u.db.prepare("UPDATE chunks SET data = ? WHERE digest = ? AND idx = 0"));
-    REQUIRE_OK(flip.bind_all(store::Blob{chunk}, store::Blob{b->signed_manifest.digest}));
-    REQUIRE_OK(flip.run());
     const auto info = u.find(*b);
+    if (info->chunk_size > 0) {
+      const auto file = std::filesystem::path(u.db.path()).parent_path() / "payloads" /
+                        to_hex(b->signed_manifest.digest);
+      std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);
+      out.seekp(static_cast<std::streamoff>(chunk.size() / 2));
+      out.put(chunk[chunk.size() / 2]);
+      REQUIRE(out.good());
+    } else {
+      auto flip = must(u.db.prepare("UPDATE chunks SET data = ? WHERE digest = ? AND idx = 0"));
+      REQUIRE_OK(flip.bind_all(store::Blob{chunk}, store::Blob{b->signed_manifest.digest}));
+      REQUIRE_OK(flip.run());
+    }
     auto refused = agent::for_each_record(u.db, *info, b->manifest,
                                           [](pb::ResourceRecord&) -> Status { return {}; });
     REQUIRE_FALSE(refused);

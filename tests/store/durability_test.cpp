@@ -26,19 +26,22 @@ constexpr std::size_t kChunkSize = 64 * 1024;
 constexpr std::uint32_t kPerTransaction = 3;
 constexpr std::uint8_t kBundles = 200;
 
-BundleMeta meta(std::uint8_t n) {
-  return BundleMeta{
+// In a payload file (the agent's way since schema 4) or in the table (older bundles).
+BundleMeta meta(std::uint8_t n, bool in_file) {
+  BundleMeta m{
       digest(n), "sovdev", "edge", n, "manifest", kChunks, std::uint64_t{kChunks} * kChunkSize};
+  m.chunk_size = in_file ? kChunkSize : 0;
+  return m;
 }
 
 // The child: downloads bundle after bundle, a few chunks per transaction, resuming whatever
 // an earlier child left, and writes (bundle, index) to `ack` after each commit. Never returns.
-[[noreturn]] void writer(const std::string& path, int ack) {
+[[noreturn]] void writer(const std::string& path, bool in_file, int ack) {
   auto db = open_agent_database(path);
   if (!db) _exit(10);
   BundleCache cache(*db);
   for (std::uint8_t n = 1; n <= kBundles; ++n) {
-    if (!cache.begin(meta(n))) _exit(11);
+    if (!cache.begin(meta(n, in_file))) _exit(11);
     auto missing = cache.missing_chunks(digest(n));
     if (!missing) _exit(12);
     for (std::size_t i = 0; i < missing->size(); i += kPerTransaction) {
@@ -64,6 +67,7 @@ BundleMeta meta(std::uint8_t n) {
 // Runs a writer, kills it `delay` after its first acknowledged commit, and returns what it
 // acknowledged.
 std::set<std::pair<std::uint32_t, std::uint32_t>> run_and_kill(const std::string& path,
+                                                               bool in_file,
                                                                std::chrono::microseconds delay) {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
@@ -71,7 +75,7 @@ std::set<std::pair<std::uint32_t, std::uint32_t>> run_and_kill(const std::string
   REQUIRE(child >= 0);
   if (child == 0) {
     close(fds[0]);
-    writer(path, fds[1]);
+    writer(path, in_file, fds[1]);
   }
   close(fds[1]);
   std::set<std::pair<std::uint32_t, std::uint32_t>> acked;
@@ -97,6 +101,8 @@ std::set<std::pair<std::uint32_t, std::uint32_t>> run_and_kill(const std::string
 }  // namespace
 
 TEST_CASE("a writer killed at random moments leaves a sound cache holding every acked chunk") {
+  const bool in_file = GENERATE(true, false);
+  INFO((in_file ? "payload files" : "chunks in the table"));
   TempDir dir;
   const std::string path = dir.file("agent.db");
   std::random_device seed_source;
@@ -109,7 +115,7 @@ TEST_CASE("a writer killed at random moments leaves a sound cache holding every 
   std::size_t previous_chunks = 0;
   for (int round = 0; round < 6; ++round) {
     INFO("round " << round);
-    const auto new_acks = run_and_kill(path, std::chrono::microseconds(delay_us(random)));
+    const auto new_acks = run_and_kill(path, in_file, std::chrono::microseconds(delay_us(random)));
     acked.insert(new_acks.begin(), new_acks.end());
 
     auto db = must(open_agent_database(path));

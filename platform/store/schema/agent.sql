@@ -18,6 +18,7 @@ CREATE TABLE bundles (
   payload_size INTEGER NOT NULL CHECK (payload_size >= 0),
   state TEXT NOT NULL CHECK (state IN ('partial', 'complete', 'verified')),
   payload_origin TEXT NOT NULL DEFAULT 'signed' CHECK (payload_origin IN ('signed', 'rebuilt')),
+  chunk_size INTEGER NOT NULL DEFAULT 0 CHECK (chunk_size >= 0),
   UNIQUE (stack, version)
 );
 
@@ -66,4 +67,4 @@ CREATE TABLE kube_inventory (
   PRIMARY KEY (stack, api_group, kind, namespace, name)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
