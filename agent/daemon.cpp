@@ -48,6 +48,7 @@ Daemon::Daemon(store::Database& db, const TrustPolicy& trust, mqtt::Client& clie
 Status Daemon::start(int64_t now_ms) {
   // A rebuild killed half-way leaves its temporary files behind.
   SOVDEV_TRY(remove_stale_rebuild_files(settings_.fetch.work_dir));
+  SOVDEV_TRY(remove_stale_delta_files(db_, settings_.fetch.work_dir));
   const auto& prefix = settings_.fetch.prefix;
   for (const auto& channel : settings_.channels) {
     SOVDEV_TRY(client_.subscribe(prefix + "/catalog/" + channel, 1));

@@ -116,7 +116,7 @@ Status BundleFetch::fail(Error error) {
   phase_ = Phase::failed;
   error_ = error.message;
   spdlog::error("fetch {}@{}: {}", goal_.stack, goal_.version, error.message);
-  if (!delta_file_.empty()) std::filesystem::remove(delta_file_);
+  if (!delta_file_.empty()) drop_delta_files();
   stop_listening();
   return {};
 }
@@ -175,6 +175,8 @@ Status BundleFetch::start(int64_t now_ms) {
                    "fetching them again",
                    goal_.stack, goal_.version, damaged);
     }
+    SOVDEV_ASSIGN(const bool resumed, resume_delta(now_ms));
+    if (resumed) return {};
     return begin_chunks(now_ms);
   }
   // Listening before the manifest is asked for lets the hub's answer say where its broadcast
@@ -218,6 +220,7 @@ Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
         if (phase_ == Phase::delta_chunks) {
           // The hub lost the delta (restart, other replica): fall back to the full payload.
           used_delta_ = false;
+          drop_delta_files();
           return begin_chunks(now_ms);
         }
       }
@@ -278,17 +281,89 @@ Status BundleFetch::on_delta_offer(const pb::FetchResponse& resp, int64_t now_ms
     return begin_chunks(now_ms);
   }
   delta_ = std::move(*delta);
+  SOVDEV_TRY(fs::make_dirs(settings_.work_dir, 0700));
+  delta_file_ = delta_path();
+  std::filesystem::remove(delta_file_);
+  // Saved so that a restart goes on with this delta rather than the whole payload.
+  SOVDEV_TRY(fs::write_file_atomic(delta_file_ + ".manifest",
+                                   resp.delta_manifest().SerializeAsString(), 0600));
+  missing_.clear();
+  for (uint32_t i = 0; i < static_cast<uint32_t>(delta_.chunk_sha256_size()); i++) {
+    missing_.push_back(i);
+  }
+  return begin_delta(now_ms);
+}
+
+Status BundleFetch::begin_delta(int64_t now_ms) {
   used_delta_ = true;
   phase_ = Phase::delta_chunks;
   listen(delta_.delta_sha256());
-  SOVDEV_TRY(fs::make_dirs(settings_.work_dir, 0700));
-  delta_file_ = settings_.work_dir + "/" + to_hex(goal_.digest) + ".delta";
-  std::filesystem::remove(delta_file_);
   total_chunks_ = static_cast<uint32_t>(delta_.chunk_sha256_size());
-  missing_.clear();
-  for (uint32_t i = 0; i < total_chunks_; i++) missing_.push_back(i);
   in_flight_.clear();
+  if (missing_.empty()) return finish_delta();
   return fill_window(now_ms);
+}
+
+std::string BundleFetch::delta_path() const {
+  return settings_.work_dir + "/" + to_hex(goal_.digest) + ".delta";
+}
+
+void BundleFetch::drop_delta_files() {
+  std::error_code ec;
+  const std::string path = delta_file_.empty() ? delta_path() : delta_file_;
+  std::filesystem::remove(path, ec);
+  std::filesystem::remove(path + ".manifest", ec);
+}
+
+Expected<bool> BundleFetch::resume_delta(int64_t now_ms) {
+  const std::string path = delta_path();
+  std::error_code ec;
+  if (!std::filesystem::exists(path + ".manifest", ec)) return false;
+  pb::Signed envelope;
+  auto saved = fs::read_file(path + ".manifest", 1 << 20);
+  std::optional<pb::DeltaManifest> delta;
+  if (saved && envelope.ParseFromString(*saved)) {
+    if (auto checked = verify_delta_manifest(trust_, envelope)) delta = std::move(*checked);
+  }
+  store::BundleCache cache(db_);
+  std::optional<store::BundleInfo> base;
+  if (goal_.base) {
+    SOVDEV_ASSIGN(auto found, cache.find(goal_.base->digest));
+    base = std::move(found);
+  }
+  if (!delta || !base || base->state != store::BundleState::verified ||
+      delta->manifest_digest() != goal_.digest || delta->base_digest() != base->digest ||
+      delta->delta_size() >= manifest_.payload_size()) {
+    spdlog::info("fetch {}@{}: the delta of an earlier run does not fit any more; not used",
+                 goal_.stack, goal_.version);
+    drop_delta_files();
+    return false;
+  }
+  delta_ = std::move(*delta);
+  delta_file_ = path;
+  // The file was written without an fsync: only chunks that match their signed hashes count.
+  missing_.clear();
+  uint32_t held = 0;
+  {
+    auto file = fs::InputFile::open(path);  // absent when no chunk had come yet
+    for (uint32_t i = 0; i < static_cast<uint32_t>(delta_.chunk_sha256_size()); i++) {
+      const uint64_t at = uint64_t{i} * delta_.chunk_size();
+      const uint64_t size = std::min<uint64_t>(delta_.chunk_size(), delta_.delta_size() - at);
+      Expected<std::string_view> chunk =
+          file ? file->read(static_cast<size_t>(size)) : Expected<std::string_view>(std::string_view());
+      const bool good = chunk && chunk->size() == size &&
+                        sha256(*chunk) == delta_.chunk_sha256(static_cast<int>(i));
+      if (good) {
+        held++;
+      } else {
+        missing_.push_back(i);
+      }
+    }
+  }
+  spdlog::info("fetch {}@{}: going on with the delta of an earlier run ({} of {} chunks held)",
+               goal_.stack, goal_.version, held, delta_.chunk_sha256_size());
+  SOVDEV_TRY(begin_delta(now_ms));
+  return true;
 }
 
 Status BundleFetch::begin_chunks(int64_t now_ms) {
@@ -431,7 +506,7 @@ Status BundleFetch::finish_delta() {
   if (!base) return begin_chunks(0);
   auto rebuilt = rebuild_from_delta(db_, manifest_, envelope_, goal_.digest, *base, delta_,
                                     delta_file_, settings_.work_dir);
-  std::filesystem::remove(delta_file_);
+  drop_delta_files();
   if (!rebuilt) {
     spdlog::warn("delta for {}@{} failed ({}): fetching in full", goal_.stack, goal_.version,
                  rebuilt.error().message);
@@ -495,6 +570,28 @@ Status BundleFetch::on_reconnect(int64_t now_ms) {
   }
   in_flight_.clear();
   return fill_window(now_ms);
+}
+
+Status remove_stale_delta_files(store::Database& db, const std::string& work_dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(work_dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return {};
+  store::BundleCache cache(db);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    const bool manifest = name.size() > 9 && name.compare(name.size() - 9, 9, ".manifest") == 0;
+    if (manifest) name.resize(name.size() - 9);
+    if (name.size() < 6 || name.compare(name.size() - 6, 6, ".delta") != 0) continue;
+    const auto digest = from_hex(name.substr(0, name.size() - 6));
+    if (digest && digest->size() == kDigestSize) {
+      SOVDEV_ASSIGN(auto held, cache.find(*digest));
+      if (held && held->state == store::BundleState::partial) continue;
+    }
+    std::error_code gone;
+    std::filesystem::remove(it->path(), gone);
+  }
+  if (ec) return make_error(Errc::io, "read folder " + work_dir + ": " + ec.message());
+  return {};
 }
 
 }  // namespace sovdev::agent

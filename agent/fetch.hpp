@@ -77,6 +77,15 @@ class BundleFetch {
   Status request_manifest(int64_t now_ms);
   Status on_manifest(const pb::Signed& envelope, int64_t now_ms);
   Status on_delta_offer(const pb::FetchResponse& response, int64_t now_ms);
+  // Goes on with a delta an earlier run of the agent was collecting (killed, rebooted): its
+  // signed delta manifest was saved beside the delta file, and the chunks the file holds that
+  // match their signed hashes are kept. false when there is none to go on with (or it no
+  // longer fits: another base, a base no longer cached).
+  Expected<bool> resume_delta(int64_t now_ms);
+  // Starts collecting the delta described by `delta_` (its chunks listed in missing_).
+  Status begin_delta(int64_t now_ms);
+  std::string delta_path() const;
+  void drop_delta_files();
   Status on_chunk(const pb::FetchResponse& response);
   // Listens on the blob topic of `object` (the payload's digest or the delta's SHA-256) while
   // fetching it, so chunks other agents asked for serve this one too; one topic at a time.
@@ -120,5 +129,10 @@ class BundleFetch {
   uint64_t seen_ = 0;         // its highest number handled (or the position the hub reported)
   std::mt19937 rng_{std::random_device{}()};
 };
+
+// Removes delta files (`<digest hex>.delta` and its `.manifest`) in `work_dir` that no partial
+// bundle of the cache can go on with: left by a run killed after its rebuild, or by a fetch
+// given up for a newer version. Call it at start-up.
+[[nodiscard]] Status remove_stale_delta_files(store::Database& db, const std::string& work_dir);
 
 }  // namespace sovdev::agent

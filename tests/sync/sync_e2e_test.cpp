@@ -12,27 +12,6 @@
 using namespace sovdev;
 using namespace sovdev::testing;
 
-namespace {
-
-std::multiset<std::string> applied_objects(const std::string& dir) {
-  std::multiset<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    const std::string name = e.path().filename().string();
-    if (name[0] == '.' || e.path().extension() != ".json") continue;
-    // Canonical form, whatever the target's formatting.
-    out.insert(nlohmann::json::parse(read_text(e.path().string())).dump());
-  }
-  return out;
-}
-
-std::multiset<std::string> bundle_objects(const std::string& file, const std::string& trust_path) {
-  std::multiset<std::string> out;
-  for (const auto& r : unpack_bundle(file, trust_path))
-    out.insert(nlohmann::json::parse(r.json()).dump());
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("a hub publishes and serves a bundle and an agent syncs it into its dir target",
           "[sync]") {

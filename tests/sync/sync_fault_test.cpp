@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "bundles/sign_objects.hpp"
@@ -18,6 +19,12 @@ struct BigBundle {
   std::string file;
   uint64_t payload = 0;
 };
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) n++;
+  return n;
+}
 
 BigBundle publish_noise(Fleet& fleet, int mib, uint64_t version = 1) {
   write_noise_stack(fleet.ws.dir / "noise", mib, 7);
@@ -67,6 +74,96 @@ TEST_CASE(
   CHECK(fetched < big.payload * 12 / 10);
   auto status = run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
   CHECK_THAT(status.out, Catch::Contains("\"state\": \"verified\""));
+}
+
+TEST_CASE("an agent killed with SIGKILL 10 times mid-delta goes on with the delta it was collecting",
+          "[sync][crash][delta]") {
+  Fleet fleet;
+  // v2 holds v1's 12 MiB of noise and 4 MiB more: a delta of about the new part (~50 chunks),
+  // a quarter of the full bundle.
+  write_noise_stack(fleet.ws.dir / "v1", 12, 11);
+  write_noise_stack(fleet.ws.dir / "v2", 16, 11);
+  for (const char* v : {"v1", "v2"}) {
+    REQUIRE(fleet.ws.build(fleet.ws.dir / v, fleet.ws.dir / (std::string(v) + ".sdb"),
+                           v[1] == '1' ? 1 : 2, {"--level", "1"})
+                .exit_code == 0);
+  }
+  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a", 4);
+  // The hub computes a delta in its serve loop (seconds at zstd 19, longer under ASan): the
+  // calibration agent waits for it rather than fall back to the full payload.
+  const std::string b_config = fleet.agent_config("agent-b", 4);
+  std::string b_text = read_text(b_config);
+  b_text.replace(b_text.find("request_timeout_seconds = 2"), 27, "request_timeout_seconds = 120");
+  write_text(b_config, b_text);
+  for (const char* agent : {"agent-a", "agent-b"}) {
+    REQUIRE(fleet.sync_once(agent).exit_code == 0);
+  }
+  REQUIRE(fleet.publish_live(fleet.ws.dir / "v2.sdb").exit_code == 0);
+
+  // Another agent makes the hub compute (and cache) the delta, and says how big it is.
+  auto calibration = fleet.sync_once("agent-b");
+  INFO(calibration.out << calibration.err << read_text(fleet.ws.dir / "hub.log"));
+  REQUIRE(calibration.exit_code == 0);
+  // "fetched <stack>@2 as a delta in N ms: B bytes received"
+  std::smatch said;
+  const std::string b_log = calibration.out + calibration.err;
+  REQUIRE(std::regex_search(b_log, said, std::regex("as a delta in [0-9]+ ms: ([0-9]+) bytes")));
+  const uint64_t delta_bytes = std::stoull(said[1].str());
+
+  WireCounter wire(fleet, "sovdev/v1/agent/agent-a/data");
+  WireCounter blob(fleet, "sovdev/v1/blob/+");
+  // Each run is killed as soon as the delta file has grown past what the run before left:
+  // mid-delta by construction, wherever that falls in its chunks.
+  const std::string work = fleet.agent_state("agent-a") + "/work";
+  const auto delta_on_disk = [&work] {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(work, ec)) {
+      if (e.path().extension() == ".delta") return e.file_size(ec);
+    }
+    return std::uintmax_t{0};
+  };
+  std::uintmax_t last = 0;
+  int kills = 0;
+  std::string logs;
+  for (int i = 0; i < 10; i++) {
+    const std::string log = "agent-a-" + std::to_string(i) + ".log";
+    auto agent = fleet.run_agent("agent-a", log);
+    const bool grew =
+        wait_until([&] { return delta_on_disk() > last; }, std::chrono::milliseconds(10000));
+    agent->kill_hard();
+    agent->wait();
+    logs += read_text(fleet.ws.dir / log);
+    last = delta_on_disk();
+    if (!grew || last == 0) break;  // the delta was complete before a look caught it growing
+    kills++;
+  }
+  auto finished = fleet.sync_once("agent-a");
+  INFO(finished.out << finished.err << logs);
+  REQUIRE(finished.exit_code == 0);
+  CHECK_THAT(finished.out, Catch::Contains("v2"));
+  const uint64_t fetched = wire.bytes() + blob.bytes();
+  const uint64_t full = std::filesystem::file_size(fleet.ws.dir / "v2.sdb");
+  const size_t resumed =
+      count_of(logs + finished.err + finished.out, "going on with the delta of an earlier run");
+  WARN(kills << " kills mid-delta: " << fetched << " bytes fetched; one delta is " << delta_bytes
+             << ", the full bundle " << full << "; the delta was taken up again " << resumed
+             << " times");
+  CHECK(kills >= 2);
+  CHECK(resumed >= static_cast<size_t>(kills));
+  // What a kill costs is about twice the window (4 chunks of 64 KiB): what was in flight
+  // reaches nobody, and the hub sends it again to the next run. Without going on with the
+  // delta, the first kill after the delta offer meant the whole payload (the bundle is cached
+  // as partial from then on).
+  CHECK(fetched < delta_bytes * 11 / 10 + static_cast<uint64_t>(kills) * 2 * 4 * 65536);
+  CHECK(fetched < full * 3 / 4);
+  CHECK(applied_objects(fleet.agent_dir("agent-a")) ==
+        bundle_objects(fleet.ws.dir / "v2.sdb", fleet.ws.trust));
+  // Nothing of the delta is left behind in the work folder.
+  for (const auto& e : std::filesystem::directory_iterator(fleet.agent_state("agent-a") + "/work")) {
+    CHECK(e.path().filename().string().find(".delta") == std::string::npos);
+  }
 }
 
 TEST_CASE("a transfer survives a broker restart and the loss of one of two hub replicas",

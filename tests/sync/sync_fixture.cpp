@@ -4,6 +4,10 @@
 #include <random>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "bundles/payload.hpp"
+
 namespace sovdev::testing {
 
 Fleet::Fleet(BrokerOptions options) {
@@ -122,6 +126,24 @@ void write_noise_stack(const std::string& dir, int mib, unsigned seed) {
     std::filesystem::create_directories(dir);
     write_text(dir + "/noise-" + std::to_string(f) + ".yaml", text);
   }
+}
+
+std::multiset<std::string> applied_objects(const std::string& dir) {
+  std::multiset<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name[0] == '.' || e.path().extension() != ".json") continue;
+    // Canonical form, whatever the target's formatting.
+    out.insert(nlohmann::json::parse(read_text(e.path().string())).dump());
+  }
+  return out;
+}
+
+std::multiset<std::string> bundle_objects(const std::string& file, const std::string& trust_path) {
+  std::multiset<std::string> out;
+  for (const auto& r : unpack_bundle(file, trust_path))
+    out.insert(nlohmann::json::parse(r.json()).dump());
+  return out;
 }
 
 }  // namespace sovdev::testing

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,11 @@ class WireCounter {
   std::unique_ptr<mqtt::Client> client_;
   uint64_t bytes_ = 0;
 };
+
+// The objects a dir target wrote, and those a bundle file holds, each in one canonical JSON
+// form: equal when the agent applied exactly the bundle.
+std::multiset<std::string> applied_objects(const std::string& dir);
+std::multiset<std::string> bundle_objects(const std::string& file, const std::string& trust_path);
 
 // ~`mib` MiB of barely compressible ConfigMaps under `dir`, so a transfer spans many chunks.
 void write_noise_stack(const std::string& dir, int mib, unsigned seed);
