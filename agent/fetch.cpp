@@ -34,8 +34,10 @@ Status write_at(const std::string& path, uint64_t offset, std::string_view data)
 // SQLite's default of 1000 pages); every other transaction of the agent keeps FULL and the
 // default. The first FULL commit after a batch flushes the WAL, and checkpoints it.
 Status chunk_durability(store::Database& db, bool batch) {
-  SOVDEV_TRY(db.exec(batch ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"));
-  return db.exec(batch ? "PRAGMA wal_autocheckpoint = 16384" : "PRAGMA wal_autocheckpoint = 1000");
+  SOVDEV_TRY(
+      db.exec_cached(batch ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"));
+  return db.exec_cached(batch ? "PRAGMA wal_autocheckpoint = 16384"
+                              : "PRAGMA wal_autocheckpoint = 1000");
 }
 
 }  // namespace

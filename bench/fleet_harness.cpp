@@ -25,6 +25,7 @@
 #include "bundles/trust.hpp"
 #include "platform/fs/files.hpp"
 #include "platform/mqtt/client.hpp"
+#include "platform/proc/memory.hpp"
 #include "platform/store/agent_cache.hpp"
 
 namespace {
@@ -133,6 +134,8 @@ Status drive(const Args& a, std::vector<std::unique_ptr<Member>>& members,
 }
 
 int run(const Args& a) {
+  // The agent's allocator settings (agent/main.cpp), so its heap behaves here as it does there.
+  proc::tune_allocator();
   // The daemons log the harness's refusal to apply: quiet unless asked.
   spdlog::set_level(std::getenv("SOVDEV_HARNESS_DEBUG") ? spdlog::level::info : spdlog::level::off);
   auto bytes = fs::read_file(a.trust, 512 * 1024);

@@ -168,18 +168,18 @@ Status check_version_free(Database& db, const BundleMeta& meta) {
 
 // The shape of a cached bundle's payload (the envelope is not read), or Errc::not_found.
 Expected<BundleInfo> shape(Database& db, std::string_view digest) {
-  SOVDEV_ASSIGN(Statement select,
-                db.prepare("SELECT chunk_count, payload_size, chunk_size, state FROM bundles "
-                           "WHERE digest = ?"));
-  SOVDEV_TRY(select.bind(1, Blob{digest}));
-  SOVDEV_ASSIGN(const bool row, select.step());
+  SOVDEV_ASSIGN(CachedStatement select,
+                db.cached("SELECT chunk_count, payload_size, chunk_size, state FROM bundles "
+                          "WHERE digest = ?"));
+  SOVDEV_TRY(select->bind(1, Blob{digest}));
+  SOVDEV_ASSIGN(const bool row, select->step());
   if (!row) return make_error(Errc::not_found, "the bundle is not in the cache");
   BundleInfo info;
   info.digest = digest;
-  info.chunk_count = static_cast<std::uint32_t>(select.uint64(0));
-  info.payload_size = select.uint64(1);
-  info.chunk_size = static_cast<std::uint32_t>(select.uint64(2));
-  info.state = parse_state(select.text(3)).value_or(BundleState::partial);
+  info.chunk_count = static_cast<std::uint32_t>(select->uint64(0));
+  info.payload_size = select->uint64(1);
+  info.chunk_size = static_cast<std::uint32_t>(select->uint64(2));
+  info.state = parse_state(select->text(3)).value_or(BundleState::partial);
   return info;
 }
 

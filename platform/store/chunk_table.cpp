@@ -6,11 +6,13 @@ Status insert_chunk(Database& db, std::string_view digest, std::uint32_t index,
                     std::string_view data) {
   // ON CONFLICT names the unique key: INSERT OR IGNORE would also swallow CHECK and NOT NULL
   // failures.
-  SOVDEV_ASSIGN(Statement insert, db.prepare("INSERT INTO chunks (digest, idx, data) "
-                                             "VALUES (?, ?, ?) ON CONFLICT (digest, idx) "
-                                             "DO NOTHING"));
-  SOVDEV_TRY(insert.bind_all(Blob{digest}, index, Blob{data}));
-  SOVDEV_TRY(insert.run());
+  {
+    SOVDEV_ASSIGN(CachedStatement insert, db.cached("INSERT INTO chunks (digest, idx, data) "
+                                                    "VALUES (?, ?, ?) ON CONFLICT (digest, idx) "
+                                                    "DO NOTHING"));
+    SOVDEV_TRY(insert->bind_all(Blob{digest}, index, Blob{data}));
+    SOVDEV_TRY(insert->run());
+  }
   if (db.changes() == 1) return {};
   // Held already: fine when it is the same chunk again (a re-sent message). Compared inside
   // SQLite, so the stored copy is never loaded here.
@@ -23,11 +25,11 @@ Status insert_chunk(Database& db, std::string_view digest, std::uint32_t index,
 }
 
 Expected<bool> mark_chunk(Database& db, std::string_view digest, std::uint32_t index) {
-  SOVDEV_ASSIGN(Statement insert, db.prepare("INSERT INTO chunks (digest, idx, data) "
-                                             "VALUES (?, ?, X'') ON CONFLICT (digest, idx) "
-                                             "DO NOTHING"));
-  SOVDEV_TRY(insert.bind_all(Blob{digest}, index));
-  SOVDEV_TRY(insert.run());
+  SOVDEV_ASSIGN(CachedStatement insert, db.cached("INSERT INTO chunks (digest, idx, data) "
+                                                  "VALUES (?, ?, X'') ON CONFLICT (digest, idx) "
+                                                  "DO NOTHING"));
+  SOVDEV_TRY(insert->bind_all(Blob{digest}, index));
+  SOVDEV_TRY(insert->run());
   return db.changes() == 1;
 }
 

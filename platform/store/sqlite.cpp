@@ -247,6 +247,32 @@ Expected<Statement> Database::prepare(std::string_view sql) {
   return statement;
 }
 
+CachedStatement::~CachedStatement() {
+  if (lent_ == nullptr) return;  // moved from, or compiled for one use (finalized with it)
+  lent_->reset();
+  *busy_ = false;
+}
+
+Expected<CachedStatement> Database::cached(std::string_view sql) {
+  auto it = kept_->find(sql);
+  if (it == kept_->end()) {
+    SOVDEV_ASSIGN(Statement compiled, prepare(sql));
+    if (kept_->size() >= kCachedStatements) return CachedStatement(std::move(compiled));
+    it = kept_->emplace(std::string(sql), Kept{std::move(compiled), false}).first;
+  }
+  if (it->second.busy) {
+    SOVDEV_ASSIGN(Statement compiled, prepare(sql));
+    return CachedStatement(std::move(compiled));
+  }
+  it->second.busy = true;
+  return CachedStatement(&it->second.statement, &it->second.busy);
+}
+
+Status Database::exec_cached(std::string_view sql) {
+  SOVDEV_ASSIGN(CachedStatement statement, cached(sql));
+  return statement->run();
+}
+
 std::int64_t Database::changes() const {
   return sqlite3_changes64(db_.get());
 }

@@ -3,10 +3,12 @@
 
 #include <concepts>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/error.hpp"
 
@@ -114,6 +116,34 @@ class Statement {
   std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
 };
 
+// A statement lent by Database::cached(): reset when the loan ends (so no read stays open), its
+// bindings kept until rebound. Use it like a Statement, through -> or *.
+class CachedStatement {
+ public:
+  CachedStatement(CachedStatement&& other) noexcept
+      : lent_(std::exchange(other.lent_, nullptr)),
+        busy_(std::exchange(other.busy_, nullptr)),
+        own_(std::move(other.own_)) {
+    other.own_.reset();
+  }
+  CachedStatement& operator=(CachedStatement&&) = delete;
+  CachedStatement(const CachedStatement&) = delete;
+  CachedStatement& operator=(const CachedStatement&) = delete;
+  ~CachedStatement();
+
+  Statement* operator->() { return lent_ != nullptr ? lent_ : &*own_; }
+  Statement& operator*() { return *operator->(); }
+
+ private:
+  friend class Database;
+  CachedStatement(Statement* lent, bool* busy) : lent_(lent), busy_(busy) {}
+  explicit CachedStatement(Statement own) : own_(std::move(own)) {}
+
+  Statement* lent_ = nullptr;
+  bool* busy_ = nullptr;
+  std::optional<Statement> own_;  // compiled for this use only: the cached one was lent already
+};
+
 // One connection. Use it from one thread at a time (give each thread its own); the views built
 // on it (BundleCache, HubBundles ...) hold a reference, so keep it in place while they live.
 class Database {
@@ -130,6 +160,13 @@ class Database {
   [[nodiscard]] Status exec(std::string_view sql);
   // Compiles exactly one statement; trailing statements are refused rather than ignored.
   [[nodiscard]] Expected<Statement> prepare(std::string_view sql);
+  // The same, compiled once per connection and kept (up to kCachedStatements texts), for the
+  // statements run for every chunk: compiling one costs more than running it. A text asked for
+  // again while its statement is still lent gets a fresh one, so nesting is safe.
+  [[nodiscard]] Expected<CachedStatement> cached(std::string_view sql);
+  // exec() of one statement through the cache (BEGIN, COMMIT, SAVEPOINT ...).
+  [[nodiscard]] Status exec_cached(std::string_view sql);
+  static constexpr std::size_t kCachedStatements = 32;
 
   // Rows changed by the last INSERT, UPDATE or DELETE on this connection.
   [[nodiscard]] std::int64_t changes() const;
@@ -155,8 +192,17 @@ class Database {
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   [[nodiscard]] Status configure(const OpenOptions& options);
 
+  struct Kept {
+    Statement statement;
+    bool busy = false;
+  };
+
   std::unique_ptr<sqlite3, Close> db_;
   std::string path_;
+  // Declared after db_: destroyed first, so every statement is finalized before the close.
+  // In a unique_ptr so that a moved Database keeps the addresses lent out.
+  std::unique_ptr<std::map<std::string, Kept, std::less<>>> kept_ =
+      std::make_unique<std::map<std::string, Kept, std::less<>>>();
 };
 
 // Runs a query expected to return one integer (PRAGMA user_version, count(*) ...).

@@ -288,3 +288,50 @@ TEST_CASE("a second writer waits for the busy timeout, then fails with 'database
   CHECK(blocked.error().code == Errc::store);
   CHECK(blocked.error().message.find("database is locked") != std::string::npos);
 }
+
+TEST_CASE("a cached statement is compiled once, reset when its loan ends, and safe to nest") {
+  auto db = memory_db();
+  sqlite3_stmt* first = nullptr;
+  for (int k = 1; k <= 3; ++k) {
+    auto insert = must(db.cached("INSERT INTO t (k, v) VALUES (?, ?)"));
+    if (first == nullptr) first = insert->handle();
+    CHECK(insert->handle() == first);  // the same compiled statement every time
+    REQUIRE_OK(insert->bind_all(k, "v" + std::to_string(k)));
+    REQUIRE_OK(insert->run());
+  }
+  CHECK(must(query_int64(db, "SELECT count(*) FROM t")) == 3);
+
+  const std::string select = "SELECT v FROM t WHERE k = ?";
+  sqlite3_stmt* outer_handle = nullptr;
+  {
+    auto outer = must(db.cached(select));
+    outer_handle = outer->handle();
+    REQUIRE_OK(outer->bind(1, 1));
+    REQUIRE(must(outer->step()));
+    {
+      // Asked for again while lent: another statement, and the outer row is untouched.
+      auto inner = must(db.cached(select));
+      CHECK(inner->handle() != outer_handle);
+      REQUIRE_OK(inner->bind(1, 2));
+      REQUIRE(must(inner->step()));
+      CHECK(inner->text(0) == "v2");
+    }
+    CHECK(outer->text(0) == "v1");
+    CHECK(sqlite3_stmt_busy(outer_handle) != 0);
+  }
+  // The loan ended: reset, so it holds no read open.
+  CHECK(sqlite3_stmt_busy(outer_handle) == 0);
+  auto again = must(db.cached(select));
+  CHECK(again->handle() == outer_handle);
+}
+
+TEST_CASE("exec_cached runs transaction statements, and a cached error is reported") {
+  auto db = memory_db();
+  REQUIRE_OK(db.exec_cached("BEGIN IMMEDIATE"));
+  REQUIRE_OK(db.exec("INSERT INTO t (k) VALUES (1)"));
+  REQUIRE_OK(db.exec_cached("ROLLBACK"));
+  CHECK(must(query_int64(db, "SELECT count(*) FROM t")) == 0);
+  auto refused = db.exec_cached("INSERT INTO missing VALUES (1)");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("missing") != std::string::npos);
+}
