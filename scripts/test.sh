@@ -36,6 +36,10 @@ run_ctest() {  # flavour
   ok=$((total - bad))
   passed=$((passed + ok)); failed=$((failed + bad))
   note "$1 tests: $ok passed, $bad failed"
+  # Named in the summary, so a retried pass is never mistaken for a clean one.
+  local retried
+  retried=$(grep -E 'Test +#[0-9]+: .*\*\*\*(Failed|Timeout|Exception)' "$log" | sed -E 's/.*Test +#[0-9]+: (.*[^ .]) \.+ *\*\*\*.*/\1/' | sort -u | head -5 | tr '\n' ';' || true)
+  [ -z "$retried" ] || note "$1 tests that failed a first attempt: $retried"
 }
 
 if want gcc; then
