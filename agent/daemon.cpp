@@ -49,6 +49,11 @@ Status Daemon::start(int64_t now_ms) {
   // A rebuild killed half-way leaves its temporary files behind.
   SOVDEV_TRY(remove_stale_rebuild_files(settings_.fetch.work_dir));
   SOVDEV_TRY(remove_stale_delta_files(db_, settings_.fetch.work_dir));
+  if (auto swept = store::BundleCache(db_).sweep_payloads(); !swept) {
+    spdlog::warn("payload files left over were not checked: {}", swept.error().message);
+  } else if (*swept > 0) {
+    spdlog::info("removed {} payload files no cached bundle owns", *swept);
+  }
   const auto& prefix = settings_.fetch.prefix;
   for (const auto& channel : settings_.channels) {
     SOVDEV_TRY(client_.subscribe(prefix + "/catalog/" + channel, 1));

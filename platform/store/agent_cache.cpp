@@ -25,7 +25,6 @@ Expected<Database> open_agent_database(const std::string& path) {
   options.synchronous = Synchronous::full;
   SOVDEV_ASSIGN(Database db, Database::open(path, options));
   SOVDEV_TRY(migrate(db, Schema::agent));
-  SOVDEV_TRY(BundleCache(db).sweep_payloads());
   return db;
 }
 
@@ -200,7 +199,8 @@ Expected<BundleState> BundleCache::begin(const BundleMeta& meta) {
         if (held) return held->state;
         SOVDEV_TRY(check_version_free(db_, meta));
         const std::string path = payload_path(meta.digest);
-        const std::uint32_t chunk_size = path.empty() ? 0 : meta.chunk_size;
+        const std::uint32_t chunk_size =
+            path.empty() || meta.chunk_count == 0 ? 0 : meta.chunk_size;
         if (chunk_size > 0) {
           if (std::uint64_t{meta.chunk_count} * chunk_size < meta.payload_size ||
               meta.payload_size <= std::uint64_t{meta.chunk_count - 1} * chunk_size) {
@@ -303,8 +303,8 @@ Expected<std::uint32_t> BundleCache::drop_damaged(
     for (const std::uint32_t index : held) {
       const Status read = info.chunk_size == 0 ? detail::read_chunk(db_, digest, index, chunk)
                                                : read_payload(info, index, chunk);
-      // A file shorter than its rows is what a power cut leaves: those chunks are damaged.
-      if (!read && read.error().code != Errc::store) return read.error();
+      // A file shorter than its rows, or none at all, is what a power cut can leave: those
+      // chunks are fetched again (a file that cannot be written says so then).
       if (!read || !good(index, chunk)) bad.push_back(index);
     }
     if (bad.empty()) return 0u;
@@ -541,6 +541,9 @@ Expected<std::uint32_t> BundleCache::sweep_payloads() {
   const std::filesystem::path folder = std::filesystem::path(probe).parent_path();
   std::error_code ec;
   if (!std::filesystem::is_directory(folder, ec)) return 0u;
+  // Under the write lock: no other process is then half-way through a rebuild or a removal,
+  // so what no committed row owns is truly left over.
+  SOVDEV_ASSIGN(Transaction locked, Transaction::begin(db_));
   std::uint32_t swept = 0;
   SOVDEV_ASSIGN(Statement owned, db_.prepare("SELECT 1 FROM bundles WHERE digest = ?"));
   for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
@@ -557,6 +560,7 @@ Expected<std::uint32_t> BundleCache::sweep_payloads() {
     std::filesystem::remove(entry.path(), ec);
     if (!ec) swept++;
   }
+  SOVDEV_TRY(locked.commit());
   return swept;
 }
 

@@ -129,7 +129,9 @@ class BundleCache {
   // once the deletion is committed (inside a caller's Transaction: by the next sweep).
   [[nodiscard]] Expected<bool> remove(std::string_view digest);
   // Deletes payload files no bundle owns (left by a crash between a removal's commit and the
-  // unlink); returns how many. open_agent_database() runs it.
+  // unlink, or mid-rebuild); returns how many. Takes the write lock, so it never touches what
+  // another process is writing (and waits for it): the daemon runs it as it starts, a CLI
+  // opening the cache never does.
   [[nodiscard]] Expected<std::uint32_t> sweep_payloads();
 
  private:

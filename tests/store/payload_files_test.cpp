@@ -127,6 +127,13 @@ TEST_CASE("after a power cut, drop_damaged forgets chunks whose bytes never reac
     REQUIRE(f.good());
   }
   std::filesystem::resize_file(payload(dir, 1), 3 * kChunk + 10);
+  SECTION("the whole file lost") {
+    std::filesystem::remove(payload(dir, 1));
+    const auto any = [](std::uint32_t, std::string_view) { return true; };
+    CHECK(must(cache.drop_damaged(digest(1), any)) == 4);
+    CHECK(must(cache.missing_chunks(digest(1))).size() == 5);
+    return;
+  }
   const auto good = [](std::uint32_t i, std::string_view data) { return data == chunk_of(1, i); };
   CHECK(must(cache.drop_damaged(digest(1), good)) == 2);
   CHECK(must(cache.missing_chunks(digest(1))) == std::vector<std::uint32_t>{1, 3, 4});
@@ -155,7 +162,7 @@ TEST_CASE("a full disk under a payload file is an io error; nothing is marked he
   CHECK(must(cache.missing_chunks(digest(1))).size() == 4);
 }
 
-TEST_CASE("remove deletes the payload file; files nobody owns are swept when the cache opens") {
+TEST_CASE("remove deletes the payload file; files nobody owns are swept, under the write lock") {
   TempDir dir;
   {
     auto db = must(open_agent_database(dir.file("agent.db")));
@@ -176,6 +183,17 @@ TEST_CASE("remove deletes the payload file; files nobody owns are swept when the
     std::ofstream(dir.file("payloads/" + to_hex(digest(7)) + ".rebuilt")) << "half";
   }
   auto db = must(open_agent_database(dir.file("agent.db")));
+  CHECK(std::filesystem::exists(payload(dir, 2)));  // opening alone touches nothing
+  {
+    // While another connection writes, nothing is swept (it may be that writer's file).
+    OpenOptions quick;
+    quick.busy_timeout_ms = 50;
+    auto other = must(Database::open(dir.file("agent.db"), quick));
+    auto writing = must(Transaction::begin(db));
+    CHECK_FALSE(BundleCache(other).sweep_payloads());
+    CHECK(std::filesystem::exists(payload(dir, 2)));
+  }
+  CHECK(must(BundleCache(db).sweep_payloads()) == 2);
   CHECK_FALSE(std::filesystem::exists(payload(dir, 2)));
   CHECK_FALSE(std::filesystem::exists(dir.file("payloads/" + to_hex(digest(7)) + ".rebuilt")));
   CHECK(std::filesystem::exists(payload(dir, 3)));
