@@ -273,6 +273,30 @@ Status BundleFetch::on_manifest(const pb::Signed& envelope, int64_t now_ms) {
 }
 
 Status BundleFetch::on_delta_offer(const pb::FetchResponse& resp, int64_t now_ms) {
+  if (resp.body_case() == pb::FetchResponse::kError && resp.delta_retry_ms() > 0) {
+    // The hub is making the delta (seconds for a big bundle) and answers everybody meanwhile.
+    // Waiting pays: a delta is usually a small part of the payload. The wait is bounded, at
+    // least a minute and never under six request timeouts (a slow link's hub is given as many
+    // chances), so a hub that never finishes costs a minute, then the full payload.
+    const int64_t budget = std::max<int64_t>(60000, 6 * settings_.request_timeout_ms);
+    if (delta_wait_started_ == 0) {
+      delta_wait_started_ = now_ms;
+      spdlog::info("fetch {}@{}: the hub is making the delta; waiting up to {} s for it",
+                   goal_.stack, goal_.version, budget / 1000);
+    }
+    if (now_ms - delta_wait_started_ >= budget) {
+      spdlog::warn("fetch {}@{}: no delta after {} s of waiting: fetching in full", goal_.stack,
+                   goal_.version, (now_ms - delta_wait_started_) / 1000);
+      delta_ask_at_ = 0;
+      return begin_chunks(now_ms);
+    }
+    // The hub's hint, within sane bounds: never a flood, never longer than a timeout.
+    delta_ask_at_ =
+        now_ms + std::clamp<int64_t>(resp.delta_retry_ms(), 100,
+                                     std::max<int64_t>(100, settings_.request_timeout_ms));
+    return {};
+  }
+  delta_ask_at_ = 0;
   if (resp.body_case() != pb::FetchResponse::kDeltaManifest) return begin_chunks(now_ms);
   auto delta = verify_delta_manifest(trust_, resp.delta_manifest());
   if (!delta || delta->manifest_digest() != goal_.digest ||
@@ -530,6 +554,17 @@ Status BundleFetch::on_tick(int64_t now_ms) {
     return request_manifest(now_ms);
   }
   if (phase_ == Phase::delta_offer) {
+    if (delta_ask_at_ != 0) {
+      // The hub is making the delta: ask again when it said to. The phase stays: the manifest
+      // in the answer is ignored here, the delta part is what counts.
+      if (now_ms < delta_ask_at_) return {};
+      delta_ask_at_ = 0;
+      waiting_since_ = now_ms;
+      pb::FetchRequest req;
+      req.set_want_manifest(true);
+      req.set_base_digest(goal_.base->digest);
+      return send(std::move(req), now_ms);
+    }
     // No answer about a delta: do not wait for it any longer.
     if (now_ms - waiting_since_ >= timeout) return begin_chunks(now_ms);
     return {};

@@ -128,6 +128,11 @@ class BundleFetch {
   uint64_t stream_ = 0;       // the hub's broadcast stream followed, 0 = position unknown
   uint64_t seen_ = 0;         // its highest number handled (or the position the hub reported)
   std::mt19937 rng_{std::random_device{}()};
+
+  // The hub said it is making the delta: since when (0 = it has not), and when to ask again
+  // (0 = not waiting for that).
+  int64_t delta_wait_started_ = 0;
+  int64_t delta_ask_at_ = 0;
 };
 
 // Removes delta files (`<digest hex>.delta` and its `.manifest`) in `work_dir` that no partial

@@ -146,6 +146,8 @@ Status serve(const ServeCliOptions& o) {
         figures.observe_request(std::chrono::steady_clock::now() - started);
       }
     }
+    // Deltas are made on the server's worker thread: take in what it finished, within a turn.
+    server.poll();
     if (std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
       last_tick = std::chrono::steady_clock::now();
       if (auto ticked = server.tick(); !ticked) {

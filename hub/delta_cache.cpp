@@ -6,33 +6,14 @@
 
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
-#include "bundles/payload.hpp"
 
 namespace sovdev::hub {
 
-DeltaCache::DeltaCache(store::Database& db, uint64_t max_bytes) : db_(db), max_bytes_(max_bytes) {}
-
-Expected<std::string> DeltaCache::record_stream(const store::HubBundle& bundle) {
-  store::HubBundles bundles(db_);
-  pb::Signed envelope;
-  pb::BundleManifest manifest;
-  if (!envelope.ParseFromString(bundle.envelope) || !manifest.ParseFromString(envelope.body())) {
-    return make_error(Errc::store, "stored manifest of " + bundle.stack + "@" +
-                                       std::to_string(bundle.version) + " is unreadable");
-  }
-  std::string payload;
-  payload.reserve(bundle.payload_size);
-  std::string chunk;
-  for (uint32_t i = 0; i < bundle.chunk_count; i++) {
-    SOVDEV_TRY(bundles.read_chunk(bundle.digest, i, chunk));
-    payload.append(chunk);
-  }
-  // Checked against the signed uncompressed hash: a delta is never made from damaged content.
-  return decode_record_stream(manifest, payload);
-}
+DeltaCache::DeltaCache(MakeDelta make, std::vector<SecretKey> keys, Limits limits)
+    : keys_(std::move(keys)), limits_(limits), worker_(std::move(make), limits.max_pending) {}
 
 void DeltaCache::evict() {
-  while (bytes_ > max_bytes_ && !order_.empty()) {
+  while (bytes_ > limits_.max_bytes && !order_.empty()) {
     auto it = entries_.find(order_.back());
     if (it != entries_.end()) {
       bytes_ -= it->second.bytes.size();
@@ -42,60 +23,88 @@ void DeltaCache::evict() {
   }
 }
 
-Expected<const DeltaEntry*> DeltaCache::get(const store::HubBundle& target,
-                                            std::string_view base_digest,
-                                            const std::vector<SecretKey>& keys) {
+void DeltaCache::refuse(const std::string& key, Error e) {
+  if (refused_.size() > 4096) refused_.clear();
+  refused_[key] = std::move(e);
+}
+
+void DeltaCache::collect() {
+  for (auto& done : worker_.take_finished()) {
+    making_.erase(done.key);
+    const auto& target = done.target;
+    if (!done.delta) {
+      spdlog::info("no delta {}@{} from v{} ({} ms): {}", target.stack, target.version,
+                   done.base_version, done.took.count(), done.delta.error().message);
+      refuse(done.key, std::move(done.delta).error());
+      continue;
+    }
+    made_++;
+    const std::string_view base_digest = std::string_view(done.key).substr(target.digest.size());
+    DeltaEntry entry;
+    entry.manifest = make_delta_manifest(target.digest, base_digest, *done.delta);
+    entry.envelope = sign_delta_manifest(entry.manifest, keys_);
+    entry.bytes = std::move(done.delta->bytes);
+    spdlog::info("delta {}@{} from v{}: {} bytes (full payload {} bytes), made in {} ms",
+                 target.stack, target.version, done.base_version, entry.bytes.size(),
+                 target.payload_size, done.took.count());
+    if (entry.bytes.size() > limits_.max_bytes) {
+      refuse(done.key, make_error(Errc::too_large, "delta larger than the cache"));
+      continue;
+    }
+    bytes_ += entry.bytes.size();
+    order_.push_front(done.key);
+    entries_[done.key] = std::move(entry);
+    evict();
+  }
+}
+
+Expected<DeltaOffer> DeltaCache::offer(store::Database& db, const store::HubBundle& target,
+                                       std::string_view base_digest) {
+  collect();
   const std::string key = target.digest + std::string(base_digest);
+  DeltaOffer out;
   if (auto it = entries_.find(key); it != entries_.end()) {
     order_.remove(key);
     order_.push_front(key);
-    return &it->second;
+    out.entry = &it->second;
+    return out;
   }
-  if (auto it = refused_.find(key); it != refused_.end()) return it->second;
-
-  auto refuse = [&](Error e) -> Expected<const DeltaEntry*> {
-    if (refused_.size() > 4096) refused_.clear();
-    refused_[key] = e;
-    return e;
-  };
-  store::HubBundles bundles(db_);
+  if (auto it = refused_.find(key); it != refused_.end()) {
+    out.refusal = it->second;
+    return out;
+  }
+  if (making_.count(key)) {
+    out.preparing = true;
+    return out;
+  }
+  // Checked here rather than by the worker: a lookup by primary key, and a base the hub does
+  // not hold is answered at once.
+  store::HubBundles bundles(db);
   SOVDEV_ASSIGN(auto base, bundles.find(base_digest));
   if (!base || base->stack != target.stack || base->channel != target.channel ||
       base->version >= target.version) {
-    return refuse(make_error(Errc::not_found, "the hub holds no earlier bundle " +
-                                                  short_hex(base_digest) + " of this stack"));
+    out.refusal = make_error(Errc::not_found, "the hub holds no earlier bundle " +
+                                                  short_hex(base_digest) + " of this stack");
+    refuse(key, out.refusal);
+    return out;
   }
-  SOVDEV_ASSIGN(std::string old_stream, record_stream(*base));
-  SOVDEV_ASSIGN(std::string new_stream, record_stream(target));
-  DeltaOptions options;
-  options.max_size = target.payload_size;
-  auto delta = make_delta(old_stream, new_stream, options);
-  if (!delta) return refuse(std::move(delta).error());
-  made_++;
-  DeltaEntry entry;
-  entry.manifest = make_delta_manifest(target.digest, base_digest, *delta);
-  entry.envelope = sign_delta_manifest(entry.manifest, keys);
-  entry.bytes = std::move(delta->bytes);
-  spdlog::info("delta {}@{} from v{}: {} bytes (full payload {} bytes)", target.stack,
-               target.version, base->version, entry.bytes.size(), target.payload_size);
-  bytes_ += entry.bytes.size();
-  order_.push_front(key);
-  auto& stored = entries_[key] = std::move(entry);
-  const DeltaEntry* result = &stored;
-  evict();
-  if (!entries_.count(key)) return make_error(Errc::too_large, "delta larger than the cache");
-  return result;
+  if (!worker_.submit({key, target, *base})) {
+    out.refusal =
+        make_error(Errc::unavailable, "the hub is busy making " +
+                                          std::to_string(limits_.max_pending) + " other deltas");
+    return out;
+  }
+  making_.insert(key);
+  out.preparing = true;
+  return out;
 }
 
-Expected<std::string> DeltaCache::chunk(const store::HubBundle& target,
-                                        std::string_view base_digest, uint32_t index,
-                                        const std::vector<SecretKey>& keys) {
-  SOVDEV_ASSIGN(const DeltaEntry* entry, get(target, base_digest, keys));
-  if (index >= delta_chunk_count(entry->manifest)) {
+Expected<std::string> DeltaCache::chunk(const DeltaEntry& entry, uint32_t index) {
+  if (index >= delta_chunk_count(entry.manifest)) {
     return make_error(Errc::not_found, "no delta chunk " + std::to_string(index));
   }
-  const uint64_t start = uint64_t{index} * entry->manifest.chunk_size();
-  return entry->bytes.substr(start, delta_chunk_length(entry->manifest, index));
+  const uint64_t start = uint64_t{index} * entry.manifest.chunk_size();
+  return entry.bytes.substr(start, delta_chunk_length(entry.manifest, index));
 }
 
 }  // namespace sovdev::hub

@@ -22,7 +22,11 @@ std::string id_from_topic(const std::string& topic, const std::string& prefix,
 }  // namespace
 
 Server::Server(store::Database& db, mqtt::Client& client, ServeOptions options, Clock now)
-    : db_(db), client_(client), options_(std::move(options)), now_(std::move(now)), deltas_(db) {}
+    : db_(db),
+      client_(client),
+      options_(std::move(options)),
+      now_(std::move(now)),
+      deltas_(delta_from_database(db.path()), options_.keys, options_.deltas) {}
 
 Status Server::start() {
   SOVDEV_TRY(client_.subscribe("$share/" + options_.group + "/" + options_.prefix + "/fetch/+", 1));
@@ -187,14 +191,21 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
       pb::FetchResponse delta_resp = resp;
       delta_resp.clear_broadcast_stream();
       delta_resp.clear_broadcast_seq();
-      auto delta = deltas_.get(*bundle, req->base_digest(), options_.keys);
-      if (delta) {
-        if (!delta_resp.mutable_delta_manifest()->ParseFromString((*delta)->envelope)) {
+      SOVDEV_ASSIGN(const DeltaOffer offer, deltas_.offer(db_, *bundle, req->base_digest()));
+      if (offer.entry) {
+        if (!delta_resp.mutable_delta_manifest()->ParseFromString(offer.entry->envelope)) {
           return make_error(Errc::internal, "delta manifest unreadable");
         }
+      } else if (offer.preparing) {
+        // Made by the worker meanwhile; the loop goes on serving everybody else. The error body
+        // makes agents that predate delta_retry_ms fetch in full, as "no delta" always did.
+        delta_resp.set_error("delta being prepared: ask again in " +
+                             std::to_string(options_.delta_retry_ms) + " ms");
+        delta_resp.set_delta_retry_ms(options_.delta_retry_ms);
       } else {
-        // No delta is on offer (no such base, or a delta would not be smaller): full transfer.
-        delta_resp.set_error("no delta: " + delta.error().message);
+        // No delta is on offer (no such base, a delta would not be smaller, the hub is busy
+        // with other deltas): full transfer.
+        delta_resp.set_error("no delta: " + offer.refusal.message);
       }
       SOVDEV_TRY(send(agent_id, message.correlation_data, delta_resp));
     }
@@ -202,16 +213,30 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
   if (req->chunks_size() == 0) return {};
   // Agents that set the flag listen on the object's blob topic: answer there, once for all.
   BroadcastStream* stream = nullptr;
-  if (req->broadcast()) {
-    if (req->delta()) {
-      auto delta = deltas_.get(*bundle, req->base_digest(), options_.keys);
-      if (delta) {
-        stream = &streams_.get(blob_topic(options_.prefix, (*delta)->manifest.delta_sha256()),
-                               delta_chunk_count((*delta)->manifest));
-      }
-    } else {
-      stream = &streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count);
+  const DeltaEntry* delta = nullptr;
+  if (req->delta()) {
+    SOVDEV_ASSIGN(const DeltaOffer offer, deltas_.offer(db_, *bundle, req->base_digest()));
+    if (offer.preparing) {
+      // Asked for chunks of a delta this hub no longer holds (a restart, another replica took
+      // over) and is making again: no answer, so the agent asks again after its timeout and
+      // finds it made, rather than dropping the delta it has half collected.
+      return {};
     }
+    if (!offer.entry) {
+      pb::FetchResponse refused;
+      refused.set_schema(1);
+      refused.set_request_id(req->request_id());
+      refused.set_manifest_digest(req->manifest_digest());
+      refused.set_error("no delta: " + offer.refusal.message);
+      return send(agent_id, message.correlation_data, refused);
+    }
+    delta = offer.entry;
+  }
+  if (req->broadcast()) {
+    stream = delta
+                 ? &streams_.get(blob_topic(options_.prefix, delta->manifest.delta_sha256()),
+                                 delta_chunk_count(delta->manifest))
+                 : &streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count);
   }
   std::string data;
   for (const auto& range : req->chunks()) {
@@ -225,7 +250,7 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
       chunk_resp.set_request_id(req->request_id());
       chunk_resp.set_manifest_digest(req->manifest_digest());
       if (req->delta()) {
-        auto piece = deltas_.chunk(*bundle, req->base_digest(), i, options_.keys);
+        auto piece = DeltaCache::chunk(*delta, i);
         if (!piece) {
           chunk_resp.set_error(piece.error().message);
           SOVDEV_TRY(send(agent_id, message.correlation_data, chunk_resp));

@@ -20,6 +20,11 @@ struct ServeOptions {
   std::string group = "sovdev-hubs";  // replicas in one group share the fetch requests
   int64_t catalog_ttl = 24 * 3600;
   std::vector<SecretKey> keys;  // publisher keys: catalogs and delta manifests
+  DeltaCache::Limits deltas;
+  // While a delta is being made the agent is told to ask again after this long: about the
+  // time a small delta takes, so most agents ask once or twice, and a fleet waiting for a big
+  // one sends each a request a second, not a stream of them.
+  uint32_t delta_retry_ms = 1000;
 };
 
 struct ServeStats {
@@ -46,6 +51,8 @@ class Server {
   Status handle(const mqtt::Event& event);
   // Renews catalogs that would expire within half their lifetime.
   Status tick();
+  // Takes in the deltas made since the last turn (the serve loop calls it on every turn).
+  void poll() { deltas_.collect(); }
   const ServeStats& stats() const { return stats_; }
 
  private:
