@@ -34,8 +34,7 @@ Status write_at(const std::string& path, uint64_t offset, std::string_view data)
 // SQLite's default of 1000 pages); every other transaction of the agent keeps FULL and the
 // default. The first FULL commit after a batch flushes the WAL, and checkpoints it.
 Status chunk_durability(store::Database& db, bool batch) {
-  SOVDEV_TRY(
-      db.exec_cached(batch ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"));
+  SOVDEV_TRY(db.exec_cached(batch ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"));
   return db.exec_cached(batch ? "PRAGMA wal_autocheckpoint = 16384"
                               : "PRAGMA wal_autocheckpoint = 1000");
 }
@@ -173,9 +172,10 @@ Status BundleFetch::start(int64_t now_ms) {
                     return static_cast<bool>(verify_chunk(manifest_, index, data));
                   }));
     if (damaged > 0) {
-      spdlog::warn("fetch {}@{}: {} held chunks do not match their signed hashes (a power cut?); "
-                   "fetching them again",
-                   goal_.stack, goal_.version, damaged);
+      spdlog::warn(
+          "fetch {}@{}: {} held chunks do not match their signed hashes (a power cut?); "
+          "fetching them again",
+          goal_.stack, goal_.version, damaged);
     }
     SOVDEV_ASSIGN(const bool resumed, resume_delta(now_ms));
     if (resumed) return {};
@@ -375,8 +375,8 @@ Expected<bool> BundleFetch::resume_delta(int64_t now_ms) {
     for (uint32_t i = 0; i < static_cast<uint32_t>(delta_.chunk_sha256_size()); i++) {
       const uint64_t at = uint64_t{i} * delta_.chunk_size();
       const uint64_t size = std::min<uint64_t>(delta_.chunk_size(), delta_.delta_size() - at);
-      Expected<std::string_view> chunk =
-          file ? file->read(static_cast<size_t>(size)) : Expected<std::string_view>(std::string_view());
+      Expected<std::string_view> chunk = file ? file->read(static_cast<size_t>(size))
+                                              : Expected<std::string_view>(std::string_view());
       const bool good = chunk && chunk->size() == size &&
                         sha256(*chunk) == delta_.chunk_sha256(static_cast<int>(i));
       if (good) {

@@ -64,7 +64,8 @@ class PayloadFile {
     if (fd < 0) return io_error("open", path, errno);
     return PayloadFile(fd, path);
   }
-  PayloadFile(PayloadFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)), path_(other.path_) {}
+  PayloadFile(PayloadFile&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), path_(other.path_) {}
   PayloadFile& operator=(PayloadFile&&) = delete;
   ~PayloadFile() {
     if (fd_ >= 0) ::close(fd_);
@@ -274,8 +275,8 @@ Status BundleCache::write_payload(const BundleInfo& info, std::uint32_t index,
 
 Status BundleCache::read_payload(const BundleInfo& info, std::uint32_t index, std::string& out) {
   if (index >= info.chunk_count) {
-    return make_error(Errc::not_found, "the bundle has " + std::to_string(info.chunk_count) +
-                                           " chunks");
+    return make_error(Errc::not_found,
+                      "the bundle has " + std::to_string(info.chunk_count) + " chunks");
   }
   SOVDEV_ASSIGN(PayloadFile file, PayloadFile::open(payload_path(info.digest), false));
   return file.read_at(std::uint64_t{index} * info.chunk_size, chunk_length(info, index), out);

@@ -55,7 +55,8 @@ TEST_CASE("a bundle with a chunk size keeps its payload in a file and only marke
   CHECK(count(db, "SELECT count(*) FROM chunks") == 5);
   CHECK(count(db, "SELECT sum(length(data)) FROM chunks") == 0);
   CHECK(must(cache.find(digest(1)))->chunk_size == kChunk);
-  for (std::uint32_t i = 0; i < 5; ++i) CHECK(must(cache.read_chunk(digest(1), i)) == chunk_of(1, i));
+  for (std::uint32_t i = 0; i < 5; ++i)
+    CHECK(must(cache.read_chunk(digest(1), i)) == chunk_of(1, i));
   CHECK(must(cache.missing_chunks(digest(1))).empty());
 }
 
@@ -138,9 +139,11 @@ TEST_CASE("after a power cut, drop_damaged forgets chunks whose bytes never reac
   CHECK(must(cache.drop_damaged(digest(1), good)) == 2);
   CHECK(must(cache.missing_chunks(digest(1))) == std::vector<std::uint32_t>{1, 3, 4});
   CHECK(must(cache.drop_damaged(digest(1), good)) == 0);
-  for (const std::uint32_t i : {1u, 3u, 4u}) REQUIRE_OK(cache.put_chunk(digest(1), i, chunk_of(1, i)));
+  for (const std::uint32_t i : {1u, 3u, 4u})
+    REQUIRE_OK(cache.put_chunk(digest(1), i, chunk_of(1, i)));
   REQUIRE_OK(cache.set_state(digest(1), BundleState::verified));
-  for (std::uint32_t i = 0; i < 5; ++i) CHECK(must(cache.read_chunk(digest(1), i)) == chunk_of(1, i));
+  for (std::uint32_t i = 0; i < 5; ++i)
+    CHECK(must(cache.read_chunk(digest(1), i)) == chunk_of(1, i));
 }
 
 TEST_CASE("a full disk under a payload file is an io error; nothing is marked held") {

@@ -60,8 +60,9 @@ TEST_CASE("migrating a version 1 cache with data keeps every row, marked signed"
                 "INSERT INTO catalogs VALUES ('edge', 9, x'cc', 1700000000);"));
   }
   auto db = must(open_agent_database(path));
-  CHECK(must(schema_version(db)) ==
-        static_cast<std::int64_t>(migrations(Schema::agent).size()));  // through 2, on to the newest
+  CHECK(
+      must(schema_version(db)) ==
+      static_cast<std::int64_t>(migrations(Schema::agent).size()));  // through 2, on to the newest
   CHECK(count(db, "SELECT count(*) FROM trust_roots") == 1);
   CHECK(count(db, "SELECT count(*) FROM bundles") == 2);
   CHECK(count(db, "SELECT count(*) FROM bundles WHERE payload_origin = 'signed'") == 2);

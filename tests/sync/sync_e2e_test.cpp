@@ -12,7 +12,6 @@
 using namespace sovdev;
 using namespace sovdev::testing;
 
-
 TEST_CASE("a hub publishes and serves a bundle and an agent syncs it into its dir target",
           "[sync]") {
   Fleet fleet;

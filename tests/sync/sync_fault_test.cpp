@@ -76,16 +76,18 @@ TEST_CASE(
   CHECK_THAT(status.out, Catch::Contains("\"state\": \"verified\""));
 }
 
-TEST_CASE("an agent killed with SIGKILL 10 times mid-delta goes on with the delta it was collecting",
-          "[sync][crash][delta]") {
+TEST_CASE(
+    "an agent killed with SIGKILL 10 times mid-delta goes on with the delta it was collecting",
+    "[sync][crash][delta]") {
   Fleet fleet;
   // v2 holds v1's 12 MiB of noise and 4 MiB more: a delta of about the new part (~50 chunks),
   // a quarter of the full bundle.
   write_noise_stack(fleet.ws.dir / "v1", 12, 11);
   write_noise_stack(fleet.ws.dir / "v2", 16, 11);
   for (const char* v : {"v1", "v2"}) {
-    REQUIRE(fleet.ws.build(fleet.ws.dir / v, fleet.ws.dir / (std::string(v) + ".sdb"),
-                           v[1] == '1' ? 1 : 2, {"--level", "1"})
+    REQUIRE(fleet.ws
+                .build(fleet.ws.dir / v, fleet.ws.dir / (std::string(v) + ".sdb"),
+                       v[1] == '1' ? 1 : 2, {"--level", "1"})
                 .exit_code == 0);
   }
   REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
@@ -156,7 +158,8 @@ TEST_CASE("an agent killed with SIGKILL 10 times mid-delta goes on with the delt
   CHECK(applied_objects(fleet.agent_dir("agent-a")) ==
         bundle_objects(fleet.ws.dir / "v2.sdb", fleet.ws.trust));
   // Nothing of the delta is left behind in the work folder.
-  for (const auto& e : std::filesystem::directory_iterator(fleet.agent_state("agent-a") + "/work")) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(fleet.agent_state("agent-a") + "/work")) {
     CHECK(e.path().filename().string().find(".delta") == std::string::npos);
   }
 }
