@@ -38,14 +38,7 @@ std::string published_digest(const RunResult& r) {
 }
 
 TwoVersions build_big_pair(Fleet& fleet) {
-  write_noise_stack(fleet.ws.dir / "v1", 12, 11);
-  write_noise_stack(fleet.ws.dir / "v2", 16, 11);
-  for (const char* v : {"v1", "v2"}) {
-    REQUIRE(fleet.ws
-                .build(fleet.ws.dir / v, fleet.ws.dir / (std::string(v) + ".sdb"),
-                       v[1] == '1' ? 1 : 2, {"--level", "1"})
-                .exit_code == 0);
-  }
+  build_noise_upgrade(fleet);
   TwoVersions out;
   auto v1 = fleet.publish(fleet.ws.dir / "v1.sdb");
   REQUIRE(v1.exit_code == 0);
@@ -258,14 +251,7 @@ TEST_CASE("while the hub makes a big delta it answers another agent's full fetch
 TEST_CASE("an agent with a 2 s request timeout waits for a delta that takes the hub longer",
           "[sync][delta]") {
   Fleet fleet;
-  write_noise_stack(fleet.ws.dir / "v1", 12, 11);
-  write_noise_stack(fleet.ws.dir / "v2", 16, 11);
-  for (const char* v : {"v1", "v2"}) {
-    REQUIRE(fleet.ws
-                .build(fleet.ws.dir / v, fleet.ws.dir / (std::string(v) + ".sdb"),
-                       v[1] == '1' ? 1 : 2, {"--level", "1"})
-                .exit_code == 0);
-  }
+  build_noise_upgrade(fleet);
   REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a", 8);  // request_timeout_seconds = 2

@@ -80,16 +80,7 @@ TEST_CASE(
     "an agent killed with SIGKILL 10 times mid-delta goes on with the delta it was collecting",
     "[sync][crash][delta]") {
   Fleet fleet;
-  // v2 holds v1's 12 MiB of noise and 4 MiB more: a delta of about the new part (~50 chunks),
-  // a quarter of the full bundle.
-  write_noise_stack(fleet.ws.dir / "v1", 12, 11);
-  write_noise_stack(fleet.ws.dir / "v2", 16, 11);
-  for (const char* v : {"v1", "v2"}) {
-    REQUIRE(fleet.ws
-                .build(fleet.ws.dir / v, fleet.ws.dir / (std::string(v) + ".sdb"),
-                       v[1] == '1' ? 1 : 2, {"--level", "1"})
-                .exit_code == 0);
-  }
+  build_noise_upgrade(fleet);
   REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a", 4);

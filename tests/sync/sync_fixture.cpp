@@ -111,6 +111,17 @@ uint64_t WireCounter::bytes() {
   return bytes_;
 }
 
+void build_noise_upgrade(const Fleet& fleet) {
+  write_noise_stack(fleet.ws.dir / "v1", 12, 11);
+  write_noise_stack(fleet.ws.dir / "v2", 16, 11);
+  for (const uint64_t v : {1, 2}) {
+    const std::string name = "v" + std::to_string(v);
+    const auto built =
+        fleet.ws.build(fleet.ws.dir / name, fleet.ws.dir / (name + ".sdb"), v, {"--level", "1"});
+    if (built.exit_code != 0) throw std::runtime_error("build " + name + ": " + built.err);
+  }
+}
+
 void write_noise_stack(const std::string& dir, int mib, unsigned seed) {
   std::mt19937 rng(seed);
   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";

@@ -57,6 +57,10 @@ class WireCounter {
 std::multiset<std::string> applied_objects(const std::string& dir);
 std::multiset<std::string> bundle_objects(const std::string& file, const std::string& trust_path);
 
+// An upgrade worth a delta: v1.sdb holds 12 MiB of noise, v2.sdb the same and 4 MiB more (a
+// delta of about a quarter of the full bundle, ~50 chunks), both built at zstd 1 in ws.dir.
+void build_noise_upgrade(const Fleet& fleet);
+
 // ~`mib` MiB of barely compressible ConfigMaps under `dir`, so a transfer spans many chunks.
 void write_noise_stack(const std::string& dir, int mib, unsigned seed);
 
