@@ -19,6 +19,7 @@
 #include "platform/fs/files.hpp"
 #include "platform/proc/sd_notify.hpp"
 #include "platform/proc/signals.hpp"
+#include "platform/store/hub_store.hpp"
 
 namespace sovdev::hub {
 namespace {
@@ -81,12 +82,7 @@ struct ServeCliOptions {
 Expected<std::unique_ptr<HttpEndpoint>> start_metrics(const std::string& listen,
                                                       const std::string& db_path,
                                                       const metrics::LiveFigures& figures) {
-  store::OpenOptions read_only;
-  read_only.create = false;
-  read_only.read_only = true;
-  read_only.synchronous = store::Synchronous::normal;
-  read_only.cache_kib = 2048;
-  SOVDEV_ASSIGN(store::Database db, store::Database::open(db_path, read_only));
+  SOVDEV_ASSIGN(store::Database db, store::open_hub_reader(db_path));
   auto shared_db = std::make_shared<store::Database>(std::move(db));
   auto handler = [shared_db, &figures](std::string_view path) -> HttpResponse {
     if (path != "/metrics") return {404, "text/plain; charset=utf-8", "not found: try /metrics\n"};

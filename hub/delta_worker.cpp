@@ -36,12 +36,7 @@ MakeDelta delta_from_database(std::string db_path) {
   auto db = std::make_shared<std::optional<store::Database>>();
   return [db, path = std::move(db_path)](const DeltaJob& job) -> Expected<Delta> {
     if (!*db) {
-      store::OpenOptions read_only;
-      read_only.create = false;
-      read_only.read_only = true;
-      read_only.synchronous = store::Synchronous::normal;
-      read_only.cache_kib = 2048;
-      SOVDEV_ASSIGN(store::Database opened, store::Database::open(path, read_only));
+      SOVDEV_ASSIGN(store::Database opened, store::open_hub_reader(path));
       db->emplace(std::move(opened));
     }
     SOVDEV_ASSIGN(std::string old_stream, record_stream(**db, job.base));

@@ -21,6 +21,15 @@ Expected<Database> open_hub_database(const std::string& path) {
   return db;
 }
 
+Expected<Database> open_hub_reader(const std::string& path) {
+  OpenOptions read_only;
+  read_only.create = false;
+  read_only.read_only = true;
+  read_only.synchronous = Synchronous::normal;
+  read_only.cache_kib = 2048;
+  return Database::open(path, read_only);
+}
+
 // ---------------------------------------------------------------- HubBundles
 
 namespace {

@@ -22,6 +22,9 @@ namespace sovdev::store {
 // redone by re-running publish or by the agent's next report, so an fsync per commit would
 // only slow down serving hundreds of agents.
 [[nodiscard]] Expected<Database> open_hub_database(const std::string& path);
+// A read-only connection for a thread beside the serve loop (metrics, delta worker): WAL lets
+// it read while the loop writes; a small page cache; never creates or migrates the file.
+[[nodiscard]] Expected<Database> open_hub_reader(const std::string& path);
 
 struct HubBundle {
   std::string digest;  // of the manifest body
