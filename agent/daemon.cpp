@@ -430,7 +430,7 @@ Status Daemon::set_state(const std::string& state, int64_t now_ms) {
   // status reports (and the site pays) what the agent costs while it waits.
   if (state == "healthy" || state == "degraded" || state == "rolled_back") {
     db_.release_memory();
-    proc::release_free_memory();
+    if (settings_.trim_heap_when_idle) proc::release_free_memory();
   }
   return publish_status(now_ms);
 }

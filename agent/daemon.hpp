@@ -28,6 +28,10 @@ struct DaemonSettings {
   int64_t reconcile_interval_ms = 600000;
   std::string agent_version;
   std::string target_kind;  // dir, kube or exec: what the "kubernetes" service row says
+  // When a fetch or an apply is over, the heap's free pages go back to the system
+  // (malloc_trim). Only a process holding many agents (the fan-out harness) turns this off:
+  // there each trim walks every agent's heap, a cost no real agent pays.
+  bool trim_heap_when_idle = true;
 };
 
 class Daemon {

@@ -284,6 +284,40 @@ uint64_t median_received(const std::string& log) {
   return got.empty() ? 0 : static_cast<uint64_t>(median(got));
 }
 
+// The MQTT library's share: `n` of the agent's MQTT clients in one process (the harness's
+// bare mode) receive the baseline's `count` messages from mosquitto_pub, publisher start to
+// the harness's exit, as the baseline is timed. Printed beside the figure, not gated.
+double bare_clients(const Context& ctx, const std::string& lines, uint64_t count, int n,
+                    std::string* said) {
+  static int round = 0;
+  const std::string topic = "bare/" + std::to_string(++round);
+  const std::string log = ctx.dir + "/bare-" + std::to_string(round) + ".log";
+  const pid_t h =
+      spawn({ctx.paths.harness(), "--broker", ctx.url(), "--bare-topic", topic, "--bare-count",
+             std::to_string(count), "--agents", std::to_string(n), "--timeout", "170"},
+            log);
+  const auto wait_start = Clock::now();
+  while (read_text(log).find("subscribed") == std::string::npos) {
+    if (wait_child(h, 0ms) || since(wait_start) > 60) {
+      throw std::runtime_error("bare harness did not subscribe: " + read_text(log));
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto start = Clock::now();
+  const pid_t pub = spawn({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(ctx.port), "-q",
+                           "1", "-t", topic, "-l"},
+                          ctx.dir + "/bare-pub.out", lines);
+  if (wait_child(h, 180s).value_or(-1) != 0) {
+    throw std::runtime_error("bare harness failed: " + read_text(log));
+  }
+  const double seconds = since(start);
+  wait_child(pub, 30s);
+  const std::string text = read_text(log);
+  const size_t done = text.find("done ");
+  *said = done == std::string::npos ? text : text.substr(done, text.find('\n', done) - done);
+  return seconds;
+}
+
 bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub, int n,
                   const std::string& lines) {
   std::printf("== fan-out: %d agents, %s payload, one hub\n", n, mib(mid.payload_size).c_str());
@@ -336,6 +370,12 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   const double base_cpu_before = children_cpu();
   const double b = broker_baseline(ctx, lines, count, n);
   const double base_cpu = children_cpu() - base_cpu_before;
+  std::string bare_said;
+  const double bare = bare_clients(ctx, lines, count, n, &bare_said);
+  note("the MQTT library alone: " + std::to_string(n) +
+       " of the agent's MQTT clients in one process (bench_fleet_harness --bare-topic) "
+       "receiving the baseline's messages: " +
+       fixed(bare, 2) + " s, " + fixed(bare / b, 2) + "x the baseline (" + bare_said + ")");
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   // Where the time goes: the figure includes every agent's whole life (start, SQLite, pull,
   // apply with its fsyncs, exit) on this machine's cores, the baseline only receiving.

@@ -8,6 +8,8 @@
 //   bench_fleet_harness --broker URL --prefix P --trust FILE --channel CH --agents N
 //                       [--window W] [--timeout S] [--threads T]
 // Prints "done N agents in S s" and exits 0 when every agent has pulled the bundle.
+//   bench_fleet_harness --broker URL --bare-topic T --bare-count C [--agents N] ...
+// The MQTT library alone: N of the agent's MQTT clients receive C messages on T each.
 #include <sys/resource.h>
 
 #include <atomic>
@@ -34,6 +36,11 @@ using namespace sovdev;
 
 struct Args {
   std::string broker, prefix, trust, channel;
+  // Bare mode: N connections of the agent's MQTT client (mqtt::Client over Paho) in this
+  // process, each subscribed to `bare_topic` and counting `bare_count` messages, nothing
+  // else: what the MQTT library alone costs the harness, beside the same broker baseline.
+  std::string bare_topic;
+  uint64_t bare_count = 0;
   int agents = 200;
   uint32_t window = 8;
   int timeout_s = 170;
@@ -69,20 +76,24 @@ struct Member {
   std::unique_ptr<agent::Daemon> daemon;
 };
 
-Expected<std::unique_ptr<Member>> make_member(const Args& a, const TrustPolicy& trust, int i) {
-  SOVDEV_ASSIGN(store::Database db, store::open_agent_database(":memory:"));
-  auto m = std::make_unique<Member>(std::move(db));
-  m->id = "harness-" + std::to_string(i);
+mqtt::Options client_options(const Args& a, const std::string& id) {
   mqtt::Options o;
   o.servers = {a.broker};
-  o.client_id = "sovdev-agent-" + m->id;
-  o.username = m->id;
+  o.client_id = "sovdev-agent-" + id;
+  o.username = id;
   o.keepalive = std::chrono::seconds(900);
   // One thread serves many members here, so each waits longer between reads than an agent
   // with its own thread: a deeper queue stands in for that.
   o.queue_capacity = a.window * 8 + 16;
   o.max_pending_publishes = a.window + 8;
-  m->client = mqtt::make_paho_client(o);
+  return o;
+}
+
+Expected<std::unique_ptr<Member>> make_member(const Args& a, const TrustPolicy& trust, int i) {
+  SOVDEV_ASSIGN(store::Database db, store::open_agent_database(":memory:"));
+  auto m = std::make_unique<Member>(std::move(db));
+  m->id = "harness-" + std::to_string(i);
+  m->client = mqtt::make_paho_client(client_options(a, m->id));
   SOVDEV_TRY(m->client->connect());
   agent::DaemonSettings s;
   s.fetch.agent_id = m->id;
@@ -94,6 +105,8 @@ Expected<std::unique_ptr<Member>> make_member(const Args& a, const TrustPolicy& 
   s.reconcile_interval_ms = 0;
   s.status_interval_ms = 3600 * 1000;
   s.target_kind = "none";
+  // 200 agents share this heap: a trim by each would walk all of it, 200 times.
+  s.trim_heap_when_idle = false;
   m->daemon = std::make_unique<agent::Daemon>(m->db, trust, *m->client, m->target, s);
   return m;
 }
@@ -133,7 +146,81 @@ Status drive(const Args& a, std::vector<std::unique_ptr<Member>>& members,
   return make_error(Errc::unavailable, "not every agent applied the bundle in time");
 }
 
+double cpu_seconds() {
+  rusage self{};
+  ::getrusage(RUSAGE_SELF, &self);
+  return static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+         static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+}
+
+// Prints "subscribed" once every connection is subscribed (the caller then starts its
+// publisher), and "done N clients in S s, harness CPU C s" (S: from the first message to the
+// last) when every client has received bare_count messages. The threads drive the clients as
+// drive() drives the agents.
+int run_bare(const Args& a) {
+  std::vector<std::unique_ptr<mqtt::Client>> clients(static_cast<size_t>(a.agents));
+  std::vector<std::string> failures(clients.size());
+  {
+    std::vector<std::thread> connecting;
+    for (int i = 0; i < a.agents; i++) {
+      connecting.emplace_back([&, i] {
+        auto c = mqtt::make_paho_client(client_options(a, "bare-" + std::to_string(i)));
+        auto ok = c->connect();
+        if (ok) ok = c->subscribe(a.bare_topic, 1);
+        if (ok)
+          clients[static_cast<size_t>(i)] = std::move(c);
+        else
+          failures[static_cast<size_t>(i)] = ok.error().message;
+      });
+    }
+    for (auto& t : connecting) t.join();
+  }
+  for (size_t i = 0; i < failures.size(); i++) {
+    if (!failures[i].empty()) {
+      return std::fprintf(stderr, "client %zu: %s\n", i, failures[i].c_str()), 1;
+    }
+  }
+  std::printf("subscribed\n");
+  std::fflush(stdout);
+  const double cpu_before = cpu_seconds();
+  std::atomic<int64_t> first{0};
+  std::atomic<int> finished{0};
+  std::vector<std::thread> threads;
+  const int64_t deadline = now_ms() + a.timeout_s * 1000;
+  for (unsigned t = 0; t < a.threads; t++) {
+    threads.emplace_back([&, t] {
+      std::vector<uint64_t> got(clients.size(), 0);
+      while (now_ms() < deadline && finished.load() < a.agents) {
+        bool any = false;
+        for (size_t i = t; i < clients.size(); i += a.threads) {
+          if (got[i] >= a.bare_count) continue;
+          while (auto event = clients[i]->next(std::chrono::milliseconds(0))) {
+            if (event->kind != mqtt::Event::Kind::message) continue;
+            any = true;
+            int64_t zero = 0;
+            first.compare_exchange_strong(zero, now_ms());
+            if (++got[i] == a.bare_count) finished++;
+          }
+        }
+        if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (finished.load() < a.agents) {
+    return std::fprintf(stderr, "bare: %d of %d clients got every message\n", finished.load(),
+                        a.agents),
+           1;
+  }
+  std::printf("done %d clients in %.3f s, harness CPU %.1f s\n", a.agents,
+              static_cast<double>(now_ms() - first.load()) / 1000.0, cpu_seconds() - cpu_before);
+  std::fflush(stdout);
+  // The connections are dropped with the process, as mosquitto_sub's are at its exit.
+  std::_Exit(0);
+}
+
 int run(const Args& a) {
+  if (!a.bare_topic.empty()) return run_bare(a);
   // The agent's allocator settings (agent/main.cpp), so its heap behaves here as it does there.
   proc::tune_allocator();
   // The daemons log the harness's refusal to apply: quiet unless asked.
@@ -192,22 +279,23 @@ int run(const Args& a) {
   for (auto& t : threads) t.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  uint64_t received = 0;
+  uint64_t received = 0, dropped = 0;
   for (auto& share : shares) {
     for (auto& m : share) {
       received += m->daemon->counters().bytes_received;
+      dropped += m->client->stats().dropped;
       (void)m->client->disconnect();
     }
   }
   for (const auto& e : errors) {
     if (!e.empty()) return std::fprintf(stderr, "harness: %s\n", e.c_str()), 1;
   }
-  rusage self{};
-  ::getrusage(RUSAGE_SELF, &self);
-  const double cpu = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
-                     static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
-  std::printf("done %d agents in %.3f s, %llu bytes received in all, harness CPU %.1f s\n",
-              a.agents, seconds, static_cast<unsigned long long>(received), cpu);
+  const double cpu = cpu_seconds();
+  std::printf(
+      "done %d agents in %.3f s, %llu bytes received in all, %llu messages dropped by full "
+      "queues, harness CPU %.1f s\n",
+      a.agents, seconds, static_cast<unsigned long long>(received),
+      static_cast<unsigned long long>(dropped), cpu);
   return 0;
 }
 
@@ -231,15 +319,22 @@ int main(int argc, char** argv) {
       a.window = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--timeout")
       a.timeout_s = std::stoi(v);
+    else if (k == "--bare-topic")
+      a.bare_topic = v;
+    else if (k == "--bare-count")
+      a.bare_count = std::stoull(v);
     else if (k == "--threads")
       a.threads = static_cast<unsigned>(std::stoul(v));
     else
       return std::fprintf(stderr, "bench_fleet_harness: unknown option %s\n", k.c_str()), 2;
   }
-  if (a.broker.empty() || a.prefix.empty() || a.trust.empty() || a.channel.empty()) {
+  const bool bare = !a.bare_topic.empty() && a.bare_count > 0;
+  if (a.broker.empty() || (!bare && (a.prefix.empty() || a.trust.empty() || a.channel.empty()))) {
     std::fprintf(stderr,
                  "usage: bench_fleet_harness --broker URL --prefix P --trust FILE --channel CH "
-                 "[--agents N] [--window W] [--timeout S] [--threads T]\n");
+                 "[--agents N] [--window W] [--timeout S] [--threads T]\n"
+                 "       bench_fleet_harness --broker URL --bare-topic T --bare-count C "
+                 "[--agents N] [--threads T]\n");
     return 2;
   }
   return run(a);
