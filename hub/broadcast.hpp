@@ -1,7 +1,8 @@
 // The hub's broadcast streams: one per object being fetched (a bundle's payload, or a delta),
 // published on <prefix>/blob/<object hex> for every agent fetching it at once. A chunk goes
 // out there once however many agents ask for it while it is on its way, so 200 agents pulling
-// one bundle cost the hub (and the broker's intake) about one copy instead of 200.
+// one bundle cost the hub (and the broker's intake) about one copy instead of 200. A chunk is
+// broadcast once per stream; whoever asks for it later gets it on its own data topic.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,10 @@ struct BroadcastStream {
   // listened before it went out, and need not go again. A chunk sent at or before `seen` and
   // asked for again was lost (a full queue, QoS 0): it goes again.
   bool on_its_way(uint32_t index, uint64_t stream, uint64_t seen) const;
+  // Whether chunk `index` has gone out on this stream before. Asked for again (by an agent
+  // that started listening after it, or lost it), it goes to the asker alone: everyone else
+  // still listening had it, and on a metered edge link a copy nobody needs is not free.
+  bool sent(uint32_t index) const { return index < sent_seq.size() && sent_seq[index] != 0; }
 };
 
 class BroadcastStreams {

@@ -270,7 +270,7 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
         stats_.chunks_sent++;
       }
       chunk_resp.mutable_chunk()->set_index(i);
-      if (stream) {
+      if (stream && !stream->sent(i)) {
         // Every listener takes it; the request id means nothing to the others.
         chunk_resp.set_request_id(0);
         SOVDEV_TRY(broadcast(*stream, chunk_resp));

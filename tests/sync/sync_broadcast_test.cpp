@@ -1,6 +1,7 @@
 // Broadcast chunks: agents fetching the same object listen on its blob topic and the hub sends
-// each chunk there once for all of them; requests without the flag (older agents) are answered
-// on the agent's own data topic as before.
+// each chunk there once for all of them (asked for again later, a chunk goes to the asker's
+// data topic); requests without the flag (older agents) are answered on the agent's own data
+// topic as before.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -104,7 +105,7 @@ TEST_CASE(
 
 TEST_CASE(
     "a request without the broadcast flag is answered on the agent's data topic, one with it on "
-    "the bundle's blob topic",
+    "the bundle's blob topic, and a chunk broadcast before goes to the asker alone",
     "[sync][broadcast]") {
   Fleet fleet;
   publish_noise(fleet, 1);
@@ -164,6 +165,17 @@ TEST_CASE(
   REQUIRE(arrived(data, 2));
   CHECK(chunk_indices(seen.by_topic[data]) == std::set<uint32_t>{0, 2});
   CHECK(chunk_indices(seen.by_topic[blob]) == std::set<uint32_t>{1});
+
+  // Chunk 1 asked for again, as by an agent that started listening after its broadcast: it
+  // goes to the asker alone, and the blob topic carries it once. Chunk 3, never sent, is
+  // still broadcast.
+  ask(1, true);
+  REQUIRE(arrived(data, 1));
+  ask(3, true);
+  REQUIRE(arrived(blob, 3));
+  seen.drain(*watcher);
+  CHECK(chunk_indices(seen.by_topic[data]) == std::set<uint32_t>{0, 1, 2});
+  CHECK(seen.by_topic[blob].size() == 2);  // chunks 1 and 3, once each
 }
 
 TEST_CASE(
