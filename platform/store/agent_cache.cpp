@@ -147,11 +147,12 @@ Expected<BundleInfo> read_info(const Statement& row) {
 template <class... Args>
 Expected<std::optional<BundleInfo>> query_one(Database& db, const std::string& where,
                                               const Args&... args) {
-  SOVDEV_ASSIGN(Statement select, db.prepare(kColumns + where));
-  SOVDEV_TRY(select.bind_all(args...));
-  SOVDEV_ASSIGN(const bool row, select.step());
+  // A handful of queries, run at every fetch and apply: compiled once per connection.
+  SOVDEV_ASSIGN(CachedStatement select, db.cached(kColumns + where));
+  SOVDEV_TRY(select->bind_all(args...));
+  SOVDEV_ASSIGN(const bool row, select->step());
   if (!row) return std::optional<BundleInfo>();
-  SOVDEV_ASSIGN(BundleInfo info, read_info(select));
+  SOVDEV_ASSIGN(BundleInfo info, read_info(*select));
   return std::optional<BundleInfo>(std::move(info));
 }
 
