@@ -32,6 +32,7 @@
 #include "bench/bench_data.hpp"
 #include "bench/bench_support.hpp"
 #include "bench/bench_sync_fleet.hpp"
+#include "bundles/hash.hpp"
 
 extern char** environ;
 
@@ -318,6 +319,42 @@ double bare_clients(const Context& ctx, const std::string& lines, uint64_t count
   return seconds;
 }
 
+// CPU seconds (user + system) a running process has used so far; 0 when it cannot be read.
+double process_cpu(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; i++) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds this thread needs to check `copies` copies of the payload against chunk hashes,
+// 64 KiB at a time, as every agent does with every chunk it keeps.
+double hashing_cpu(const std::string& payload_file, int copies) {
+  const std::string bytes = read_text(payload_file);
+  const auto thread_cpu = [] {
+    timespec t{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+  };
+  const double start = thread_cpu();
+  size_t sink = 0;
+  for (int c = 0; c < copies; c++) {
+    for (size_t at = 0; at < bytes.size(); at += 65536) {
+      sink += static_cast<unsigned char>(sha256(std::string_view(bytes).substr(at, 65536))[0]);
+    }
+  }
+  const double used = thread_cpu() - start;
+  return sink == SIZE_MAX ? 0 : used;  // sink keeps the hashing from being optimised away
+}
+
 bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub, int n,
                   const std::string& lines) {
   std::printf("== fan-out: %d agents, %s payload, one hub\n", n, mib(mid.payload_size).c_str());
@@ -327,6 +364,7 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   // harness that speaks the protocol; it leaves out N process starts and dir writes, which on
   // this 2-core machine cost more than the whole broker baseline (printed below).
   const std::string harness_log = ctx.dir + "/harness.log";
+  const double broker_cpu_before = process_cpu(ctx.broker), hub_cpu_before = process_cpu(hub.pid);
   const auto h_start = Clock::now();
   const pid_t h = spawn(
       {ctx.paths.harness(), "--broker", ctx.url(), "--prefix", hub.prefix, "--trust",
@@ -336,6 +374,8 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
     throw std::runtime_error("fleet harness failed: " + read_text(harness_log));
   }
   (void)since(h_start);
+  const double broker_cpu = process_cpu(ctx.broker) - broker_cpu_before;
+  const double hub_cpu = process_cpu(hub.pid) - hub_cpu_before;
   // Its own clock: from the agents subscribing (the retained catalog starts every fetch) to
   // the last apply; the connections were made before, as the baseline's subscribers are.
   const std::string said = read_text(harness_log);
@@ -376,7 +416,19 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
        " of the agent's MQTT clients in one process (bench_fleet_harness --bare-topic) "
        "receiving the baseline's messages: " +
        fixed(bare, 2) + " s, " + fixed(bare / b, 2) + "x the baseline (" + bare_said + ")");
+  // A floor for any harness of agents that use this MQTT library and check every chunk: the
+  // CPU the bare clients, the hashes, the broker and the hub need, shared by this machine's
+  // cores (the connections are made before either clock starts).
+  const size_t cpu_at = bare_said.find("harness CPU ");
+  const double clients_cpu =
+      cpu_at == std::string::npos ? 0 : std::stod(bare_said.substr(cpu_at + 12));
+  const double hash_cpu = hashing_cpu(mid.payload, n);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const double floor = (clients_cpu + hash_cpu + broker_cpu + hub_cpu) / cores;
+  note("CPU floor on " + std::to_string(cores) + " cores: MQTT clients " + fixed(clients_cpu, 2) +
+       " s + chunk hashes " + fixed(hash_cpu, 2) + " s + broker " + fixed(broker_cpu, 2) +
+       " s + hub " + fixed(hub_cpu, 2) + " s (during the harness) = " + fixed(floor, 2) +
+       " s of wall time at best, " + fixed(floor / b, 2) + "x the baseline");
   // Where the time goes: the figure includes every agent's whole life (start, SQLite, pull,
   // apply with its fsyncs, exit) on this machine's cores, the baseline only receiving.
   note("agents' CPU (user+system): " + fixed(agents_cpu, 1) + " s, " +
