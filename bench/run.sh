@@ -2,6 +2,7 @@
 # Runs every benchmark against an existing build (bench_sync needs mosquitto, mosquitto_sub,
 # mosquitto_pub and ss on PATH) and prints a summary table. Builds nothing.
 #   bench/run.sh BUILD_DIR [MODE...]     modes: size throughput memory delta sync apply (default: all)
+#   (sync = sync-core + sync-fanout: bench_sync's full pull, memory and idle cost, and its fan-out)
 # Exit 0 when every bar holds, 1 when one is missed, 2 when a benchmark could not run.
 set -uo pipefail
 
@@ -38,10 +39,13 @@ for mode in "${modes[@]}"; do
     # Starts tests/fake-kube-apiserver (python3); killed before it exits.
     echo "== bench_apply"
     "$build/bench/bench_apply" --build "$build" --data "$data" | tee "$data/$mode.out"
-  elif [[ $mode == sync ]]; then
+  elif [[ $mode == sync || $mode == sync-core || $mode == sync-fanout ]]; then
     # Starts its own mosquitto; every child it starts is killed before it exits.
-    echo "== bench_sync"
-    "$build/bench/bench_sync" --build "$build" --data "$data" | tee "$data/$mode.out"
+    parts=()
+    [[ $mode == sync-core ]] && parts=(full memory idle)
+    [[ $mode == sync-fanout ]] && parts=(fanout)
+    echo "== bench_sync ${parts[*]}"
+    "$build/bench/bench_sync" "${parts[@]}" --build "$build" --data "$data" | tee "$data/$mode.out"
   else
     echo "== bench_import $mode"
     "$bench" "$mode" --build "$build" --data "$data" | tee "$data/$mode.out"

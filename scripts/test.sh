@@ -65,13 +65,24 @@ if want bench; then
   else
     failed=$((failed + 1)); note "benchmarks (bundle, import, delta): a bar was missed (see above)"
   fi
-  # The sync benchmarks belong to issue #3, still open: the fan-out bar is known to be missed
-  # (200 agents in one process on 2 cores; see the issue notes). They run and print their
-  # figures, but do not fail the suite until that issue is done.
-  if bash bench/run.sh build/gcc sync; then
-    note "benchmarks (sync): every bar met"
+  # The sync benchmarks' full pull, memory and idle cost gate the suite. They are measured
+  # against a broker and programs sharing this machine, so a missed bar is measured once more
+  # before it counts (and the summary says so).
+  if bash bench/run.sh build/gcc sync-core; then
+    passed=$((passed + 1)); note "benchmarks (sync: full pull, memory, idle cost): every bar met"
+  elif bash bench/run.sh build/gcc sync-core; then
+    passed=$((passed + 1))
+    note "benchmarks (sync: full pull, memory, idle cost): every bar met on the second run (the first missed one, see above)"
   else
-    note "benchmarks (sync): bars missed, not gating while issue #3 is open (see above)"
+    failed=$((failed + 1)); note "benchmarks (sync: full pull, memory, idle cost): a bar was missed twice (see above)"
+  fi
+  # The fan-out bar (issue #3) is not met on a 2-core machine: the bench prints the CPU floor
+  # of any agent using this MQTT library and checking every chunk, measured in the same run
+  # (~1.5x the baseline here). It runs and prints its figures without failing the suite.
+  if bash bench/run.sh build/gcc sync-fanout; then
+    note "benchmarks (sync fan-out): bar met"
+  else
+    note "benchmarks (sync fan-out): bar missed, not gating (see the CPU floor above and issue #3)"
   fi
   if bash bench/run.sh build/gcc apply; then
     passed=$((passed + 1)); note "benchmarks (kube apply memory): every bar met"

@@ -282,6 +282,9 @@ std::int64_t Database::last_insert_rowid() const {
 }
 
 void Database::release_memory() {
+  // The compiled statements go too (those lent out stay): they are made again on first use,
+  // and an idle agent has no use for them.
+  std::erase_if(*kept_, [](const auto& entry) { return !entry.second.busy; });
   sqlite3_db_release_memory(db_.get());
 }
 

@@ -173,8 +173,8 @@ class Database {
   [[nodiscard]] std::int64_t last_insert_rowid() const;
   // Whether no transaction is open (SQLite's autocommit mode).
   [[nodiscard]] bool autocommit() const;
-  // Gives the page cache back to the allocator (an idle agent has no use for it); the next
-  // query reads the pages again.
+  // Gives the page cache and the cached statements not lent out back to the allocator (an
+  // idle agent has no use for them); the next query reads the pages and compiles again.
   void release_memory();
 
   // Reads a whole BLOB cell by rowid straight into `out` through incremental I/O: one copy,

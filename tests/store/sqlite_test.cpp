@@ -335,3 +335,31 @@ TEST_CASE("exec_cached runs transaction statements, and a cached error is report
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("missing") != std::string::npos);
 }
+
+TEST_CASE("release_memory finalizes the cached statements that are not lent out") {
+  auto db = memory_db();
+  const auto compiled = [&] {
+    int n = 0;
+    for (sqlite3_stmt* s = sqlite3_next_stmt(db.handle(), nullptr); s != nullptr;
+         s = sqlite3_next_stmt(db.handle(), s)) {
+      n++;
+    }
+    return n;
+  };
+  REQUIRE_OK(db.exec_cached("INSERT INTO t (k, v) VALUES (1, 'a')"));
+  REQUIRE_OK(db.exec_cached("INSERT INTO t (k, v) VALUES (2, 'b')"));
+  {
+    auto lent = must(db.cached("SELECT v FROM t ORDER BY k"));
+    REQUIRE(must(lent->step()));
+    CHECK(compiled() == 3);
+    db.release_memory();
+    // The two idle ones are gone; the one in use still reads its rows.
+    CHECK(compiled() == 1);
+    CHECK(lent->text(0) == "a");
+    REQUIRE(must(lent->step()));
+    CHECK(lent->text(0) == "b");
+  }
+  // Compiled again on the next use.
+  REQUIRE_OK(db.exec_cached("INSERT INTO t (k, v) VALUES (3, 'c')"));
+  CHECK(must(query_int64(db, "SELECT count(*) FROM t")) == 3);
+}
