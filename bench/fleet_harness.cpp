@@ -146,6 +146,30 @@ Status drive(const Args& a, std::vector<std::unique_ptr<Member>>& members,
   return make_error(Errc::unavailable, "not every agent applied the bundle in time");
 }
 
+// Makes `n` things at once, one thread each (Paho takes a new connection into its shared
+// threads only when they wake, ~2 s apart: one after the other, 200 would take minutes).
+// Returns "" or the first failure as "<i>: <message>".
+template <class T, class Make>
+std::string make_all(int n, std::vector<T>& out, Make make) {
+  out.resize(static_cast<size_t>(n));
+  std::vector<std::string> failures(out.size());
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; i++) {
+    threads.emplace_back([&, i] {
+      auto made = make(i);
+      if (made)
+        out[static_cast<size_t>(i)] = std::move(*made);
+      else
+        failures[static_cast<size_t>(i)] = made.error().message;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < failures.size(); i++) {
+    if (!failures[i].empty()) return std::to_string(i) + ": " + failures[i];
+  }
+  return "";
+}
+
 double cpu_seconds() {
   rusage self{};
   ::getrusage(RUSAGE_SELF, &self);
@@ -158,28 +182,15 @@ double cpu_seconds() {
 // last) when every client has received bare_count messages. The threads drive the clients as
 // drive() drives the agents.
 int run_bare(const Args& a) {
-  std::vector<std::unique_ptr<mqtt::Client>> clients(static_cast<size_t>(a.agents));
-  std::vector<std::string> failures(clients.size());
-  {
-    std::vector<std::thread> connecting;
-    for (int i = 0; i < a.agents; i++) {
-      connecting.emplace_back([&, i] {
+  std::vector<std::unique_ptr<mqtt::Client>> clients;
+  const std::string failed =
+      make_all(a.agents, clients, [&](int i) -> Expected<std::unique_ptr<mqtt::Client>> {
         auto c = mqtt::make_paho_client(client_options(a, "bare-" + std::to_string(i)));
-        auto ok = c->connect();
-        if (ok) ok = c->subscribe(a.bare_topic, 1);
-        if (ok)
-          clients[static_cast<size_t>(i)] = std::move(c);
-        else
-          failures[static_cast<size_t>(i)] = ok.error().message;
+        SOVDEV_TRY(c->connect());
+        SOVDEV_TRY(c->subscribe(a.bare_topic, 1));
+        return c;
       });
-    }
-    for (auto& t : connecting) t.join();
-  }
-  for (size_t i = 0; i < failures.size(); i++) {
-    if (!failures[i].empty()) {
-      return std::fprintf(stderr, "client %zu: %s\n", i, failures[i].c_str()), 1;
-    }
-  }
+  if (!failed.empty()) return std::fprintf(stderr, "client %s\n", failed.c_str()), 1;
   std::printf("subscribed\n");
   std::fflush(stdout);
   const double cpu_before = cpu_seconds();
@@ -230,30 +241,13 @@ int run(const Args& a) {
   auto trust = TrustPolicy::from_initial(*bytes);
   if (!trust) return std::fprintf(stderr, "%s\n", trust.error().message.c_str()), 2;
 
-  // Connected first, in parallel (Paho takes a new connection into its shared threads only
-  // when they wake, ~2 s apart: one after the other, 200 would take minutes). Like the
-  // baseline's subscribers, which are connected before its clock starts.
+  // Connected first, in parallel, like the baseline's subscribers, which are connected before
+  // its clock starts.
   const auto connect_start = std::chrono::steady_clock::now();
-  std::vector<std::unique_ptr<Member>> members(static_cast<size_t>(a.agents));
-  std::vector<std::string> failures(members.size());
-  {
-    std::vector<std::thread> connecting;
-    for (int i = 0; i < a.agents; i++) {
-      connecting.emplace_back([&, i] {
-        auto m = make_member(a, *trust, i);
-        if (m)
-          members[static_cast<size_t>(i)] = std::move(*m);
-        else
-          failures[static_cast<size_t>(i)] = m.error().message;
-      });
-    }
-    for (auto& t : connecting) t.join();
-  }
-  for (size_t i = 0; i < failures.size(); i++) {
-    if (!failures[i].empty()) {
-      return std::fprintf(stderr, "agent %zu: %s\n", i, failures[i].c_str()), 1;
-    }
-  }
+  std::vector<std::unique_ptr<Member>> members;
+  const std::string failed =
+      make_all(a.agents, members, [&](int i) { return make_member(a, *trust, i); });
+  if (!failed.empty()) return std::fprintf(stderr, "agent %s\n", failed.c_str()), 1;
   std::fprintf(
       stderr, "harness: %d agents connected in %.3f s\n", a.agents,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - connect_start).count());
