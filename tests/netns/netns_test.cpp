@@ -249,8 +249,19 @@ TEST_CASE("a transfer survives the link to the broker going down for seconds mid
       net.in_agent({agent_binary(), "run", "--config", nf.fleet.ws.dir / "agent-agent-a.toml"}),
       nf.fleet.ws.dir / "agent-a.log");
 
-  // Cut as soon as the first chunks are stored.
-  REQUIRE(wait_until([&] { return nf.in_state("agent-a", "partial"); }, 60s));
+  // Cut as soon as the first chunk reaches the payload file: watched directly, because asking
+  // `sovdev-agent status` takes long enough (under ASan) for the whole pull to end first.
+  const std::filesystem::path payloads =
+      std::filesystem::path(nf.fleet.agent_state("agent-a")) / "payloads";
+  REQUIRE(wait_until(
+      [&] {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(payloads, ec)) {
+          if (entry.is_regular_file(ec) && entry.file_size(ec) > 0) return true;
+        }
+        return false;
+      },
+      60s));
   net.agent_link(false);
   const auto cut_at = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(5s);  // the outage itself: fault injection, not synchronisation
