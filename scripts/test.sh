@@ -67,7 +67,7 @@ if want bench; then
   fi
   # The sync benchmarks belong to issue #3, still open. They run and print their figures but
   # do not fail the suite yet: the fan-out bar is not met on a 2-core machine (the bench prints
-  # the CPU floor of any agent using this MQTT library and checking every chunk, ~1.5x the
+  # the CPU floor of any agent using this MQTT library and checking every chunk, 1.4-1.5x the
   # baseline here), and two other bars sit at their limit on this shared machine (full pull
   # 1.24-1.52x of its 1.5x, idle total RSS 1.245-1.252x of its 1.25x; see the issue notes).
   if bash bench/run.sh build/gcc sync-core; then
