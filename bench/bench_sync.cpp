@@ -37,18 +37,15 @@
 extern char** environ;
 
 namespace sovdev::bench {
-namespace {
 
 using namespace std::chrono_literals;
-
-int g_window = 8;  // the full pull's window; --window changes it (diagnostics)
 
 // The broker-only baseline: `subscribers` mosquitto_sub processes (QoS 1) each waiting for
 // every line of `lines_file`, then one mosquitto_pub -l -q 1 publishing them. Returns the time
 // from the publisher's start to the last subscriber's exit; `first_to_last` gets the first
 // subscriber's time from its first to its last message.
 double broker_baseline(const Context& ctx, const std::string& lines_file, uint64_t count,
-                       int subscribers, double* first_to_last = nullptr) {
+                       int subscribers, double* first_to_last) {
   static int round = 0;
   const std::string topic = "baseline/" + std::to_string(++round);
   const auto broker_connections = [&] {
@@ -100,6 +97,10 @@ double broker_baseline(const Context& ctx, const std::string& lines_file, uint64
 }
 
 // The agent logs "fetched <stack>@<version>[ as a delta] in <N> ms: ..." when a pull completes.
+namespace {
+
+int g_window = 8;  // the full pull's window; --window changes it (diagnostics)
+
 double fetch_seconds(const std::string& log) {
   const std::string head = "fetched ";
   for (size_t at = log.find(head); at != std::string::npos; at = log.find(head, at + 1)) {
@@ -261,201 +262,6 @@ bool bench_memory(const Context& ctx, const GeneratedBundle& small, const Hub& s
                     "x) bar <= 1.25x",
                 static_cast<double>(idle_total) <= 1.25 * static_cast<double>(bare.rss));
   return ok;
-}
-
-// ---- 3. fan-out -----------------------------------------------------------------------------
-// CPU seconds (user + system) of every child reaped so far.
-double children_cpu() {
-  rusage u{};
-  ::getrusage(RUSAGE_CHILDREN, &u);
-  const auto s = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return s(u.ru_utime) + s(u.ru_stime);
-}
-
-// "<id>: healthy, stack kp v1, <N> bytes received, ..." lines of `sync --once`: N's median.
-uint64_t median_received(const std::string& log) {
-  std::vector<double> got;
-  std::istringstream in(log);
-  for (std::string line; std::getline(in, line);) {
-    const size_t at = line.find(" bytes received");
-    const size_t comma = line.rfind(", ", at);
-    if (at == std::string::npos || comma == std::string::npos) continue;
-    got.push_back(std::stod(line.substr(comma + 2, at - comma - 2)));
-  }
-  return got.empty() ? 0 : static_cast<uint64_t>(median(got));
-}
-
-// The MQTT library's share: `n` of the agent's MQTT clients in one process (the harness's
-// bare mode) receive the baseline's `count` messages from mosquitto_pub, publisher start to
-// the harness's exit, as the baseline is timed. Printed beside the figure, not gated.
-double bare_clients(const Context& ctx, const std::string& lines, uint64_t count, int n,
-                    std::string* said) {
-  static int round = 0;
-  const std::string topic = "bare/" + std::to_string(++round);
-  const std::string log = ctx.dir + "/bare-" + std::to_string(round) + ".log";
-  const pid_t h =
-      spawn({ctx.paths.harness(), "--broker", ctx.url(), "--bare-topic", topic, "--bare-count",
-             std::to_string(count), "--agents", std::to_string(n), "--timeout", "170"},
-            log);
-  const auto wait_start = Clock::now();
-  while (read_text(log).find("subscribed") == std::string::npos) {
-    if (wait_child(h, 0ms) || since(wait_start) > 60) {
-      throw std::runtime_error("bare harness did not subscribe: " + read_text(log));
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  const auto start = Clock::now();
-  const pid_t pub = spawn({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(ctx.port), "-q",
-                           "1", "-t", topic, "-l"},
-                          ctx.dir + "/bare-pub.out", lines);
-  if (wait_child(h, 180s).value_or(-1) != 0) {
-    throw std::runtime_error("bare harness failed: " + read_text(log));
-  }
-  const double seconds = since(start);
-  wait_child(pub, 30s);
-  const std::string text = read_text(log);
-  const size_t done = text.find("done ");
-  *said = done == std::string::npos ? text : text.substr(done, text.find('\n', done) - done);
-  return seconds;
-}
-
-// CPU seconds (user + system) a running process has used so far; 0 when it cannot be read.
-double process_cpu(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; i++) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-// CPU seconds this thread needs to check `copies` copies of the payload against chunk hashes,
-// 64 KiB at a time, as every agent does with every chunk it keeps.
-double hashing_cpu(const std::string& payload_file, int copies) {
-  const std::string bytes = read_text(payload_file);
-  const auto thread_cpu = [] {
-    timespec t{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
-  };
-  const double start = thread_cpu();
-  size_t sink = 0;
-  for (int c = 0; c < copies; c++) {
-    for (size_t at = 0; at < bytes.size(); at += 65536) {
-      sink += static_cast<unsigned char>(sha256(std::string_view(bytes).substr(at, 65536))[0]);
-    }
-  }
-  const double used = thread_cpu() - start;
-  return sink == SIZE_MAX ? 0 : used;  // sink keeps the hashing from being optimised away
-}
-
-bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub, int n,
-                  const std::string& lines) {
-  std::printf("== fan-out: %d agents, %s payload, one hub\n", n, mib(mid.payload_size).c_str());
-  // The figure: the harness's N agent state machines (the agent's own code: catalog, broadcast
-  // fetch, every chunk verified and committed to SQLite) in one process, from subscribing to
-  // the last agent's complete pull. The issue allows a
-  // harness that speaks the protocol; it leaves out N process starts and dir writes, which on
-  // this 2-core machine cost more than the whole broker baseline (printed below).
-  const std::string harness_log = ctx.dir + "/harness.log";
-  const double broker_cpu_before = process_cpu(ctx.broker), hub_cpu_before = process_cpu(hub.pid);
-  const auto h_start = Clock::now();
-  const pid_t h = spawn(
-      {ctx.paths.harness(), "--broker", ctx.url(), "--prefix", hub.prefix, "--trust",
-       ctx.keys.trust_root, "--channel", "edge", "--agents", std::to_string(n), "--timeout", "170"},
-      harness_log);
-  if (wait_child(h, 180s).value_or(-1) != 0) {
-    throw std::runtime_error("fleet harness failed: " + read_text(harness_log));
-  }
-  (void)since(h_start);
-  const double broker_cpu = process_cpu(ctx.broker) - broker_cpu_before;
-  const double hub_cpu = process_cpu(hub.pid) - hub_cpu_before;
-  // Its own clock: from the agents subscribing (the retained catalog starts every fetch) to
-  // the last apply; the connections were made before, as the baseline's subscribers are.
-  const std::string said = read_text(harness_log);
-  const size_t in = said.find(" agents in ");
-  if (in == std::string::npos) throw std::runtime_error("fleet harness said: " + said);
-  const double th = std::stod(said.substr(in + 11));
-  std::istringstream lines_said(said);
-  for (std::string line; std::getline(lines_said, line);) note(line);
-  std::vector<Agent> agents;
-  for (int i = 0; i < n; i++)
-    agents.push_back(make_agent(ctx, "fan-" + std::to_string(i), hub.prefix));
-  std::vector<pid_t> pids;
-  const double cpu_before = children_cpu();
-  const auto start = Clock::now();
-  for (int i = 0; i < n; i++) {
-    pids.push_back(spawn(
-        {ctx.paths.agent(), "sync", "--once", "--config", agents[i].config, "--timeout", "170"},
-        ctx.dir + "/fan.log"));
-  }
-  int failed = 0;
-  for (pid_t p : pids) {
-    if (wait_child(p, 180s).value_or(-1) != 0) failed++;
-  }
-  const double t = since(start);
-  const double agents_cpu = children_cpu() - cpu_before;
-  for (const auto& a : agents) {
-    if (!applied(a)) failed++;
-    drop_agent(a);
-  }
-  if (failed) throw std::runtime_error(std::to_string(failed) + " fan-out agents failed");
-  const uint64_t count = lines_for(mid.payload_size);
-  const double base_cpu_before = children_cpu();
-  const double b = broker_baseline(ctx, lines, count, n);
-  const double base_cpu = children_cpu() - base_cpu_before;
-  std::string bare_said;
-  const double bare = bare_clients(ctx, lines, count, n, &bare_said);
-  note("the MQTT library alone: " + std::to_string(n) +
-       " of the agent's MQTT clients in one process (bench_fleet_harness --bare-topic) "
-       "receiving the baseline's messages: " +
-       fixed(bare, 2) + " s, " + fixed(bare / b, 2) + "x the baseline (" + bare_said + ")");
-  // A floor for any harness of agents that use this MQTT library and check every chunk: the
-  // CPU the bare clients, the hashes, the broker and the hub need, shared by this machine's
-  // cores (the connections are made before either clock starts).
-  const size_t cpu_at = bare_said.find("harness CPU ");
-  const double clients_cpu =
-      cpu_at == std::string::npos ? 0 : std::stod(bare_said.substr(cpu_at + 12));
-  const double hash_cpu = hashing_cpu(mid.payload, n);
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const double floor = (clients_cpu + hash_cpu + broker_cpu + hub_cpu) / cores;
-  note("CPU floor on " + std::to_string(cores) + " cores: MQTT clients " + fixed(clients_cpu, 2) +
-       " s + chunk hashes " + fixed(hash_cpu, 2) + " s + broker " + fixed(broker_cpu, 2) +
-       " s + hub " + fixed(hub_cpu, 2) + " s (during the harness) = " + fixed(floor, 2) +
-       " s of wall time at best, " + fixed(floor / b, 2) + "x the baseline");
-  // Where the time goes: the figure includes every agent's whole life (start, SQLite, pull,
-  // apply with its fsyncs, exit) on this machine's cores, the baseline only receiving.
-  note("agents' CPU (user+system): " + fixed(agents_cpu, 1) + " s, " +
-       fixed(agents_cpu / n * 1000, 0) + " ms each; on " + std::to_string(cores) +
-       " cores that alone needs >= " + fixed(agents_cpu / cores, 2) + " s; the " +
-       std::to_string(n) + " mosquitto_sub + mosquitto_pub used " + fixed(base_cpu, 1) +
-       " s of CPU");
-  note("median bytes received per agent: " +
-       std::to_string(median_received(read_text(ctx.dir + "/fan.log"))) + " for a " +
-       std::to_string(mid.payload_size) + "-byte payload");
-  note(std::to_string(n) +
-       " sovdev-agent sync --once processes (fresh state each, spawn of the "
-       "first to exit of the last, dir target): " +
-       fixed(t, 2) + " s, " + fixed(t / b, 2) +
-       "x the baseline (not gated: bound by the processes' own CPU, above)");
-  note("figure: " + std::to_string(n) +
-       " agents in bench_fleet_harness (the agent's state machine, one MQTT connection each, "
-       "in one process), from subscribing to the last agent holding every chunk verified and "
-       "committed; baseline: " +
-       std::to_string(n) + " mosquitto_sub -q 1 -C " + std::to_string(count) +
-       ", publisher start to last subscriber exit");
-  return verdict("fan-out " + std::to_string(n) + " agents x " + mib(mid.payload_size) + ": " +
-                     fixed(th, 2) + " s (" + std::to_string(n) + " mosquitto_sub " + fixed(b, 2) +
-                     " s, " + fixed(th / b, 2) + "x) bar <= 1.5x",
-                 th <= 1.5 * b);
 }
 
 // ---- 4. idle cost ---------------------------------------------------------------------------
