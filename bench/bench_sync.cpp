@@ -96,11 +96,11 @@ double broker_baseline(const Context& ctx, const std::string& lines_file, uint64
   return seconds;
 }
 
-// The agent logs "fetched <stack>@<version>[ as a delta] in <N> ms: ..." when a pull completes.
 namespace {
 
 int g_window = 8;  // the full pull's window; --window changes it (diagnostics)
 
+// The agent logs "fetched <stack>@<version>[ as a delta] in <N> ms: ..." when a pull completes.
 double fetch_seconds(const std::string& log) {
   const std::string head = "fetched ";
   for (size_t at = log.find(head); at != std::string::npos; at = log.find(head, at + 1)) {

@@ -71,9 +71,7 @@ bool applied(const Agent& a);
 std::string make_lines(const Context& ctx, const std::string& name, uint64_t lines);
 uint64_t lines_for(uint64_t bytes);
 
-// The broker-only baseline (bench_sync.cpp): `subscribers` mosquitto_sub processes (QoS 1)
-// each waiting for every line of `lines_file` from one mosquitto_pub -l -q 1; publisher start
-// to the last subscriber's exit.
+// The broker-only baseline (bench_sync.cpp, which says how it is timed).
 double broker_baseline(const Context& ctx, const std::string& lines_file, uint64_t count,
                        int subscribers, double* first_to_last = nullptr);
 // The fan-out figure and its verdict (bench_sync_fanout.cpp).

@@ -41,6 +41,7 @@ struct Args {
   // else: what the MQTT library alone costs the harness, beside the same broker baseline.
   std::string bare_topic;
   uint64_t bare_count = 0;
+  bool bare() const { return !bare_topic.empty() && bare_count > 0; }
   int agents = 200;
   uint32_t window = 8;
   int timeout_s = 170;
@@ -231,7 +232,7 @@ int run_bare(const Args& a) {
 }
 
 int run(const Args& a) {
-  if (!a.bare_topic.empty()) return run_bare(a);
+  if (a.bare()) return run_bare(a);
   // The agent's allocator settings (agent/main.cpp), so its heap behaves here as it does there.
   proc::tune_allocator();
   // The daemons log the harness's refusal to apply: quiet unless asked.
@@ -322,8 +323,8 @@ int main(int argc, char** argv) {
     else
       return std::fprintf(stderr, "bench_fleet_harness: unknown option %s\n", k.c_str()), 2;
   }
-  const bool bare = !a.bare_topic.empty() && a.bare_count > 0;
-  if (a.broker.empty() || (!bare && (a.prefix.empty() || a.trust.empty() || a.channel.empty()))) {
+  if (a.broker.empty() ||
+      (!a.bare() && (a.prefix.empty() || a.trust.empty() || a.channel.empty()))) {
     std::fprintf(stderr,
                  "usage: bench_fleet_harness --broker URL --prefix P --trust FILE --channel CH "
                  "[--agents N] [--window W] [--timeout S] [--threads T]\n"
