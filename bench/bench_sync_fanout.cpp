@@ -62,9 +62,10 @@ uint64_t median_received(const std::string& log) {
   return got.empty() ? 0 : static_cast<uint64_t>(median(got));
 }
 
-// The MQTT library's share: `n` of the agent's MQTT clients in one process (the harness's
-// bare mode) receive the baseline's `count` messages from mosquitto_pub, publisher start to
-// the harness's exit, as the baseline is timed. Printed beside the figure, not gated.
+// The MQTT library's share: `n` of the agent's MQTT clients spread over the harness's processes
+// as its agents are (the harness's bare mode) receive the baseline's `count` messages from
+// mosquitto_pub, publisher start to the harness's exit, as the baseline is timed. Printed beside
+// the figure, not gated.
 double bare_clients(const Context& ctx, const std::string& lines, uint64_t count, int n,
                     std::string* said) {
   static int round = 0;
@@ -138,10 +139,10 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
                   const std::string& lines) {
   std::printf("== fan-out: %d agents, %s payload, one hub\n", n, mib(mid.payload_size).c_str());
   // The figure: the harness's N agent state machines (the agent's own code: catalog, broadcast
-  // fetch, every chunk verified and committed to SQLite) in one process, from subscribing to
-  // the last agent's complete pull. The issue allows a
-  // harness that speaks the protocol; it leaves out N process starts and dir writes, which on
-  // this 2-core machine cost more than the whole broker baseline (printed below).
+  // fetch, every chunk verified and committed to SQLite) in one process per core, from subscribing
+  // to the last agent's complete pull. The issue allows a harness that speaks the protocol; it
+  // leaves out N process starts and dir writes, which on this 2-core machine cost more than the
+  // whole broker baseline (printed below).
   const std::string harness_log = ctx.dir + "/harness.log";
   const double broker_cpu_before = process_cpu(ctx.broker), hub_cpu_before = process_cpu(hub.pid);
   const auto h_start = Clock::now();
@@ -192,7 +193,7 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   std::string bare_said;
   const double bare = bare_clients(ctx, lines, count, n, &bare_said);
   note("the MQTT library alone: " + std::to_string(n) +
-       " of the agent's MQTT clients in one process (bench_fleet_harness --bare-topic) "
+       " of the agent's MQTT clients in one process per core (bench_fleet_harness --bare-topic) "
        "receiving the baseline's messages: " +
        fixed(bare, 2) + " s, " + fixed(bare / b, 2) + "x the baseline (" + bare_said + ")");
   // A floor for any harness of agents that use this MQTT library and check every chunk: the
@@ -225,7 +226,8 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
        "x the baseline (not gated: bound by the processes' own CPU, above)");
   note("figure: " + std::to_string(n) +
        " agents in bench_fleet_harness (the agent's state machine, one MQTT connection each, "
-       "in one process), from subscribing to the last agent holding every chunk verified and "
+       "in one process per core), from subscribing to the last agent holding every chunk verified "
+       "and "
        "committed; baseline: " +
        std::to_string(n) + " mosquitto_sub -q 1 -C " + std::to_string(count) +
        ", publisher start to last subscriber exit");

@@ -1,21 +1,30 @@
-// bench_fleet_harness: N agents in one process, for the fan-out benchmark. Each is the agent's
-// own state machine (agent::Daemon: catalog, fetch requests with the broadcast flag, every
-// chunk checked against the signed manifest and committed to its own SQLite cache) over its
-// own MQTT connection, up to the moment the pull is complete and the apply would begin. The
-// process start and the apply are left out, so the figure measures the hub and the broker
-// serving a fleet's pull rather than 200 process starts on 2 cores.
+// bench_fleet_harness: N agents for the fan-out benchmark, spread over P processes (one per
+// core by default), as N agent processes would spread over the machine's cores. Each agent is
+// the agent's own state machine (agent::Daemon: catalog, fetch requests with the broadcast
+// flag, every chunk checked against the signed manifest and committed to its own SQLite cache)
+// over its own MQTT connection, up to the moment the pull is complete and the apply would
+// begin. The process start and the apply are left out, so the figure measures the hub and the
+// broker serving a fleet's pull rather than 200 process starts on 2 cores.
 //
 //   bench_fleet_harness --broker URL --prefix P --trust FILE --channel CH --agents N
-//                       [--window W] [--timeout S] [--threads T]
+//                       [--window W] [--timeout S] [--procs P] [--threads T]
 // Prints "done N agents in S s" and exits 0 when every agent has pulled the bundle.
 //   bench_fleet_harness --broker URL --bare-topic T --bare-count C [--agents N] ...
 // The MQTT library alone: N of the agent's MQTT clients receive C messages on T each.
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,9 +52,13 @@ struct Args {
   uint64_t bare_count = 0;
   bool bare() const { return !bare_topic.empty() && bare_count > 0; }
   int agents = 200;
+  std::string state;  // each agent's state folder goes under it; empty: caches in memory
   uint32_t window = 8;
   int timeout_s = 170;
-  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  // Processes the fleet is spread over (one per core by default), and driving threads in each.
+  int procs = static_cast<int>(cores());
+  unsigned threads = 1;
+  static unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 };
 
 // Where the pull ends: the daemon calls begin() once every chunk of the bundle has been
@@ -91,9 +104,18 @@ mqtt::Options client_options(const Args& a, const std::string& id) {
 }
 
 Expected<std::unique_ptr<Member>> make_member(const Args& a, const TrustPolicy& trust, int i) {
-  SOVDEV_ASSIGN(store::Database db, store::open_agent_database(":memory:"));
+  const std::string id = "harness-" + std::to_string(i);
+  std::string path = ":memory:";
+  if (!a.state.empty()) {
+    path = a.state + "/" + id;
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return make_error(Errc::io, "create " + path + ": " + ec.message());
+    path += "/agent.db";
+  }
+  SOVDEV_ASSIGN(store::Database db, store::open_agent_database(path));
   auto m = std::make_unique<Member>(std::move(db));
-  m->id = "harness-" + std::to_string(i);
+  m->id = id;
   m->client = mqtt::make_paho_client(client_options(a, m->id));
   SOVDEV_TRY(m->client->connect());
   agent::DaemonSettings s;
@@ -117,7 +139,7 @@ bool done(const Member& m) {
 }
 
 // One thread's share of the fleet, driven as cmd_run drives one agent.
-Status drive(const Args& a, std::vector<std::unique_ptr<Member>>& members,
+Status drive(const Args& a, std::vector<std::unique_ptr<Member>>& members, int total,
              std::atomic<int>& finished, int64_t deadline) {
   std::vector<bool> counted(members.size(), false);
   int64_t last_tick = 0;
@@ -141,7 +163,7 @@ Status drive(const Args& a, std::vector<std::unique_ptr<Member>>& members,
       last_tick = now_ms();
       for (auto& m : members) SOVDEV_TRY(m->daemon->tick(last_tick));
     }
-    if (finished.load() >= a.agents) return {};
+    if (finished.load() >= total) return {};
     if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return make_error(Errc::unavailable, "not every agent applied the bundle in time");
@@ -178,22 +200,63 @@ double cpu_seconds() {
          static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
 }
 
-// Prints "subscribed" once every connection is subscribed (the caller then starts its
-// publisher), and "done N clients in S s, harness CPU C s" (S: from the first message to the
-// last) when every client has received bare_count messages. The threads drive the clients as
-// drive() drives the agents.
-int run_bare(const Args& a) {
+// steady_clock is CLOCK_MONOTONIC, the same clock in every process of the machine: the
+// children's times compare with the parent's.
+int64_t monotonic_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// One child process's part of the fleet: members [first, first + count).
+struct Share {
+  int first = 0, count = 0;
+};
+
+// What a child tells the parent, one line on its report pipe: "ready" once its members are
+// connected (and, in bare mode, subscribed); then, after the parent's go byte, either
+// "done FIRST_MS LAST_MS RECEIVED DROPPED CPU" (monotonic ms of its first and last event, CPU
+// seconds since the go) or "fail MESSAGE".
+struct Report {
+  int64_t first_ms = 0, last_ms = 0;
+  uint64_t received = 0, dropped = 0;
+  double cpu = 0;
+};
+
+void say(int fd, const std::string& line) {
+  const std::string text = line + "\n";
+  (void)!::write(fd, text.data(), text.size());  // the parent reads it or is gone
+}
+
+// Waits for the parent's go byte; false when the parent went away instead.
+bool wait_for_go(int fd) {
+  char byte = 0;
+  return ::read(fd, &byte, 1) == 1;
+}
+
+std::string done_line(const Report& r) {
+  char text[160];
+  std::snprintf(text, sizeof text, "done %lld %lld %llu %llu %.3f",
+                static_cast<long long>(r.first_ms), static_cast<long long>(r.last_ms),
+                static_cast<unsigned long long>(r.received),
+                static_cast<unsigned long long>(r.dropped), r.cpu);
+  return text;
+}
+
+// Bare mode in one child: its clients receive bare_count messages each, driven as drive()
+// drives the agents. first_ms: the first message; last_ms: the last client complete.
+int run_bare_share(const Args& a, Share share, int report, int go) {
   std::vector<std::unique_ptr<mqtt::Client>> clients;
   const std::string failed =
-      make_all(a.agents, clients, [&](int i) -> Expected<std::unique_ptr<mqtt::Client>> {
-        auto c = mqtt::make_paho_client(client_options(a, "bare-" + std::to_string(i)));
+      make_all(share.count, clients, [&](int i) -> Expected<std::unique_ptr<mqtt::Client>> {
+        auto c =
+            mqtt::make_paho_client(client_options(a, "bare-" + std::to_string(share.first + i)));
         SOVDEV_TRY(c->connect());
         SOVDEV_TRY(c->subscribe(a.bare_topic, 1));
         return c;
       });
-  if (!failed.empty()) return std::fprintf(stderr, "client %s\n", failed.c_str()), 1;
-  std::printf("subscribed\n");
-  std::fflush(stdout);
+  if (!failed.empty()) return say(report, "fail client " + failed), 1;
+  say(report, "ready");
+  if (!wait_for_go(go)) return 1;
   const double cpu_before = cpu_seconds();
   std::atomic<int64_t> first{0};
   std::atomic<int> finished{0};
@@ -202,7 +265,7 @@ int run_bare(const Args& a) {
   for (unsigned t = 0; t < a.threads; t++) {
     threads.emplace_back([&, t] {
       std::vector<uint64_t> got(clients.size(), 0);
-      while (now_ms() < deadline && finished.load() < a.agents) {
+      while (now_ms() < deadline && finished.load() < share.count) {
         bool any = false;
         for (size_t i = t; i < clients.size(); i += a.threads) {
           if (got[i] >= a.bare_count) continue;
@@ -210,7 +273,7 @@ int run_bare(const Args& a) {
             if (event->kind != mqtt::Event::Kind::message) continue;
             any = true;
             int64_t zero = 0;
-            first.compare_exchange_strong(zero, now_ms());
+            first.compare_exchange_strong(zero, monotonic_ms());
             if (++got[i] == a.bare_count) finished++;
           }
         }
@@ -219,45 +282,37 @@ int run_bare(const Args& a) {
     });
   }
   for (auto& t : threads) t.join();
-  if (finished.load() < a.agents) {
-    return std::fprintf(stderr, "bare: %d of %d clients got every message\n", finished.load(),
-                        a.agents),
-           1;
+  if (finished.load() < share.count) {
+    say(report, "fail " + std::to_string(share.count - finished.load()) + " of " +
+                    std::to_string(share.count) + " clients did not get every message");
+    return 1;
   }
-  std::printf("done %d clients in %.3f s, harness CPU %.1f s\n", a.agents,
-              static_cast<double>(now_ms() - first.load()) / 1000.0, cpu_seconds() - cpu_before);
-  std::fflush(stdout);
+  Report r;
+  r.first_ms = first.load();
+  r.last_ms = monotonic_ms();
+  r.cpu = cpu_seconds() - cpu_before;
+  say(report, done_line(r));
   // The connections are dropped with the process, as mosquitto_sub's are at its exit.
   std::_Exit(0);
 }
 
-int run(const Args& a) {
-  if (a.bare()) return run_bare(a);
-  // The agent's allocator settings (agent/main.cpp), so its heap behaves here as it does there.
-  proc::tune_allocator();
-  // The daemons log the harness's refusal to apply: quiet unless asked.
-  spdlog::set_level(std::getenv("SOVDEV_HARNESS_DEBUG") ? spdlog::level::info : spdlog::level::off);
-  auto bytes = fs::read_file(a.trust, 512 * 1024);
-  if (!bytes) return std::fprintf(stderr, "%s\n", bytes.error().message.c_str()), 2;
-  auto trust = TrustPolicy::from_initial(*bytes);
-  if (!trust) return std::fprintf(stderr, "%s\n", trust.error().message.c_str()), 2;
-
-  // Connected first, in parallel, like the baseline's subscribers, which are connected before
-  // its clock starts.
-  const auto connect_start = std::chrono::steady_clock::now();
+// The agents of one child. first_ms: the go; last_ms: its last agent holding the bundle.
+int run_agent_share(const Args& a, const TrustPolicy& trust, Share share, int report, int go) {
   std::vector<std::unique_ptr<Member>> members;
   const std::string failed =
-      make_all(a.agents, members, [&](int i) { return make_member(a, *trust, i); });
-  if (!failed.empty()) return std::fprintf(stderr, "agent %s\n", failed.c_str()), 1;
-  std::fprintf(
-      stderr, "harness: %d agents connected in %.3f s\n", a.agents,
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - connect_start).count());
+      make_all(share.count, members, [&](int i) { return make_member(a, trust, share.first + i); });
+  if (!failed.empty()) return say(report, "fail agent " + failed), 1;
+  say(report, "ready");
+  if (!wait_for_go(go)) return 1;
+  const double cpu_before = cpu_seconds();
+  Report r;
+  r.first_ms = monotonic_ms();
   // The clock starts when the agents subscribe: the retained catalog reaches each at once.
-  const auto start = std::chrono::steady_clock::now();
   std::vector<std::vector<std::unique_ptr<Member>>> shares(a.threads);
   for (size_t i = 0; i < members.size(); i++) {
     if (auto ok = members[i]->daemon->start(now_ms()); !ok) {
-      return std::fprintf(stderr, "agent %zu: %s\n", i, ok.error().message.c_str()), 1;
+      say(report, "fail agent " + members[i]->id + ": " + ok.error().message);
+      return 1;
     }
     shares[i % a.threads].push_back(std::move(members[i]));
   }
@@ -267,30 +322,169 @@ int run(const Args& a) {
   const int64_t deadline = now_ms() + a.timeout_s * 1000;
   for (unsigned t = 0; t < a.threads; t++) {
     threads.emplace_back([&, t] {
-      auto ok = drive(a, shares[t], finished, deadline);
+      auto ok = drive(a, shares[t], share.count, finished, deadline);
       if (!ok) errors[t] = ok.error().message;
     });
   }
   for (auto& t : threads) t.join();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  uint64_t received = 0, dropped = 0;
-  for (auto& share : shares) {
-    for (auto& m : share) {
-      received += m->daemon->counters().bytes_received;
-      dropped += m->client->stats().dropped;
+  r.last_ms = monotonic_ms();
+  r.cpu = cpu_seconds() - cpu_before;
+  for (const auto& e : errors) {
+    if (!e.empty()) return say(report, "fail " + e), 1;
+  }
+  for (auto& part : shares) {
+    for (auto& m : part) {
+      r.received += m->daemon->counters().bytes_received;
+      r.dropped += m->client->stats().dropped;
       (void)m->client->disconnect();
     }
   }
-  for (const auto& e : errors) {
-    if (!e.empty()) return std::fprintf(stderr, "harness: %s\n", e.c_str()), 1;
+  say(report, done_line(r));
+  return 0;
+}
+
+// A child process and its two pipes, seen from the parent.
+struct Child {
+  pid_t pid = -1;
+  FILE* report = nullptr;  // the child's lines
+  int go = -1;             // one byte starts it
+};
+
+Expected<Child> fork_child(const std::function<int(int report, int go)>& body) {
+  int report[2], go[2];
+  if (::pipe(report) != 0 || ::pipe(go) != 0) {
+    return make_error(Errc::io, std::string("pipe: ") + std::strerror(errno));
   }
-  const double cpu = cpu_seconds();
+  const pid_t pid = ::fork();
+  if (pid < 0) return make_error(Errc::io, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::close(report[0]);
+    ::close(go[1]);
+    std::_Exit(body(report[1], go[0]));
+  }
+  ::close(report[1]);
+  ::close(go[0]);
+  Child c;
+  c.pid = pid;
+  c.report = ::fdopen(report[0], "r");
+  c.go = go[1];
+  return c;
+}
+
+std::string read_line(FILE* in) {
+  char buffer[1024];
+  if (!std::fgets(buffer, sizeof buffer, in)) return "fail the process ended without a word";
+  std::string line = buffer;
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  return line;
+}
+
+// The fleet in `procs` child processes, as real agents are processes of their own: each child
+// has its own MQTT library threads (one receive thread per process serves all its
+// connections), so the fleet uses the machine's cores as N agent processes would. Forked
+// before any thread exists. Prints "subscribed" once every child is ready (in bare mode: the
+// caller then starts its publisher) and returns the children's reports, or the first failure.
+Expected<std::vector<Report>> run_children(
+    const Args& a, const std::function<int(Share, int report, int go)>& body, int64_t* go_ms) {
+  const int procs = std::max(1, std::min(a.procs, a.agents));
+  std::vector<Child> children;
+  std::string failure;
+  for (int k = 0; k < procs && failure.empty(); k++) {
+    const Share share{a.agents * k / procs, a.agents * (k + 1) / procs - a.agents * k / procs};
+    auto child = fork_child([&, share](int report, int go) { return body(share, report, go); });
+    if (!child) {
+      failure = child.error().message;
+      break;
+    }
+    children.push_back(*child);
+  }
+  for (auto& c : children) {
+    const std::string line = failure.empty() ? read_line(c.report) : "";
+    if (failure.empty() && line != "ready") failure = line.substr(line.find(' ') + 1);
+  }
+  std::vector<Report> reports;
+  if (failure.empty()) {
+    std::printf("subscribed\n");
+    std::fflush(stdout);
+    *go_ms = monotonic_ms();
+    for (auto& c : children) (void)!::write(c.go, "g", 1);
+    for (auto& c : children) {
+      const std::string line = read_line(c.report);
+      Report r;
+      long long first = 0, last = 0;
+      unsigned long long received = 0, dropped = 0;
+      if (std::sscanf(line.c_str(), "done %lld %lld %llu %llu %lf", &first, &last, &received,
+                      &dropped, &r.cpu) != 5) {
+        if (failure.empty()) failure = line.substr(line.find(' ') + 1);
+        continue;
+      }
+      r.first_ms = first;
+      r.last_ms = last;
+      r.received = received;
+      r.dropped = dropped;
+      reports.push_back(r);
+    }
+  }
+  for (auto& c : children) {
+    ::close(c.go);  // a child still waiting for its go gives up
+    std::fclose(c.report);
+    int status = 0;
+    ::waitpid(c.pid, &status, 0);
+  }
+  if (!failure.empty()) return make_error(Errc::unavailable, failure);
+  return reports;
+}
+
+int run(const Args& a) {
+  int64_t go_ms = 0;
+  if (a.bare()) {
+    auto reports = run_children(
+        a, [&](Share share, int report, int go) { return run_bare_share(a, share, report, go); },
+        &go_ms);
+    if (!reports) return std::fprintf(stderr, "bare: %s\n", reports.error().message.c_str()), 1;
+    int64_t first = INT64_MAX, last = 0;
+    double cpu = 0;
+    for (const auto& r : *reports) {
+      first = std::min(first, r.first_ms);
+      last = std::max(last, r.last_ms);
+      cpu += r.cpu;
+    }
+    std::printf("done %d clients in %.3f s, harness CPU %.1f s\n", a.agents,
+                static_cast<double>(last - first) / 1000.0, cpu);
+    return 0;
+  }
+  // The agent's allocator settings (agent/main.cpp), so its heap behaves here as it does there.
+  proc::tune_allocator();
+  // The daemons log the harness's refusal to apply: quiet unless asked.
+  spdlog::set_level(std::getenv("SOVDEV_HARNESS_DEBUG") ? spdlog::level::info : spdlog::level::off);
+  auto bytes = fs::read_file(a.trust, 512 * 1024);
+  if (!bytes) return std::fprintf(stderr, "%s\n", bytes.error().message.c_str()), 2;
+  auto trust = TrustPolicy::from_initial(*bytes);
+  if (!trust) return std::fprintf(stderr, "%s\n", trust.error().message.c_str()), 2;
+  // Connected first, in parallel, like the baseline's subscribers, which are connected before
+  // its clock starts; the clock starts at the go.
+  auto reports = run_children(
+      a,
+      [&](Share share, int report, int go) {
+        return run_agent_share(a, *trust, share, report, go);
+      },
+      &go_ms);
+  if (!reports) return std::fprintf(stderr, "harness: %s\n", reports.error().message.c_str()), 1;
+  int64_t last = go_ms;
+  uint64_t received = 0, dropped = 0;
+  double cpu = 0;
+  for (const auto& r : *reports) {
+    last = std::max(last, r.last_ms);
+    received += r.received;
+    dropped += r.dropped;
+    cpu += r.cpu;
+  }
   std::printf(
       "done %d agents in %.3f s, %llu bytes received in all, %llu messages dropped by full "
-      "queues, harness CPU %.1f s\n",
-      a.agents, seconds, static_cast<unsigned long long>(received),
-      static_cast<unsigned long long>(dropped), cpu);
+      "queues, harness CPU %.1f s (%d processes)\n",
+      a.agents, static_cast<double>(last - go_ms) / 1000.0,
+      static_cast<unsigned long long>(received), static_cast<unsigned long long>(dropped), cpu,
+      std::max(1, std::min(a.procs, a.agents)));
   return 0;
 }
 
@@ -318,18 +512,22 @@ int main(int argc, char** argv) {
       a.bare_topic = v;
     else if (k == "--bare-count")
       a.bare_count = std::stoull(v);
+    else if (k == "--state")
+      a.state = v;
+    else if (k == "--procs")
+      a.procs = std::stoi(v);
     else if (k == "--threads")
       a.threads = static_cast<unsigned>(std::stoul(v));
     else
       return std::fprintf(stderr, "bench_fleet_harness: unknown option %s\n", k.c_str()), 2;
   }
-  if (a.broker.empty() ||
+  if (a.broker.empty() || a.agents < 1 || a.procs < 1 || a.threads < 1 ||
       (!a.bare() && (a.prefix.empty() || a.trust.empty() || a.channel.empty()))) {
     std::fprintf(stderr,
                  "usage: bench_fleet_harness --broker URL --prefix P --trust FILE --channel CH "
-                 "[--agents N] [--window W] [--timeout S] [--threads T]\n"
+                 "[--agents N] [--window W] [--timeout S] [--procs P] [--threads T]\n"
                  "       bench_fleet_harness --broker URL --bare-topic T --bare-count C "
-                 "[--agents N] [--threads T]\n");
+                 "[--agents N] [--procs P] [--threads T]\n");
     return 2;
   }
   return run(a);
