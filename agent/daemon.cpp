@@ -142,7 +142,7 @@ Status Daemon::on_catalog(const std::string& channel, const mqtt::Message& m, in
     return {};
   }
   store::CatalogCache catalogs(db_);
-  auto stored = catalogs.put({channel, catalog->serial(), m.payload, now_ms / 1000});
+  auto stored = catalogs.put({channel, catalog->serial(), m.payload.str(), now_ms / 1000});
   if (!stored) {
     // An older catalog replayed after a newer one, or two catalogs with one serial.
     reject("catalog " + channel + " serial " + std::to_string(catalog->serial()) + ": " +

@@ -295,8 +295,8 @@ Status Server::on_status(const std::string& agent_id, const mqtt::Message& messa
   }
   stats_.statuses++;
   store::FleetStatus fleet(db_);
-  SOVDEV_TRY(fleet.upsert(
-      {agent_id, st->channel(), message.payload, st->updated_at(), st->state() == "offline"}));
+  SOVDEV_TRY(fleet.upsert({agent_id, st->channel(), message.payload.str(), st->updated_at(),
+                           st->state() == "offline"}));
   return {};
 }
 

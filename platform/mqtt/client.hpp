@@ -8,15 +8,45 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
 
 namespace sovdev::mqtt {
 
+// A message's bytes, shared rather than copied: a received payload is the MQTT library's own
+// buffer, and a published one becomes it, without a copy either way (every chunk of a bundle
+// passes through here, in the hub and in every agent). Immutable once made.
+class Payload {
+ public:
+  Payload() = default;
+  Payload(std::string bytes)  // NOLINT(google-explicit-constructor): a payload is its bytes
+      : bytes_(std::make_shared<const std::string>(std::move(bytes))) {}
+  Payload(const char* bytes)
+      : Payload(std::string(bytes)) {}  // NOLINT(google-explicit-constructor)
+  explicit Payload(std::shared_ptr<const std::string> shared) : bytes_(std::move(shared)) {}
+
+  const std::string& str() const { return bytes_ ? *bytes_ : empty_string(); }
+  operator std::string_view() const { return str(); }  // NOLINT(google-explicit-constructor)
+  const char* data() const { return str().data(); }
+  size_t size() const { return str().size(); }
+  bool empty() const { return str().empty(); }
+  // The shared buffer (null when empty), for handing to the MQTT library.
+  const std::shared_ptr<const std::string>& shared() const { return bytes_; }
+  friend bool operator==(const Payload& a, std::string_view b) { return a.str() == b; }
+
+ private:
+  static const std::string& empty_string() {
+    static const std::string empty;
+    return empty;
+  }
+  std::shared_ptr<const std::string> bytes_;
+};
+
 struct Message {
   std::string topic;
-  std::string payload;
+  Payload payload;
   int qos = 1;
   bool retained = false;
   std::string response_topic;    // MQTT v5 RESPONSE_TOPIC

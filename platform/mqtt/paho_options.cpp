@@ -88,7 +88,8 @@ Status validate(const Options& o) {
   }
   if (o.will) {
     const auto& w = *o.will;
-    c.set_will(::mqtt::will_options(w.topic, ::mqtt::binary_ref(w.payload), w.qos, w.retained));
+    c.set_will(
+        ::mqtt::will_options(w.topic, ::mqtt::binary_ref(w.payload.str()), w.qos, w.retained));
   }
   return c;
 }
@@ -115,14 +116,17 @@ Status validate(const Options& o) {
     props.add(::mqtt::property(::mqtt::property::MESSAGE_EXPIRY_INTERVAL,
                                static_cast<int32_t>(m.expiry_seconds)));
   }
-  return std::make_shared<::mqtt::message>(m.topic, m.payload.data(), m.payload.size(), m.qos,
-                                           m.retained, props);
+  // The payload's buffer is shared with the library, not copied.
+  ::mqtt::binary_ref payload =
+      m.payload.shared() ? ::mqtt::binary_ref(m.payload.shared()) : ::mqtt::binary_ref();
+  return std::make_shared<::mqtt::message>(m.topic, std::move(payload), m.qos, m.retained, props);
 }
 
 Message from_paho(const ::mqtt::message& in) {
   Message m;
   m.topic = in.get_topic();
-  m.payload = in.get_payload_str();
+  // Shared with the library's message rather than copied (see Payload).
+  if (const auto& shared = in.get_payload_ref().ptr()) m.payload = Payload(shared);
   m.qos = in.get_qos();
   m.retained = in.is_retained();
   const auto& props = in.get_properties();

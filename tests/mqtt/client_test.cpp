@@ -16,7 +16,7 @@ const std::string kData = "sovdev/v1/agent/agent-a/data";
 std::vector<std::string> drain_payloads(Client& client) {
   std::vector<std::string> out;
   while (auto event = client.next(0ms)) {
-    if (event->kind == Event::Kind::message) out.push_back(event->message.payload);
+    if (event->kind == Event::Kind::message) out.push_back(event->message.payload.str());
   }
   return out;
 }

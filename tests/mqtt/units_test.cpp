@@ -1,10 +1,12 @@
-// The parts of the MQTT layer that need no broker: the event queue, the backoff, URL parsing.
+// The parts of the MQTT layer that need no broker: the event queue, the backoff, URL parsing,
+// the conversions to and from the MQTT library's messages.
 #include <catch2/catch.hpp>
 
 #include <set>
 
 #include "platform/mqtt/backoff.hpp"
 #include "platform/mqtt/event_queue.hpp"
+#include "platform/mqtt/paho_options.hpp"
 #include "platform/mqtt/probe.hpp"
 
 namespace sovdev::mqtt {
@@ -123,6 +125,27 @@ TEST_CASE("broker URLs give host and port, with the scheme's default port", "[mq
   CHECK(parse_server("ssl://[::1]:9000").host == "::1");
   CHECK(parse_server("ssl://[::1]:9000").port == 9000);
   CHECK(parse_server("mqtts://[::1]").port == 8883);
+}
+
+TEST_CASE("payloads pass to and from the MQTT library without a copy", "[mqtt][unit]") {
+  Message out = payload(std::string(65536, 'c'));
+  out.response_topic = "r";
+  const auto paho = to_paho(out);
+  CHECK(paho->get_payload_ref().ptr() == out.payload.shared());
+  CHECK(paho->get_payload_str() == out.payload.str());
+
+  const Message in = from_paho(*paho);
+  CHECK(in.payload.shared() == paho->get_payload_ref().ptr());
+  CHECK(in.payload == std::string(65536, 'c'));
+  CHECK(in.response_topic == "r");
+
+  // A copy of a message shares its bytes; an empty payload has none to share.
+  const Message copy = in;
+  CHECK(copy.payload.data() == in.payload.data());
+  Message empty;
+  CHECK(empty.payload.empty());
+  CHECK(to_paho(empty)->get_payload_str().empty());
+  CHECK(from_paho(*to_paho(empty)).payload.empty());
 }
 
 }  // namespace
