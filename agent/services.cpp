@@ -77,8 +77,10 @@ std::vector<pb::ServiceHealth> ServiceTally::health() const {
 
 std::vector<pb::ServiceHealth> ServiceTally::failures_over(
     std::vector<pb::ServiceHealth> base) const {
-  for (const auto& [name, c] : services_) {
+  for (const auto& [service, c] : services_) {
     if (c.failure.empty()) continue;
+    // A plain reference: clang before 16 cannot capture a structured binding in a lambda.
+    const std::string& name = service;
     auto it = std::find_if(base.begin(), base.end(),
                            [&](const pb::ServiceHealth& h) { return h.service() == name; });
     if (it == base.end()) {

@@ -37,7 +37,7 @@ struct Seen {
   void drain(mqtt::Client& c) {
     while (auto e = c.next(std::chrono::milliseconds(20))) {
       if (e->kind == mqtt::Event::Kind::message)
-        by_topic[e->message.topic].push_back(e->message.payload);
+        by_topic[e->message.topic].push_back(e->message.payload.str());
     }
   }
 };
@@ -195,7 +195,7 @@ TEST_CASE(
       [&] {
         while (auto e = watcher->next(std::chrono::milliseconds(20))) {
           pb::FetchResponse r;
-          if (e->kind == mqtt::Event::Kind::message && r.ParseFromString(e->message.payload)) {
+          if (e->kind == mqtt::Event::Kind::message && r.ParseFromString(e->message.payload.str())) {
             topic = e->message.topic;
             digest = r.manifest_digest();
           }

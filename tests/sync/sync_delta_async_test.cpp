@@ -80,7 +80,7 @@ struct RawAgent {
       auto e = client->next(std::chrono::milliseconds(50));
       if (!e || e->kind != mqtt::Event::Kind::message) continue;
       pb::FetchResponse resp;
-      if (resp.ParseFromString(e->message.payload) && wanted(resp)) return resp;
+      if (resp.ParseFromString(e->message.payload.str()) && wanted(resp)) return resp;
     }
     return std::nullopt;
   }
