@@ -97,6 +97,7 @@ struct Stats {
   uint64_t bytes_out = 0;       // payload bytes of acknowledged publishes
   uint64_t reconnects = 0;      // successful connections after the first one
   uint64_t publish_failed = 0;  // publishes refused by the broker (v5 reason code, e.g. ACL)
+  uint64_t nudges = 0;          // wake-ups of the library's stalled send thread (paho_client.cpp)
 };
 
 // One connection to the broker. Not thread-safe: one owner thread calls every method; the

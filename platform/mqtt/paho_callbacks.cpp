@@ -113,6 +113,7 @@ void PahoClient::on_publish_done(const ::mqtt::token& token, bool ok) {
     std::lock_guard lock(mutex_);
     if (from_context(token.get_user_context()) == generation_ && pending_ > 0) pending_--;
     drained = pending_ == 0;
+    progress_at_ = Clock::now();
   }
   if (drained) state_changed_.notify_all();  // disconnect() may be waiting for the last ack
   if (ok) {

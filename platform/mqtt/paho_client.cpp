@@ -213,7 +213,7 @@ Status PahoClient::publish(const Message& message) {
                                                std::to_string(pending_) +
                                                " publishes still await the broker's ack");
     }
-    pending_++;
+    if (pending_++ == 0) progress_at_ = Clock::now();
     generation = generation_;
   }
   try {
@@ -226,10 +226,19 @@ Status PahoClient::publish(const Message& message) {
   return {};
 }
 
+// Paho C 1.3's send thread can sleep for up to a second with messages queued: it misses a
+// wake-up (a command added between its check of the queue and its wait), or a partial write to
+// a busy broker completes without anyone waking it (paho.mqtt.c #1039, #1404, #1457; fixed in
+// 1.4). Seen in the fan-out benchmark as the hub sending nothing for 0.9 s with chunks queued.
+// Every new command wakes it: while publishes make no progress for kNudgeAfter, next() adds one
+// (an UNSUBSCRIBE from a topic nobody uses; the broker's answer is ignored).
+constexpr auto kNudgeAfter = std::chrono::milliseconds(30);
+constexpr const char* kNudgeTopic = "sovdev/nudge";
+
 std::optional<Event> PahoClient::next(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    bool attempt = false;
+    bool attempt = false, stalled = false;
     auto until = deadline;
     {
       std::lock_guard lock(mutex_);
@@ -241,10 +250,27 @@ std::optional<Event> PahoClient::next(std::chrono::milliseconds timeout) {
           until = std::min(deadline, next_attempt_);
         }
       }
+      if (state_ == State::connected && pending_ > 0) {
+        if (Clock::now() >= progress_at_ + kNudgeAfter) {
+          stalled = true;
+          progress_at_ = Clock::now();
+        }
+        until = std::min(until, progress_at_ + kNudgeAfter);
+      }
     }
     if (attempt) start_attempt();
+    if (stalled) nudge();
     if (auto event = queue_.pop(attempt ? Clock::now() : until)) return event;
     if (Clock::now() >= deadline) return std::nullopt;
+  }
+}
+
+void PahoClient::nudge() {
+  nudges_++;
+  try {
+    cli_->unsubscribe(kNudgeTopic);
+  } catch (const ::mqtt::exception&) {
+    // Disconnected meanwhile: the reconnection starts the send thread again anyway.
   }
 }
 
@@ -284,6 +310,7 @@ Stats PahoClient::stats() const {
   s.bytes_out = bytes_out_;
   s.reconnects = reconnects_;
   s.publish_failed = publish_failed_;
+  s.nudges = nudges_;
   return s;
 }
 

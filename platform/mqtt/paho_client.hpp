@@ -63,6 +63,8 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   void on_publish_done(const ::mqtt::token& token, bool ok);
 
   void start_attempt();
+  // Wakes Paho C's send thread (see next()).
+  void nudge();
   // The name a message on `topic` is handed over under; "" = drop it (unsubscribed).
   std::string deliver_name(const std::string& topic);
   std::chrono::milliseconds answer_timeout() const {
@@ -85,6 +87,7 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   int last_rc_ = 0, last_reason_ = 0;
   uint64_t generation_ = 0;
   size_t pending_ = 0;
+  Clock::time_point progress_at_{};  // last publish accepted with none pending, or completed
   Subscriptions subscriptions_;
   // topic → the name its messages are handed over under ("" once unsubscribed: late messages
   // are dropped). Read on Paho's thread for every message while not empty.
@@ -93,7 +96,7 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   std::mt19937_64 rng_;
 
   std::atomic<uint64_t> received_{0}, published_{0}, bytes_in_{0}, bytes_out_{0};
-  std::atomic<uint64_t> reconnects_{0}, publish_failed_{0};
+  std::atomic<uint64_t> reconnects_{0}, publish_failed_{0}, nudges_{0};
 
   // Declared last so it goes first; the destructor also resets it explicitly.
   std::unique_ptr<::mqtt::async_client> cli_;

@@ -185,6 +185,36 @@ TEST_CASE("publish refuses at once when max_pending_publishes are unacknowledged
   CHECK(hub->publish(message(kData, "room again")));
 }
 
+TEST_CASE("next() wakes the library's send thread while publishes make no progress", "[mqtt]") {
+  // Paho C 1.3's send thread can sleep a second with messages queued (paho_client.cpp): while
+  // a publish is unanswered, next() issues a harmless command every 30 ms, and stops when the
+  // publishes are answered.
+  auto broker = Broker::start();
+  auto hub = connected(user_options(*broker, "sovdev-hub"), *broker);
+  (void)hub->next(200ms);
+  CHECK(hub->stats().nudges == 0);  // nothing pending: nothing to wake
+
+  broker->pause();
+  REQUIRE(hub->publish(message(kData, "chunk")));
+  (void)hub->next(200ms);
+  const uint64_t while_stalled = hub->stats().nudges;
+  broker->resume();
+  CHECK(while_stalled >= 3);
+  CHECK(while_stalled <= 8);
+
+  REQUIRE(wait_until(
+      [&] {
+        (void)hub->next(10ms);
+        return hub->stats().published == 1;
+      },
+      kWait));
+  const uint64_t answered = hub->stats().nudges;
+  (void)hub->next(200ms);
+  CHECK(hub->stats().nudges == answered);
+  // The broker answered the wake-ups without a word against the connection.
+  published(*hub, message(kData, "after"), *broker);
+}
+
 TEST_CASE("the broker does not send a client packets above its max_packet_size", "[mqtt]") {
   // Also proves the v5 connect properties reach the wire (paho.mqtt.cpp #362, #444).
   auto broker = Broker::start();
