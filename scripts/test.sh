@@ -66,10 +66,10 @@ if want bench; then
     failed=$((failed + 1)); note "benchmarks (bundle, import, delta): a bar was missed (see above)"
   fi
   # The sync benchmarks belong to issue #3, still open. They run and print their figures but
-  # do not fail the suite yet: the fan-out bar is not met on a 2-core machine (the bench prints
-  # the CPU floor of any agent using this MQTT library and checking every chunk, 1.4-1.5x the
-  # baseline here), and two other bars sit at their limit on this shared machine (full pull
-  # 1.24-1.52x of its 1.5x, idle total RSS 1.245-1.252x of its 1.25x; see the issue notes).
+  # do not fail the suite yet: the fan-out bar is not met on a 2-core machine (1.8-2.6x of 1.5x;
+  # the bench prints the CPU floor of any agent using this MQTT library and checking every
+  # chunk, 1.1-1.35x, beside it), and the idle total RSS sits at its limit on this shared
+  # machine (1.245-1.26x of its 1.25x; see bench/README.md and the issue notes).
   if bash bench/run.sh build/gcc sync-core; then
     note "benchmarks (sync: full pull, memory, idle cost): every bar met"
   else
