@@ -52,7 +52,8 @@ struct Args {
   uint64_t bare_count = 0;
   bool bare() const { return !bare_topic.empty() && bare_count > 0; }
   int agents = 200;
-  std::string state;  // each agent's state folder goes under it; empty: caches in memory
+  std::string state;     // each agent's state folder goes under it; empty: caches in memory
+  std::string work_dir;  // the agents' folder for temporary files (made empty by run())
   uint32_t window = 8;
   int timeout_s = 170;
   // Processes the fleet is spread over (one per core by default), and driving threads in each.
@@ -123,7 +124,9 @@ Expected<std::unique_ptr<Member>> make_member(const Args& a, const TrustPolicy& 
   s.fetch.prefix = a.prefix;
   s.fetch.window = a.window;
   s.fetch.install = {a.channel, host_arch()};
-  s.fetch.work_dir = "/tmp";
+  // An empty folder of the harness's own: at start every agent clears stale temporary files
+  // from it, and a folder like /tmp would make that scan part of the figure.
+  s.fetch.work_dir = a.work_dir;
   s.channels = {a.channel};
   s.reconcile_interval_ms = 0;
   s.status_interval_ms = 3600 * 1000;
@@ -435,7 +438,17 @@ Expected<std::vector<Report>> run_children(
   return reports;
 }
 
-int run(const Args& a) {
+int run(Args a) {
+  char work[] = "/tmp/sovdev-harness-XXXXXX";
+  if (!::mkdtemp(work)) return std::fprintf(stderr, "mkdtemp: %s\n", std::strerror(errno)), 2;
+  a.work_dir = work;
+  struct Removed {
+    std::string path;
+    ~Removed() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } removed{work};
   int64_t go_ms = 0;
   if (a.bare()) {
     auto reports = run_children(
