@@ -11,6 +11,7 @@
 // Prints "done N agents in S s" and exits 0 when every agent has pulled the bundle.
 //   bench_fleet_harness --broker URL --bare-topic T --bare-count C [--agents N] ...
 // The MQTT library alone: N of the agent's MQTT clients receive C messages on T each.
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -353,14 +355,34 @@ struct Child {
   int go = -1;             // one byte starts it
 };
 
-Expected<Child> fork_child(const std::function<int(int report, int go)>& body) {
+// Forks a child running `body` on its two pipe ends. The child first closes what it inherited
+// of its elder siblings' pipes (or a sibling's end of file would never come), and dies with
+// the parent (a harness killed on timeout leaves no agents behind).
+Expected<Child> fork_child(const std::function<int(int report, int go)>& body,
+                           const std::vector<Child>& elders) {
   int report[2], go[2];
-  if (::pipe(report) != 0 || ::pipe(go) != 0) {
+  if (::pipe(report) != 0)
     return make_error(Errc::io, std::string("pipe: ") + std::strerror(errno));
+  if (::pipe(go) != 0) {
+    const int e = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return make_error(Errc::io, std::string("pipe: ") + std::strerror(e));
   }
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) return make_error(Errc::io, std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) {
+    const int e = errno;
+    for (int fd : {report[0], report[1], go[0], go[1]}) ::close(fd);
+    return make_error(Errc::io, std::string("fork: ") + std::strerror(e));
+  }
   if (pid == 0) {
+    (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) std::_Exit(1);  // the parent was gone before the line above
+    for (const Child& elder : elders) {
+      ::close(::fileno(elder.report));
+      ::close(elder.go);
+    }
     ::close(report[0]);
     ::close(go[1]);
     std::_Exit(body(report[1], go[0]));
@@ -371,6 +393,7 @@ Expected<Child> fork_child(const std::function<int(int report, int go)>& body) {
   c.pid = pid;
   c.report = ::fdopen(report[0], "r");
   c.go = go[1];
+  if (!c.report) std::abort();  // fdopen on a fresh pipe fails only without memory
   return c;
 }
 
@@ -394,7 +417,8 @@ Expected<std::vector<Report>> run_children(
   std::string failure;
   for (int k = 0; k < procs && failure.empty(); k++) {
     const Share share{a.agents * k / procs, a.agents * (k + 1) / procs - a.agents * k / procs};
-    auto child = fork_child([&, share](int report, int go) { return body(share, report, go); });
+    auto child =
+        fork_child([&, share](int report, int go) { return body(share, report, go); }, children);
     if (!child) {
       failure = child.error().message;
       break;
@@ -428,17 +452,27 @@ Expected<std::vector<Report>> run_children(
       reports.push_back(r);
     }
   }
+  // Every go pipe closed first: a child still waiting for its go gives up.
+  for (auto& c : children) ::close(c.go);
   for (auto& c : children) {
-    ::close(c.go);  // a child still waiting for its go gives up
     std::fclose(c.report);
     int status = 0;
     ::waitpid(c.pid, &status, 0);
+    if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      failure = "harness process " + std::to_string(c.pid) + " ended with status " +
+                std::to_string(status);
+    }
   }
   if (!failure.empty()) return make_error(Errc::unavailable, failure);
   return reports;
 }
 
 int run(Args a) {
+  // The agent's allocator settings (agent/main.cpp), in both modes, so the heaps behave here as
+  // in an agent; inherited by the children.
+  proc::tune_allocator();
+  // A child gone between its "ready" and the go must not kill the parent writing to it.
+  (void)std::signal(SIGPIPE, SIG_IGN);
   char work[] = "/tmp/sovdev-harness-XXXXXX";
   if (!::mkdtemp(work)) return std::fprintf(stderr, "mkdtemp: %s\n", std::strerror(errno)), 2;
   a.work_dir = work;
@@ -466,8 +500,6 @@ int run(Args a) {
                 static_cast<double>(last - first) / 1000.0, cpu);
     return 0;
   }
-  // The agent's allocator settings (agent/main.cpp), so its heap behaves here as it does there.
-  proc::tune_allocator();
   // The daemons log the harness's refusal to apply: quiet unless asked.
   spdlog::set_level(std::getenv("SOVDEV_HARNESS_DEBUG") ? spdlog::level::info : spdlog::level::off);
   auto bytes = fs::read_file(a.trust, 512 * 1024);

@@ -15,16 +15,16 @@
 
 namespace sovdev::mqtt {
 
-// A message's bytes, shared rather than copied: a received payload is the MQTT library's own
-// buffer, and a published one becomes it, without a copy either way (every chunk of a bundle
-// passes through here, in the hub and in every agent). Immutable once made.
+// A message's bytes, shared rather than copied: a received payload is Paho C++'s own buffer,
+// and a published one becomes it, saving one copy each way (every chunk of a bundle passes
+// through here, in the hub and in every agent). Immutable once made.
 class Payload {
  public:
   Payload() = default;
   Payload(std::string bytes)  // NOLINT(google-explicit-constructor): a payload is its bytes
       : bytes_(std::make_shared<const std::string>(std::move(bytes))) {}
-  Payload(const char* bytes)
-      : Payload(std::string(bytes)) {}  // NOLINT(google-explicit-constructor)
+  Payload(const char* bytes)  // NOLINT(google-explicit-constructor)
+      : Payload(std::string(bytes ? bytes : "")) {}
   explicit Payload(std::shared_ptr<const std::string> shared) : bytes_(std::move(shared)) {}
 
   const std::string& str() const { return bytes_ ? *bytes_ : empty_string(); }

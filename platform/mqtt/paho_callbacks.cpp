@@ -8,7 +8,7 @@ namespace sovdev::mqtt {
 
 void PahoClient::on_message(const ::mqtt::message& message) {
   received_++;
-  bytes_in_ += message.get_payload_ref().size();
+  bytes_in_ += message.get_payload().size();
   // Full queue: the message is dropped and counted. The sync protocol asks again for what it
   // misses, and memory stays bounded whatever the broker sends.
   Message m = from_paho(message);
@@ -22,6 +22,7 @@ void PahoClient::on_message(const ::mqtt::message& message) {
 void PahoClient::on_success(const ::mqtt::token& token) {
   if (token.get_type() == ::mqtt::token::CONNECT) on_connected();
   if (token.get_type() == ::mqtt::token::PUBLISH) on_publish_done(token, true);
+  if (token.get_type() == ::mqtt::token::UNSUBSCRIBE) on_nudge_done(token);
 }
 
 void PahoClient::on_failure(const ::mqtt::token& token) {
@@ -34,6 +35,7 @@ void PahoClient::on_failure(const ::mqtt::token& token) {
     on_connect_failed(rc, reason);
   }
   if (token.get_type() == ::mqtt::token::PUBLISH) on_publish_done(token, false);
+  if (token.get_type() == ::mqtt::token::UNSUBSCRIBE) on_nudge_done(token);
   // A refused re-subscription leaves nothing to do here: the filter was accepted before.
 }
 
@@ -52,6 +54,8 @@ void PahoClient::on_connected() {
       attempt_ = 0;
       generation_++;
       pending_ = 0;
+      nudge_in_flight_ = false;  // a nudge of the old connection is never answered
+      nudge_delay_ = kNudgeFirst;
       subscriptions = subscriptions_;
     }
   }
@@ -100,11 +104,18 @@ void PahoClient::on_lost(std::string reason) {
     state_ = State::waiting;
     generation_++;
     pending_ = 0;
+    nudge_in_flight_ = false;
     attempt_ = 0;
     next_attempt_ = Clock::now() + reconnect_delay(attempt_++, options_.reconnect_min,
                                                    options_.reconnect_max, rng_);
   }
   queue_.push_connection_lost(std::move(reason));
+}
+
+// Only nudges (paho_client.cpp) unsubscribe with this client as the listener.
+void PahoClient::on_nudge_done(const ::mqtt::token& token) {
+  std::lock_guard lock(mutex_);
+  if (from_context(token.get_user_context()) == generation_) nudge_in_flight_ = false;
 }
 
 void PahoClient::on_publish_done(const ::mqtt::token& token, bool ok) {
@@ -114,13 +125,14 @@ void PahoClient::on_publish_done(const ::mqtt::token& token, bool ok) {
     if (from_context(token.get_user_context()) == generation_ && pending_ > 0) pending_--;
     drained = pending_ == 0;
     progress_at_ = Clock::now();
+    nudge_delay_ = kNudgeFirst;
   }
   if (drained) state_changed_.notify_all();  // disconnect() may be waiting for the last ack
   if (ok) {
     published_++;
     if (const auto* delivery = dynamic_cast<const ::mqtt::delivery_token*>(&token)) {
       if (const auto message = delivery->get_message()) {
-        bytes_out_ += message->get_payload_ref().size();
+        bytes_out_ += message->get_payload().size();
       }
     }
   } else if (token.get_reason_code() >= 0x80) {

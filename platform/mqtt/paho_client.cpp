@@ -230,15 +230,29 @@ Status PahoClient::publish(const Message& message) {
 // wake-up (a command added between its check of the queue and its wait), or a partial write to
 // a busy broker completes without anyone waking it (paho.mqtt.c #1039, #1404, #1457; fixed in
 // 1.4). Seen in the fan-out benchmark as the hub sending nothing for 0.9 s with chunks queued.
-// Every new command wakes it: while publishes make no progress for kNudgeAfter, next() adds one
-// (an UNSUBSCRIBE from a topic nobody uses; the broker's answer is ignored).
-constexpr auto kNudgeAfter = std::chrono::milliseconds(30);
+// Every new command wakes it: while publishes make no progress, next() adds one, an UNSUBSCRIBE
+// from a topic nobody uses (no ACL refuses an unsubscribe; the answer only clears the flag).
+// One at a time, 30 ms after the last progress, then 60, 120 ... 480 ms apart: a connection
+// that died without a word costs one command, not one every 30 ms until the keepalive notices.
 constexpr const char* kNudgeTopic = "sovdev/nudge";
+
+bool PahoClient::nudge_due(Clock::time_point now, Clock::time_point& wake) {
+  if (state_ != State::connected || pending_ == 0 || nudge_in_flight_) return false;
+  if (now < progress_at_ + nudge_delay_) {
+    wake = std::min(wake, progress_at_ + nudge_delay_);
+    return false;
+  }
+  nudge_in_flight_ = true;
+  progress_at_ = now;
+  nudge_delay_ = std::min(nudge_delay_ * 2, kNudgeMax);
+  return true;
+}
 
 std::optional<Event> PahoClient::next(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     bool attempt = false, stalled = false;
+    uint64_t generation = 0;
     auto until = deadline;
     {
       std::lock_guard lock(mutex_);
@@ -250,27 +264,22 @@ std::optional<Event> PahoClient::next(std::chrono::milliseconds timeout) {
           until = std::min(deadline, next_attempt_);
         }
       }
-      if (state_ == State::connected && pending_ > 0) {
-        if (Clock::now() >= progress_at_ + kNudgeAfter) {
-          stalled = true;
-          progress_at_ = Clock::now();
-        }
-        until = std::min(until, progress_at_ + kNudgeAfter);
-      }
+      stalled = nudge_due(Clock::now(), until);
+      generation = generation_;
     }
     if (attempt) start_attempt();
-    if (stalled) nudge();
+    if (stalled) nudge(generation);
     if (auto event = queue_.pop(attempt ? Clock::now() : until)) return event;
     if (Clock::now() >= deadline) return std::nullopt;
   }
 }
 
-void PahoClient::nudge() {
+void PahoClient::nudge(uint64_t generation) {
   nudges_++;
   try {
-    cli_->unsubscribe(kNudgeTopic);
+    cli_->unsubscribe(kNudgeTopic, to_context(generation), *this);
   } catch (const ::mqtt::exception&) {
-    // Disconnected meanwhile: the reconnection starts the send thread again anyway.
+    // Disconnected meanwhile: the next connection clears the flag.
   }
 }
 
@@ -284,12 +293,23 @@ Status PahoClient::disconnect() {
     // Publishes still in flight (an agent's last status before `sync --once` exits) get up to
     // 2 s to be acknowledged. Waited for here rather than by Paho's disconnect timeout: Paho C
     // checks that only when its receive loop wakes, up to a second late each time.
-    state_changed_.wait_for(lock, std::chrono::milliseconds(2000),
-                            [&] { return state_ != State::connected || pending_ == 0; });
+    const auto acked_by = Clock::now() + std::chrono::milliseconds(2000);
+    while ((state_ == State::connected && pending_ > 0) && Clock::now() < acked_by) {
+      auto wake = acked_by;
+      if (nudge_due(Clock::now(), wake)) {
+        const uint64_t generation = generation_;
+        lock.unlock();  // never held across a call into Paho
+        nudge(generation);
+        lock.lock();
+        continue;
+      }
+      state_changed_.wait_until(lock, wake);
+    }
     was = state_;
     state_ = State::closed;
     generation_++;
     pending_ = 0;
+    nudge_in_flight_ = false;
   }
   if (was != State::connected || !cli_) return {};
   try {

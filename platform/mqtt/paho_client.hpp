@@ -63,8 +63,12 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   void on_publish_done(const ::mqtt::token& token, bool ok);
 
   void start_attempt();
-  // Wakes Paho C's send thread (see next()).
-  void nudge();
+  // Wakes Paho C's send thread (see next()). nudge_due() decides, under mutex_: true when a
+  // nudge is to be sent now (then marked in flight); otherwise it lowers `wake` to when the
+  // next one could be due.
+  bool nudge_due(Clock::time_point now, Clock::time_point& wake);
+  void nudge(uint64_t generation);
+  void on_nudge_done(const ::mqtt::token& token);
   // The name a message on `topic` is handed over under; "" = drop it (unsubscribed).
   std::string deliver_name(const std::string& topic);
   std::chrono::milliseconds answer_timeout() const {
@@ -87,7 +91,13 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   int last_rc_ = 0, last_reason_ = 0;
   uint64_t generation_ = 0;
   size_t pending_ = 0;
-  Clock::time_point progress_at_{};  // last publish accepted with none pending, or completed
+  // Publishes' progress, for the nudges (next()): when one was last accepted with none pending
+  // or completed, or a nudge went out; the wait before the next nudge (doubled by each up to
+  // kNudgeMax, reset by progress); at most one nudge awaits the broker's answer.
+  static constexpr std::chrono::milliseconds kNudgeFirst{30}, kNudgeMax{480};
+  Clock::time_point progress_at_{};
+  std::chrono::milliseconds nudge_delay_ = kNudgeFirst;
+  bool nudge_in_flight_ = false;
   Subscriptions subscriptions_;
   // topic → the name its messages are handed over under ("" once unsubscribed: late messages
   // are dropped). Read on Paho's thread for every message while not empty.

@@ -116,9 +116,10 @@ Status validate(const Options& o) {
     props.add(::mqtt::property(::mqtt::property::MESSAGE_EXPIRY_INTERVAL,
                                static_cast<int32_t>(m.expiry_seconds)));
   }
-  // The payload's buffer is shared with the library, not copied.
-  ::mqtt::binary_ref payload =
-      m.payload.shared() ? ::mqtt::binary_ref(m.payload.shared()) : ::mqtt::binary_ref();
+  // The payload's buffer is shared with the library, not copied here (Paho C still copies it
+  // when it queues the message). Never a null buffer: Paho C++ 1.2 dereferences it in places.
+  static const auto kEmpty = std::make_shared<const std::string>();
+  ::mqtt::binary_ref payload(m.payload.shared() ? m.payload.shared() : kEmpty);
   return std::make_shared<::mqtt::message>(m.topic, std::move(payload), m.qos, m.retained, props);
 }
 
