@@ -21,6 +21,10 @@ passed=0
 failed=0
 summary=()
 note() { summary+=("$1"); echo "== $1"; }
+# Each stage's wall time, for keeping the whole run inside CI's budget.
+timings=()
+started=$SECONDS
+timed() { timings+=("$1 $((SECONDS - started)) s"); started=$SECONDS; }
 
 run_ctest() {  # flavour
   local log=build/$1/ctest.log
@@ -44,11 +48,13 @@ run_ctest() {  # flavour
 
 if want gcc; then
   echo "== building with gcc"; bash scripts/build.sh gcc; run_ctest gcc
+  timed gcc
 fi
 if want asan; then
   echo "== building with ASan+UBSan"; bash scripts/build.sh asan
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_ctest asan
+  timed asan
 fi
 if want fuzz; then
   echo "== building fuzz harnesses with clang"; bash scripts/build.sh fuzz sovdev_fuzz
@@ -57,6 +63,7 @@ if want fuzz; then
   else
     failed=$((failed + 1)); note "fuzz: a harness found a crash (see above)"
   fi
+  timed fuzz
 fi
 if want bench; then
   [ -x build/gcc/agent/sovdev-agent ] || bash scripts/build.sh gcc
@@ -85,6 +92,7 @@ if want bench; then
   else
     failed=$((failed + 1)); note "benchmarks (kube apply memory): a bar was missed (see above)"
   fi
+  timed bench
 fi
 
 if want arm64; then
@@ -94,6 +102,7 @@ if want arm64; then
   else
     failed=$((failed + 1)); note "arm64: a test failed under qemu (see above)"
   fi
+  timed arm64
 fi
 if want packages; then
   echo "== systemd units and Debian packages"
@@ -104,9 +113,11 @@ if want packages; then
   else
     failed=$((failed + 1)); note "packages: a check failed (see above)"
   fi
+  timed packages
 fi
 
 echo
 printf '%s\n' "${summary[@]}"
+echo "stage times: $(IFS=,; echo "${timings[*]}" | sed 's/,/, /g'), setup and all: ${SECONDS} s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
