@@ -23,7 +23,8 @@ void add_broker_options(CLI::App* cmd, BrokerOptions& o, bool required) {
 }
 
 Expected<std::unique_ptr<mqtt::Client>> connect_broker(const BrokerOptions& o,
-                                                       const std::string& default_client_id) {
+                                                       const std::string& default_client_id,
+                                                       Purpose purpose) {
   mqtt::Options options;
   options.servers = o.urls;
   options.client_id =
@@ -40,6 +41,12 @@ Expected<std::unique_ptr<mqtt::Client>> connect_broker(const BrokerOptions& o,
   // The hub answers many agents: allow many unacknowledged publishes before refusing.
   options.max_pending_publishes = 4096;
   options.queue_capacity = 1024;
+  // Bursts of chunks fill the socket's buffer: see mqtt::Options::wake_topic.
+  if (purpose == Purpose::serve) {
+    options.wake_topic = o.prefix + "/hub-wake/" + options.client_id;
+    // Room for a few windows of 8 chunks of up to 1 MiB for many agents at once.
+    options.send_buffer_bytes = 4u << 20;
+  }
   auto client = mqtt::make_paho_client(options);
   SOVDEV_TRY(client->connect());
   return client;

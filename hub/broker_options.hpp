@@ -22,8 +22,13 @@ struct BrokerOptions {
 // `required`: serve needs a broker; publish only optionally talks to one.
 void add_broker_options(CLI::App* cmd, BrokerOptions& options, bool required);
 
+// What the connection is for: `serve` sends bursts of chunks, and gets a wake connection
+// (mqtt::Options::wake_topic, under the prefix the hub may use).
+enum class Purpose { publish, serve };
+
 // A connected client, or the reason none could be had.
 Expected<std::unique_ptr<mqtt::Client>> connect_broker(const BrokerOptions& options,
-                                                       const std::string& default_client_id);
+                                                       const std::string& default_client_id,
+                                                       Purpose purpose);
 
 }  // namespace sovdev::hub

@@ -55,7 +55,7 @@ Status publish(const PublishOptions& o) {
               static_cast<unsigned long long>(r.catalog.serial),
               utc_time(r.catalog.expires_at).c_str());
   if (o.broker.urls.empty()) return {};
-  SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub-publish"));
+  SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub-publish", Purpose::publish));
   mqtt::Message m;
   m.topic = catalog_topic(o.broker.prefix, r.catalog.channel);
   m.payload = r.catalog.envelope;
@@ -115,7 +115,7 @@ Status serve(const ServeCliOptions& o) {
   options.group = o.group;
   options.catalog_ttl = o.ttl;
   SOVDEV_ASSIGN(options.keys, load_secret_keys(o.keys));
-  SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub"));
+  SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub", Purpose::serve));
   Server server(db, *client, options, unix_now);
   SOVDEV_TRY(server.start());
   spdlog::info("serving {} (group {})", o.db, o.group);
@@ -156,8 +156,10 @@ Status serve(const ServeCliOptions& o) {
   systemd.stopping();
   const auto& s = server.stats();
   spdlog::info(
-      "stopping: {} requests, {} manifests, {} chunks, {} delta chunks, {} bytes, {} rejected",
-      s.requests, s.manifests_sent, s.chunks_sent, s.delta_chunks_sent, s.bytes_sent, s.rejected);
+      "stopping: {} requests, {} manifests, {} chunks ({} on broadcast topics, {} asked for "
+      "while on their way), {} delta chunks, {} bytes, {} rejected, {} sends failed",
+      s.requests, s.manifests_sent, s.chunks_sent, s.chunks_broadcast, s.chunks_on_their_way,
+      s.delta_chunks_sent, s.bytes_sent, s.rejected, s.send_failures);
   return client->disconnect();
 }
 

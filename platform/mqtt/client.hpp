@@ -77,6 +77,14 @@ struct Options {
   // larger messages for this client instead of making it hold them. 0 = no limit. The default
   // fits a 1 MiB chunk with its envelope, topic and properties.
   uint32_t max_packet_size = 1024 * 1024 + 128 * 1024;
+  // For a program that sends bursts bigger than its socket's buffer (the hub): a topic this
+  // client may publish and subscribe to, for a second connection ("<client_id>-wake") whose
+  // messages to itself wake the library when a burst stalls (paho_client.cpp). Empty: none.
+  std::string wake_topic;
+  // The socket's send buffer (SO_SNDBUF, capped by net.core.wmem_max); 0 = the kernel's
+  // autotuning. A burst the buffer cannot take is written in part, and Paho C's receive thread
+  // finishes it in steps with a 100 ms sleep between them.
+  uint32_t send_buffer_bytes = 0;
 };
 
 // Connection events are never dropped. `connected` follows every successful connection, the

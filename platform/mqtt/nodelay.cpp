@@ -10,7 +10,7 @@
 
 namespace sovdev::mqtt {
 
-int set_nodelay_on_tcp_sockets() {
+int set_nodelay_on_tcp_sockets(int send_buffer_bytes) {
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return 0;
   int set = 0;
@@ -29,6 +29,9 @@ int set_nodelay_on_tcp_sockets() {
     }
     int on = 1;
     if (::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) set++;
+    if (send_buffer_bytes > 0) {
+      (void)::setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &send_buffer_bytes, sizeof send_buffer_bytes);
+    }
   }
   ::closedir(dir);
   return set;

@@ -7,7 +7,9 @@
 namespace sovdev::mqtt {
 
 // Sets TCP_NODELAY on every connected TCP socket of this process (the MQTT connection; any
-// other TCP socket here, such as libcurl's, already has it). Returns how many it set.
-int set_nodelay_on_tcp_sockets();
+// other TCP socket here, such as libcurl's, already has it), and with `send_buffer_bytes` > 0
+// also SO_SNDBUF (the kernel caps it at net.core.wmem_max and doubles it). Returns how many
+// sockets it set.
+int set_nodelay_on_tcp_sockets(int send_buffer_bytes = 0);
 
 }  // namespace sovdev::mqtt

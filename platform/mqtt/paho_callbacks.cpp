@@ -41,7 +41,7 @@ void PahoClient::on_failure(const ::mqtt::token& token) {
 
 void PahoClient::on_connected() {
   // Before anything is sent on the new connection (see nodelay.hpp).
-  (void)set_nodelay_on_tcp_sockets();
+  (void)set_nodelay_on_tcp_sockets(static_cast<int>(options_.send_buffer_bytes));
   Subscriptions subscriptions;
   bool too_late = false, closing = false;
   {
@@ -54,8 +54,8 @@ void PahoClient::on_connected() {
       attempt_ = 0;
       generation_++;
       pending_ = 0;
-      nudge_in_flight_ = false;  // a nudge of the old connection is never answered
-      nudge_delay_ = kNudgeFirst;
+      nudges_in_flight_ = 0;  // nudges of the old connection are never answered
+      nudge_delay_ = nudge_first_;
       subscriptions = subscriptions_;
     }
   }
@@ -77,7 +77,19 @@ void PahoClient::on_connected() {
     } catch (const ::mqtt::exception&) {
     }
   }
+  start_waker();
   queue_.push_connected();
+}
+
+void PahoClient::WakerListener::on_success(const ::mqtt::token& token) {
+  if (token.get_type() == ::mqtt::token::CONNECT) {
+    try {
+      client.waker_->subscribe(client.options_.wake_topic, 0, nullptr, *this);
+    } catch (const ::mqtt::exception&) {
+      // Left without: the next connection of the main client tries again.
+    }
+  }
+  if (token.get_type() == ::mqtt::token::SUBSCRIBE) client.waker_ready_ = true;
 }
 
 void PahoClient::on_connect_failed(int rc, int reason) {
@@ -104,7 +116,7 @@ void PahoClient::on_lost(std::string reason) {
     state_ = State::waiting;
     generation_++;
     pending_ = 0;
-    nudge_in_flight_ = false;
+    nudges_in_flight_ = 0;
     attempt_ = 0;
     next_attempt_ = Clock::now() + reconnect_delay(attempt_++, options_.reconnect_min,
                                                    options_.reconnect_max, rng_);
@@ -115,7 +127,9 @@ void PahoClient::on_lost(std::string reason) {
 // Only nudges (paho_client.cpp) unsubscribe with this client as the listener.
 void PahoClient::on_nudge_done(const ::mqtt::token& token) {
   std::lock_guard lock(mutex_);
-  if (from_context(token.get_user_context()) == generation_) nudge_in_flight_ = false;
+  if (from_context(token.get_user_context()) == generation_ && nudges_in_flight_ > 0) {
+    nudges_in_flight_--;
+  }
 }
 
 void PahoClient::on_publish_done(const ::mqtt::token& token, bool ok) {
@@ -125,7 +139,7 @@ void PahoClient::on_publish_done(const ::mqtt::token& token, bool ok) {
     if (from_context(token.get_user_context()) == generation_ && pending_ > 0) pending_--;
     drained = pending_ == 0;
     progress_at_ = Clock::now();
-    nudge_delay_ = kNudgeFirst;
+    nudge_delay_ = nudge_first_;
   }
   if (drained) state_changed_.notify_all();  // disconnect() may be waiting for the last ack
   if (ok) {

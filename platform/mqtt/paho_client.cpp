@@ -32,6 +32,13 @@ PahoClient::PahoClient(const Options& options)
       on_lost("the broker closed the connection (MQTT reason code " +
               std::to_string(static_cast<int>(code)) + ")");
     });
+    if (!options_.wake_topic.empty()) {
+      waker_ = std::make_unique<::mqtt::async_client>(
+          options_.servers.front(), options_.client_id + "-wake", create, nullptr);
+      // Its messages only wake the library; they are dropped here.
+      waker_->set_message_callback([](::mqtt::const_message_ptr) {});
+      nudge_first_ = nudge_delay_ = kWakeFirst;
+    }
   } catch (const ::mqtt::exception& e) {
     setup_ = make_error(Errc::invalid, std::string("MQTT client setup: ") + e.what());
     cli_.reset();
@@ -46,6 +53,13 @@ PahoClient::~PahoClient() {
   } catch (const ::mqtt::exception&) {
   }
   // Before the members that pending tokens' failure callbacks still touch.
+  if (waker_) {
+    try {
+      waker_->disable_callbacks();
+    } catch (const ::mqtt::exception&) {
+    }
+    waker_.reset();
+  }
   cli_.reset();
 }
 
@@ -230,22 +244,43 @@ Status PahoClient::publish(const Message& message) {
 // wake-up (a command added between its check of the queue and its wait), or a partial write to
 // a busy broker completes without anyone waking it (paho.mqtt.c #1039, #1404, #1457; fixed in
 // 1.4). Seen in the fan-out benchmark as the hub sending nothing for 0.9 s with chunks queued.
-// Every new command wakes it: while publishes make no progress, next() adds one, an UNSUBSCRIBE
-// from a topic nobody uses (no ACL refuses an unsubscribe; the answer only clears the flag).
-// One at a time, 30 ms after the last progress, then 60, 120 ... 480 ms apart: a connection
-// that died without a word costs one command, not one every 30 ms until the keepalive notices.
+// A new command wakes it: while publishes make no progress, next() adds one, an UNSUBSCRIBE
+// from a topic nobody uses (no ACL refuses an unsubscribe; the answer only counts it done).
+// The thread takes no command while a partial write is still pending on the socket (the
+// receive thread finishes that write, then wakes nobody): a nudge that came too early waits a
+// second in the queue with the rest, so more follow, 30 ms after the last progress, then 60,
+// 120 ... 480 ms apart. At most kNudgesInFlight go unanswered: a connection that died without
+// a word costs a few commands, not one every 30 ms until the keepalive notices. With a wake
+// connection each nudge also publishes there (nudge()), and those go on past that limit: the
+// stall they end is the one that keeps the UNSUBSCRIBEs from leaving.
 constexpr const char* kNudgeTopic = "sovdev/nudge";
 
 bool PahoClient::nudge_due(Clock::time_point now, Clock::time_point& wake) {
-  if (state_ != State::connected || pending_ == 0 || nudge_in_flight_) return false;
+  if (state_ != State::connected || pending_ == 0) return false;
+  const bool unsubscribe = nudges_in_flight_ < kNudgesInFlight;
+  if (!unsubscribe && !waker_ready_) return false;
   if (now < progress_at_ + nudge_delay_) {
     wake = std::min(wake, progress_at_ + nudge_delay_);
     return false;
   }
-  nudge_in_flight_ = true;
+  if (unsubscribe) nudges_in_flight_++;
+  nudge_unsubscribes_ = unsubscribe;
   progress_at_ = now;
   nudge_delay_ = std::min(nudge_delay_ * 2, kNudgeMax);
+  wake = std::min(wake, progress_at_ + nudge_delay_);  // the next one, if still stalled then
   return true;
+}
+
+void PahoClient::start_waker() {
+  if (!waker_ || waker_->is_connected()) return;
+  waker_ready_ = false;
+  try {
+    Options plain = options_;
+    plain.will.reset();  // the main connection's will is its own
+    waker_->connect(paho_connect_options(plain), nullptr, waker_listener_);
+  } catch (const ::mqtt::exception&) {
+    // Left without: the next connection of the main client tries again.
+  }
 }
 
 std::optional<Event> PahoClient::next(std::chrono::milliseconds timeout) {
@@ -276,10 +311,22 @@ std::optional<Event> PahoClient::next(std::chrono::milliseconds timeout) {
 
 void PahoClient::nudge(uint64_t generation) {
   nudges_++;
-  try {
-    cli_->unsubscribe(kNudgeTopic, to_context(generation), *this);
-  } catch (const ::mqtt::exception&) {
-    // Disconnected meanwhile: the next connection clears the flag.
+  if (nudge_unsubscribes_) {
+    try {
+      cli_->unsubscribe(kNudgeTopic, to_context(generation), *this);
+    } catch (const ::mqtt::exception&) {
+      // Disconnected meanwhile: the next connection clears the count.
+    }
+  }
+  // A partial write to a busy broker is finished by Paho C's receive thread, which notices the
+  // socket became writable only when it wakes: when anything arrives, or after a second. This
+  // message to ourselves arrives on the wake connection and wakes it (seen in the fan-out
+  // benchmark: each burst that filled the hub's socket buffer then waited 0.1-0.9 s).
+  if (waker_ready_) {
+    try {
+      waker_->publish(options_.wake_topic, "", 0, 0, false);
+    } catch (const ::mqtt::exception&) {
+    }
   }
 }
 
@@ -309,7 +356,14 @@ Status PahoClient::disconnect() {
     state_ = State::closed;
     generation_++;
     pending_ = 0;
-    nudge_in_flight_ = false;
+    nudges_in_flight_ = 0;
+  }
+  if (waker_ && waker_->is_connected()) {
+    waker_ready_ = false;
+    try {
+      waker_->disconnect(0)->wait_for(answer_timeout());
+    } catch (const ::mqtt::exception&) {
+    }
   }
   if (was != State::connected || !cli_) return {};
   try {

@@ -63,8 +63,17 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   void on_publish_done(const ::mqtt::token& token, bool ok);
 
   void start_attempt();
+  // The wake connection (Options::wake_topic): connected and subscribed after each connection
+  // of the main one, without waiting; it publishes to itself in nudge().
+  void start_waker();
+  struct WakerListener final : ::mqtt::iaction_listener {
+    explicit WakerListener(PahoClient& owner) : client(owner) {}
+    void on_success(const ::mqtt::token& token) override;
+    void on_failure(const ::mqtt::token&) override {}
+    PahoClient& client;
+  };
   // Wakes Paho C's send thread (see next()). nudge_due() decides, under mutex_: true when a
-  // nudge is to be sent now (then marked in flight); otherwise it lowers `wake` to when the
+  // nudge is to be sent now (then marked in flight); either way it lowers `wake` to when the
   // next one could be due.
   bool nudge_due(Clock::time_point now, Clock::time_point& wake);
   void nudge(uint64_t generation);
@@ -93,11 +102,17 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   size_t pending_ = 0;
   // Publishes' progress, for the nudges (next()): when one was last accepted with none pending
   // or completed, or a nudge went out; the wait before the next nudge (doubled by each up to
-  // kNudgeMax, reset by progress); at most one nudge awaits the broker's answer.
-  static constexpr std::chrono::milliseconds kNudgeFirst{30}, kNudgeMax{480};
+  // kNudgeMax, reset by progress); the nudges awaiting the broker's answer, at most
+  // kNudgesInFlight. With a wake connection the first comes sooner: a stalled burst is then
+  // the common case, not the rare one.
+  static constexpr std::chrono::milliseconds kNudgeFirst{30}, kWakeFirst{10}, kNudgeMax{480};
+  static constexpr unsigned kNudgesInFlight = 4;
   Clock::time_point progress_at_{};
+  std::chrono::milliseconds nudge_first_ = kNudgeFirst;
   std::chrono::milliseconds nudge_delay_ = kNudgeFirst;
-  bool nudge_in_flight_ = false;
+  unsigned nudges_in_flight_ = 0;
+  bool nudge_unsubscribes_ = false;  // what nudge_due() decided for nudge(), on the owner's thread
+  std::atomic<bool> waker_ready_{false};
   Subscriptions subscriptions_;
   // topic → the name its messages are handed over under ("" once unsubscribed: late messages
   // are dropped). Read on Paho's thread for every message while not empty.
@@ -108,7 +123,10 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   std::atomic<uint64_t> received_{0}, published_{0}, bytes_in_{0}, bytes_out_{0};
   std::atomic<uint64_t> reconnects_{0}, publish_failed_{0}, nudges_{0};
 
-  // Declared last so it goes first; the destructor also resets it explicitly.
+  // Declared last so they go first, the listener after them; the destructor also resets them
+  // explicitly.
+  WakerListener waker_listener_{*this};
+  std::unique_ptr<::mqtt::async_client> waker_;
   std::unique_ptr<::mqtt::async_client> cli_;
 };
 

@@ -1,7 +1,7 @@
 // The parts of the MQTT layer that need no broker: the event queue, the backoff, URL parsing,
 // the conversions to and from the MQTT library's messages.
-#include <catch2/catch.hpp>
 #include <mqtt/async_client.h>
+#include <catch2/catch.hpp>
 
 #include <set>
 
