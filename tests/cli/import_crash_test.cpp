@@ -89,15 +89,17 @@ TEST_CASE(
   auto trust = TrustPolicy::from_initial(read_text(ws.trust));
   REQUIRE(trust);
 
-  // How long an undisturbed import takes, to spread the kills over it.
-  const auto start = std::chrono::steady_clock::now();
-  {
+  // How long an undisturbed import takes, to spread the kills over it: the quickest of three,
+  // so that one slow run on a busy machine does not put most kills after the end.
+  auto full = std::chrono::microseconds::max();
+  for (int i = 0; i < 3; i++) {
+    const auto start = std::chrono::steady_clock::now();
     TempDir state;
     auto r = run({agent_binary(), "import", "--state", state.path(), "--trust", ws.trust, file});
     REQUIRE(r.exit_code == 0);
+    full = std::min(full, std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - start));
   }
-  const auto full = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - start);
 
   std::mt19937 rng(std::random_device{}());
   int interrupted = 0;
