@@ -82,9 +82,12 @@ void PahoClient::on_connected() {
 }
 
 void PahoClient::WakerListener::on_success(const ::mqtt::token& token) {
+  // Null once the owner's destructor has begun resetting it.
+  ::mqtt::async_client* waker = client.waker_.get();
+  if (waker == nullptr) return;
   if (token.get_type() == ::mqtt::token::CONNECT) {
     try {
-      client.waker_->subscribe(client.options_.wake_topic, 0, nullptr, *this);
+      waker->subscribe(client.options_.wake_topic, 0, nullptr, *this);
     } catch (const ::mqtt::exception&) {
       // Left without: the next connection of the main client tries again.
     }
