@@ -195,7 +195,8 @@ TEST_CASE(
       [&] {
         while (auto e = watcher->next(std::chrono::milliseconds(20))) {
           pb::FetchResponse r;
-          if (e->kind == mqtt::Event::Kind::message && r.ParseFromString(e->message.payload.str())) {
+          if (e->kind == mqtt::Event::Kind::message &&
+              r.ParseFromString(e->message.payload.str())) {
             topic = e->message.topic;
             digest = r.manifest_digest();
           }
