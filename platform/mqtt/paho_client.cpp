@@ -1,6 +1,9 @@
 #include "platform/mqtt/paho_client.hpp"
 
+#include <MQTTAsync.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 
 #include "platform/mqtt/paho_options.hpp"
@@ -389,7 +392,16 @@ Stats PahoClient::stats() const {
 }
 
 std::unique_ptr<Client> make_paho_client(const Options& options) {
-  return std::make_unique<PahoClient>(options);
+  auto client = std::make_unique<PahoClient>(options);
+  // Paho C formats a trace line (vsnprintf, a time stamp, a global mutex) for every packet
+  // sent or received at its default level, MINIMUM, though nobody reads that trace. ERROR
+  // keeps what matters and skips the formatting. Set after the client is made: the library
+  // resets the level when it initialises, at its first client (and again after its last is
+  // gone). MQTT_C_CLIENT_TRACE_LEVEL, read then, still chooses for whoever debugs.
+  if (std::getenv("MQTT_C_CLIENT_TRACE_LEVEL") == nullptr) {
+    MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+  }
+  return client;
 }
 
 }  // namespace sovdev::mqtt

@@ -1,5 +1,8 @@
 // The Paho client against a real mosquitto: messages, retained state, the bounded queue,
 // reconnection and connection errors.
+#include <MQTTAsync.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
 
@@ -122,6 +125,25 @@ TEST_CASE("after a broker restart the client reports the loss, reconnects and re
   auto got = wait_message(*agent, kData, kWait);
   REQUIRE(got);
   CHECK(got->payload == "after the restart");
+}
+
+// Trace lines the Paho C library formatted at a level below ERROR once the clients exist (it
+// formats only what its trace level lets through, and hands each line to the callback).
+std::atomic<int> chatty_trace_lines{0};
+void count_trace(enum MQTTASYNC_TRACE_LEVELS level, char*) {
+  if (level < MQTTASYNC_TRACE_ERROR) chatty_trace_lines++;
+}
+
+TEST_CASE("the library formats no per-packet protocol trace while messages flow", "[mqtt]") {
+  auto broker = Broker::start();
+  auto hub = connected(user_options(*broker, "sovdev-hub"), *broker);
+  auto agent = connected(user_options(*broker, "agent-a"), *broker);
+  MQTTAsync_setTraceCallback(count_trace);
+  subscribed(*agent, kData, *broker);
+  for (int i = 0; i < 20; i++) REQUIRE(hub->publish(message(kData, "chunk " + std::to_string(i))));
+  CHECK(wait_until([&] { return agent->stats().received == 20; }, kWait));
+  MQTTAsync_setTraceCallback(nullptr);
+  CHECK(chatty_trace_lines.load() == 0);
 }
 
 TEST_CASE("connecting with a wrong password fails with a clear error", "[mqtt]") {
