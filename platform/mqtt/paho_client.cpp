@@ -392,16 +392,19 @@ Stats PahoClient::stats() const {
 }
 
 std::unique_ptr<Client> make_paho_client(const Options& options) {
-  auto client = std::make_unique<PahoClient>(options);
   // Paho C formats a trace line (vsnprintf, a time stamp, a global mutex) for every packet
   // sent or received at its default level, MINIMUM, though nobody reads that trace. ERROR
-  // keeps what matters and skips the formatting. Set after the client is made: the library
-  // resets the level when it initialises, at its first client (and again after its last is
-  // gone). MQTT_C_CLIENT_TRACE_LEVEL, read then, still chooses for whoever debugs.
-  if (std::getenv("MQTT_C_CLIENT_TRACE_LEVEL") == nullptr) {
-    MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
-  }
-  return client;
+  // keeps what matters and skips the formatting; the level holds for the whole process.
+  // MQTT_C_CLIENT_TRACE_LEVEL, which the library reads at its first client, still chooses for
+  // whoever debugs.
+  static const bool quiet = [] {
+    if (std::getenv("MQTT_C_CLIENT_TRACE_LEVEL") == nullptr) {
+      MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+    }
+    return true;
+  }();
+  (void)quiet;
+  return std::make_unique<PahoClient>(options);
 }
 
 }  // namespace sovdev::mqtt
