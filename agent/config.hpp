@@ -27,7 +27,7 @@ struct BrokerConfig {
 };
 
 struct SyncConfig {
-  uint32_t window = 8;  // chunks in flight
+  uint32_t window = 16;  // chunks in flight
   std::chrono::seconds request_timeout{10};
   std::chrono::seconds backoff_min{1};
   std::chrono::seconds backoff_max{300};

@@ -227,7 +227,7 @@ Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
         }
       }
       return {};
-    case pb::FetchResponse::kChunk: return on_chunk(resp);
+    case pb::FetchResponse::kChunk: return on_chunk(resp, now_ms);
     case pb::FetchResponse::BODY_NOT_SET: return {};
   }
   return {};
@@ -310,7 +310,7 @@ Status BundleFetch::fill_window(int64_t now_ms) {
   return send(std::move(req), now_ms);
 }
 
-Status BundleFetch::on_chunk(const pb::FetchResponse& resp) {
+Status BundleFetch::on_chunk(const pb::FetchResponse& resp, int64_t now_ms) {
   const pb::Chunk& chunk = resp.chunk();
   const bool delta = chunk.delta();
   if ((phase_ == Phase::delta_chunks) != delta) return {};  // of an abandoned attempt
@@ -323,6 +323,7 @@ Status BundleFetch::on_chunk(const pb::FetchResponse& resp) {
   }
   if (!asked) missing_.erase(lacking);
   counters_.chunks_received++;
+  last_arrival_ms_ = now_ms;
   Status ok;
   if (delta) {
     const uint32_t i = chunk.index();
@@ -434,7 +435,7 @@ Status BundleFetch::on_tick(int64_t now_ms) {
   }
   bool expired = false;
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
-    if (now_ms - it->second >= timeout) {
+    if (now_ms - std::max(it->second, last_arrival_ms_) >= timeout) {
       missing_.insert(std::lower_bound(missing_.begin(), missing_.end(), it->first), it->first);
       it = in_flight_.erase(it);
       expired = true;

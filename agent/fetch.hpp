@@ -23,7 +23,7 @@ namespace sovdev::agent {
 struct FetchSettings {
   std::string agent_id;
   std::string prefix = "sovdev/v1";
-  uint32_t window = 8;
+  uint32_t window = 16;
   int64_t request_timeout_ms = 10000;
   int64_t backoff_min_ms = 1000;
   int64_t backoff_max_ms = 300000;
@@ -86,7 +86,7 @@ class BundleFetch {
   Status begin_delta(int64_t now_ms);
   std::string delta_path() const;
   void drop_delta_files();
-  Status on_chunk(const pb::FetchResponse& response);
+  Status on_chunk(const pb::FetchResponse& response, int64_t now_ms);
   // Listens on the blob topic of `object` (the payload's digest or the delta's SHA-256) while
   // fetching it, so chunks other agents asked for serve this one too; one topic at a time.
   void listen(std::string_view object);
@@ -116,7 +116,12 @@ class BundleFetch {
   bool used_delta_ = false;
   std::vector<uint32_t> missing_;          // ascending, not yet received
   std::map<uint32_t, int64_t> in_flight_;  // index → when asked
-  std::vector<uint32_t> uncommitted_;      // received, stored in batch_, not yet committed
+  // When a chunk this transfer lacked last arrived. A chunk in flight is given up on only once
+  // nothing has arrived for request_timeout since it was asked for: on a link slower than a
+  // window per timeout (a 16-chunk window is 1 MiB, 4 s at 2 Mbit/s) the last chunks of a
+  // window are late, not lost, and asking again would only send them twice.
+  int64_t last_arrival_ms_ = 0;
+  std::vector<uint32_t> uncommitted_;  // received, stored in batch_, not yet committed
   std::optional<store::Transaction> batch_;
   uint32_t total_chunks_ = 0;
   int64_t waiting_since_ = 0;  // manifest / delta offer asked at

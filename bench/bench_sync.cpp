@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/config.hpp"
 #include "bench/bench_data.hpp"
 #include "bench/bench_support.hpp"
 #include "bench/bench_sync_fleet.hpp"
@@ -98,7 +99,7 @@ double broker_baseline(const Context& ctx, const std::string& lines_file, uint64
 
 namespace {
 
-int g_window = 8;  // the full pull's window; --window changes it (diagnostics)
+int g_window = 0;  // the full pull's window, 0 = the agent's default; --window (diagnostics)
 
 // The agent logs "fetched <stack>@<version>[ as a delta] in <N> ms: ..." when a pull completes.
 double fetch_seconds(const std::string& log) {
@@ -115,8 +116,9 @@ double fetch_seconds(const std::string& log) {
 // ---- 1. full pull ---------------------------------------------------------------------------
 bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
                 const std::string& lines) {
-  std::printf("== full pull: %s payload, window %d, dir target\n", mib(big.payload_size).c_str(),
-              g_window);
+  std::printf("== full pull: %s payload, window %u%s, dir target\n", mib(big.payload_size).c_str(),
+              g_window > 0 ? static_cast<unsigned>(g_window) : agent::SyncConfig{}.window,
+              g_window > 0 ? "" : " (the agent's default)");
   std::vector<double> agent, fetch, base, base_ftl;
   const uint64_t count = lines_for(big.payload_size);
   for (int run = 0; run < 3; run++) {
@@ -356,7 +358,7 @@ int usage() {
                "  --build   build folder holding the programs (default %s)\n"
                "  --data    parent of the benchmark's temporary folder (default: $TMPDIR)\n"
                "  --agents  fan-out agent count (default 200)\n"
-               "  --window  the full pull's chunk window (default 8, as configured by default)\n",
+               "  --window  the full pull's chunk window (default: the agent's own default)\n",
                SOVDEV_BENCH_BUILD_DIR);
   return 2;
 }

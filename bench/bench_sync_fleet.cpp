@@ -195,8 +195,9 @@ Agent make_agent(const Context& ctx, const std::string& id, const std::string& p
                            a.state + "\"\ntrust_root = \"" + ctx.keys.trust_root +
                            "\"\n[broker]\nurls = [\"" + ctx.url() + "\"]\ntopic_prefix = \"" +
                            prefix + "\"\nkeepalive_seconds = " + std::to_string(keepalive) +
-                           "\n[sync]\nwindow = " + std::to_string(window) +
-                           "\nstatus_interval_seconds = 3600\n[apply]\ntarget = \"dir\"\ndir = \"" +
+                           "\n[sync]\n" +
+                           (window > 0 ? "window = " + std::to_string(window) + "\n" : "") +
+                           "status_interval_seconds = 3600\n[apply]\ntarget = \"dir\"\ndir = \"" +
                            a.applied + "\"\n");
   return a;
 }

@@ -64,7 +64,7 @@ struct Agent {
 };
 
 Agent make_agent(const Context& ctx, const std::string& id, const std::string& prefix,
-                 int keepalive = 900, int window = 8);
+                 int keepalive = 900, int window = 0);
 void drop_agent(const Agent& a);
 bool applied(const Agent& a);
 // `lines` baseline messages of kLine random base64 characters, for mosquitto_pub -l.

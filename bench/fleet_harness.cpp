@@ -56,7 +56,7 @@ struct Args {
   int agents = 200;
   std::string state;     // each agent's state folder goes under it; empty: caches in memory
   std::string work_dir;  // the agents' folder for temporary files (made empty by run())
-  uint32_t window = 8;
+  uint32_t window = agent::FetchSettings{}.window;  // the agent's default
   int timeout_s = 170;
   // Processes the fleet is spread over (one per core by default), and driving threads in each.
   int procs = static_cast<int>(cores());

@@ -64,7 +64,7 @@ TEST_CASE("check-config prints the effective settings of a valid file and exits 
   const Outcome o = check_config(dir, dir / "agent.toml");
   CHECK(o.exit_code == 0);
   CHECK(o.out.find("trust_root = \"" + dir / "trust.root" + "\"\n") != std::string::npos);
-  CHECK(o.out.find("window = 8\n") != std::string::npos);
+  CHECK(o.out.find("window = 16\n") != std::string::npos);
   CHECK(o.out.find("username = \"edge-01\"\n") != std::string::npos);
   CHECK(o.err.find("note: apply.dir " + dir / "manifests" + " does not exist yet") !=
         std::string::npos);

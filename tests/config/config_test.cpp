@@ -72,7 +72,7 @@ TEST_CASE("a minimal config gets every default") {
   CHECK(c->broker.username == "edge-01");
   CHECK(c->broker.password_file.empty());
   CHECK(c->broker.keepalive == std::chrono::seconds(900));
-  CHECK(c->sync.window == 8);
+  CHECK(c->sync.window == 16);
   CHECK(c->sync.request_timeout == std::chrono::seconds(10));
   CHECK(c->sync.backoff_min == std::chrono::seconds(1));
   CHECK(c->sync.backoff_max == std::chrono::seconds(300));
@@ -321,7 +321,7 @@ TEST_CASE("the effective settings printed by describe_config read back the same"
                       "password_file = \"password\"\n[apply]\ndir = \"a \\\"quoted\\\" dir\"\n");
   REQUIRE(c);
   const std::string text = describe_config(*c);
-  CHECK(text.find("window = 8\n") != std::string::npos);
+  CHECK(text.find("window = 16\n") != std::string::npos);
   CHECK(text.find("username = \"edge-01\"") != std::string::npos);
   CHECK(text.find("secret") == std::string::npos);
   auto again = parse_config(text, site.config_path());

@@ -1,6 +1,7 @@
 // Sync across a veth pair between two network namespaces: mosquitto and `sovdev-hub serve` in
 // one, `sovdev-agent` in the other. The link is cut mid-transfer, or made to drop 5 % of the
-// packets the agent receives (nftables; netem is not available on these kernels).
+// packets the agent receives (nftables; netem is not available on these kernels), or slowed
+// down to 2 Mbit/s (tc's token bucket filter).
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -109,6 +110,14 @@ class NetnsPair {
   void no_segmentation_offload() const {
     must({ip_, "-n", hub_ns_, "link", "set", hub_veth_, "gso_max_segs", "1"});
     must({ip_, "-n", agent_ns_, "link", "set", agent_veth_, "gso_max_segs", "1"});
+  }
+  // Everything the hub's side sends the agent goes through a token bucket of `rate` (tc's
+  // units, e.g. "2mbit"): a slow link, as an edge box on a weak LTE signal has.
+  void limit_to_agent(const std::string& rate) const {
+    const std::string tc = find_program("tc");
+    if (tc.empty()) throw std::runtime_error("tc not found: install the iproute2 package");
+    must(inside(hub_ns_, {tc, "qdisc", "add", "dev", hub_veth_, "root", "tbf", "rate", rate,
+                          "burst", "32kb", "latency", "4s"}));
   }
   void must(const std::vector<std::string>& argv) const {
     const RunResult r = run(argv);
@@ -327,4 +336,46 @@ TEST_CASE("a transfer completes when 5 % of the agent's incoming packets are dro
   }
   WARN("5 % inbound loss: a " << size << "-byte bundle verified in " << took.count() << " s, "
                               << dropped << " packets dropped");
+}
+
+TEST_CASE("on a link slower than a window per request timeout nothing is asked for twice",
+          "[netns][sync]") {
+  NetnsPair net;
+  if (!net.usable()) {
+    WARN("skipped: " << net.skip_reason());
+    return;
+  }
+  NetFleet nf(net);
+  const uint64_t size = nf.publish_noise(3);
+  nf.serve();
+  // 16 chunks of 64 KiB are 1 MiB, 4.2 s at 2 Mbit/s: the last chunks of every window arrive
+  // long after the 2 s request timeout, while chunks keep coming all the time.
+  nf.agent_config("agent-a", 16);
+  net.no_segmentation_offload();
+  net.limit_to_agent("2mbit");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const RunResult synced =
+      run(net.in_agent({agent_binary(), "sync", "--once", "--config",
+                        nf.fleet.ws.dir / "agent-agent-a.toml", "--timeout", "120"}));
+  const auto took =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0);
+  const std::string log = synced.out + synced.err;
+  // "fetched <stack>@<version> in <ms> ms: <bytes> bytes received"
+  const auto fetched = log.find("fetched ");
+  const auto at = log.find(" bytes received", fetched == std::string::npos ? 0 : fetched);
+  const auto from = fetched == std::string::npos || at == std::string::npos ? std::string::npos
+                                                                            : log.rfind(": ", at);
+  INFO(log);
+  INFO("hub log:\n" << read_text(nf.fleet.ws.dir / "hub.log"));
+  REQUIRE(synced.exit_code == 0);
+  REQUIRE(from != std::string::npos);
+  const uint64_t received = std::stoull(log.substr(from + 2, at - from - 2));
+  CHECK(nf.in_state("agent-a", "verified"));
+  // The link really was the bottleneck (what 2 Mbit/s allows, less a margin for the bucket).
+  CHECK(took.count() >= static_cast<int64_t>(size * 8 / 2'000'000 * 8 / 10));
+  CHECK_THAT(log, !Catch::Contains("hub silent"));
+  CHECK(received < size + size / 20);
+  WARN("2 Mbit/s link, window 16, 2 s request timeout: a "
+       << size << "-byte bundle in " << took.count() << " s, " << received << " bytes received");
 }
