@@ -1,6 +1,9 @@
 #include "bundles/hash.hpp"
 
-#include <openssl/evp.h>
+// SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP, but kept through the 3.x
+// series (Debian 12 ships 3.0); see the comment in hash.hpp for why they are used.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <cstdlib>
 
@@ -17,13 +20,12 @@ void ensure_sodium() {
   (void)ready;
 }
 
-void Sha256::Free::operator()(evp_md_ctx_st* ctx) const {
-  EVP_MD_CTX_free(ctx);
+void Sha256::Free::operator()(SHA256state_st* ctx) const {
+  delete ctx;
 }
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  // Failing here means the allocator or libcrypto is broken: nothing can be verified then.
-  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) std::abort();
+Sha256::Sha256() : ctx_(new SHA256state_st) {
+  if (SHA256_Init(ctx_.get()) != 1) std::abort();  // cannot fail in OpenSSL 3
 }
 
 Sha256::Sha256(Sha256&&) noexcept = default;
@@ -31,16 +33,12 @@ Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 Sha256::~Sha256() = default;
 
 void Sha256::update(std::string_view bytes) {
-  if (EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) != 1) std::abort();
+  if (SHA256_Update(ctx_.get(), bytes.data(), bytes.size()) != 1) std::abort();
 }
 
 std::string Sha256::finish() {
   std::string out(kDigestSize, '\0');
-  unsigned int size = 0;
-  if (EVP_DigestFinal_ex(ctx_.get(), reinterpret_cast<unsigned char*>(out.data()), &size) != 1 ||
-      size != kDigestSize) {
-    std::abort();
-  }
+  if (SHA256_Final(reinterpret_cast<unsigned char*>(out.data()), ctx_.get()) != 1) std::abort();
   return out;
 }
 
