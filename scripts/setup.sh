@@ -15,7 +15,7 @@ packages=(
   libsodium-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   catch2
-  mosquitto mosquitto-clients
+  mosquitto mosquitto-clients libmosquitto-dev
   openssl procps iproute2 nftables
   python3 curl
   lintian systemd dpkg-dev adduser

@@ -221,6 +221,16 @@ struct NetFleet {
     return path;
   }
 
+  // `sovdev-agent sync --once` in the agent's namespace, and how long it took.
+  std::pair<RunResult, std::chrono::seconds> sync_once(const std::string& agent) const {
+    const auto t0 = std::chrono::steady_clock::now();
+    RunResult r =
+        run(net.in_agent({agent_binary(), "sync", "--once", "--config",
+                          fleet.ws.dir / ("agent-" + agent + ".toml"), "--timeout", "120"}));
+    return {std::move(r), std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::steady_clock::now() - t0)};
+  }
+
   std::string status(const std::string& agent) const {
     return run({agent_binary(), "status", "--state", fleet.agent_state(agent), "--json"}).out;
   }
@@ -315,12 +325,7 @@ TEST_CASE("a transfer completes when 5 % of the agent's incoming packets are dro
   net.must(net.in_agent({nft, "add", "rule", "inet", "f", "in", "numgen", "random", "mod", "100",
                          "<", "5", "counter", "drop"}));
 
-  const auto t0 = std::chrono::steady_clock::now();
-  const RunResult synced =
-      run(net.in_agent({agent_binary(), "sync", "--once", "--config",
-                        nf.fleet.ws.dir / "agent-agent-a.toml", "--timeout", "120"}));
-  const auto took =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0);
+  const auto [synced, took] = nf.sync_once("agent-a");
   const RunResult counters = run(net.in_agent({nft, "list", "ruleset"}));
   // The rule really dropped packets (its counter reads "counter packets N bytes M").
   const auto at = counters.out.find("counter packets ");
@@ -354,12 +359,7 @@ TEST_CASE("on a link slower than a window per request timeout nothing is asked f
   net.no_segmentation_offload();
   net.limit_to_agent("2mbit");
 
-  const auto t0 = std::chrono::steady_clock::now();
-  const RunResult synced =
-      run(net.in_agent({agent_binary(), "sync", "--once", "--config",
-                        nf.fleet.ws.dir / "agent-agent-a.toml", "--timeout", "120"}));
-  const auto took =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0);
+  const auto [synced, took] = nf.sync_once("agent-a");
   const std::string log = synced.out + synced.err;
   // "fetched <stack>@<version> in <ms> ms: <bytes> bytes received"
   const auto fetched = log.find("fetched ");
