@@ -37,6 +37,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/daemon.hpp"
+#include "bench/fleet_procs.hpp"
 #include "bench/lite_fleet.hpp"
 #include "bundles/trust.hpp"
 #include "platform/fs/files.hpp"
@@ -47,6 +48,14 @@
 namespace {
 
 using namespace sovdev;
+using bench::cpu_seconds;
+using bench::done_line;
+using bench::monotonic_ms;
+using bench::Report;
+using bench::run_children;
+using bench::say;
+using bench::Share;
+using bench::wait_for_go;
 
 struct Args {
   std::string broker, prefix, trust, channel;
@@ -202,55 +211,6 @@ std::string make_all(int n, std::vector<T>& out, Make make) {
   return "";
 }
 
-double cpu_seconds() {
-  rusage self{};
-  ::getrusage(RUSAGE_SELF, &self);
-  return static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
-         static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
-}
-
-// steady_clock is CLOCK_MONOTONIC, the same clock in every process of the machine: the
-// children's times compare with the parent's.
-int64_t monotonic_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-// One child process's part of the fleet: members [first, first + count).
-struct Share {
-  int first = 0, count = 0;
-};
-
-// What a child tells the parent, one line on its report pipe: "ready" once its members are
-// connected (and, in bare mode, subscribed); then, after the parent's go byte, either
-// "done FIRST_MS LAST_MS RECEIVED DROPPED CPU" (monotonic ms of its first and last event, CPU
-// seconds since the go) or "fail MESSAGE".
-struct Report {
-  int64_t first_ms = 0, last_ms = 0;
-  uint64_t received = 0, dropped = 0;
-  double cpu = 0;
-};
-
-void say(int fd, const std::string& line) {
-  const std::string text = line + "\n";
-  (void)!::write(fd, text.data(), text.size());  // the parent reads it or is gone
-}
-
-// Waits for the parent's go byte; false when the parent went away instead.
-bool wait_for_go(int fd) {
-  char byte = 0;
-  return ::read(fd, &byte, 1) == 1;
-}
-
-std::string done_line(const Report& r) {
-  char text[160];
-  std::snprintf(text, sizeof text, "done %lld %lld %llu %llu %.3f",
-                static_cast<long long>(r.first_ms), static_cast<long long>(r.last_ms),
-                static_cast<unsigned long long>(r.received),
-                static_cast<unsigned long long>(r.dropped), r.cpu);
-  return text;
-}
-
 // Bare mode in one child: its clients receive bare_count messages each, driven as drive()
 // drives the agents. first_ms: the first message; last_ms: the last client complete.
 int run_bare_share(const Args& a, Share share, int report, int go) {
@@ -388,125 +348,6 @@ int run_lite_share(const Args& a, const TrustPolicy& trust, Share share, int rep
   std::_Exit(0);  // the connections go with the process, as mosquitto_sub's do
 }
 
-// A child process and its two pipes, seen from the parent.
-struct Child {
-  pid_t pid = -1;
-  FILE* report = nullptr;  // the child's lines
-  int go = -1;             // one byte starts it
-};
-
-// Forks a child running `body` on its two pipe ends. The child first closes what it inherited
-// of its elder siblings' pipes (or a sibling's end of file would never come), and dies with
-// the parent (a harness killed on timeout leaves no agents behind).
-Expected<Child> fork_child(const std::function<int(int report, int go)>& body,
-                           const std::vector<Child>& elders) {
-  int report[2], go[2];
-  if (::pipe(report) != 0)
-    return make_error(Errc::io, std::string("pipe: ") + std::strerror(errno));
-  if (::pipe(go) != 0) {
-    const int e = errno;
-    ::close(report[0]);
-    ::close(report[1]);
-    return make_error(Errc::io, std::string("pipe: ") + std::strerror(e));
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int e = errno;
-    for (int fd : {report[0], report[1], go[0], go[1]}) ::close(fd);
-    return make_error(Errc::io, std::string("fork: ") + std::strerror(e));
-  }
-  if (pid == 0) {
-    (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) std::_Exit(1);  // the parent was gone before the line above
-    for (const Child& elder : elders) {
-      ::close(::fileno(elder.report));
-      ::close(elder.go);
-    }
-    ::close(report[0]);
-    ::close(go[1]);
-    std::_Exit(body(report[1], go[0]));
-  }
-  ::close(report[1]);
-  ::close(go[0]);
-  Child c;
-  c.pid = pid;
-  c.report = ::fdopen(report[0], "r");
-  c.go = go[1];
-  if (!c.report) std::abort();  // fdopen on a fresh pipe fails only without memory
-  return c;
-}
-
-std::string read_line(FILE* in) {
-  char buffer[1024];
-  if (!std::fgets(buffer, sizeof buffer, in)) return "fail the process ended without a word";
-  std::string line = buffer;
-  if (!line.empty() && line.back() == '\n') line.pop_back();
-  return line;
-}
-
-// The fleet in `procs` child processes, as real agents are processes of their own: each child
-// has its own MQTT library threads (one receive thread per process serves all its
-// connections), so the fleet uses the machine's cores as N agent processes would. Forked
-// before any thread exists. Prints "subscribed" once every child is ready (in bare mode: the
-// caller then starts its publisher) and returns the children's reports, or the first failure.
-Expected<std::vector<Report>> run_children(
-    const Args& a, const std::function<int(Share, int report, int go)>& body, int64_t* go_ms) {
-  const int procs = std::max(1, std::min(a.procs, a.agents));
-  std::vector<Child> children;
-  std::string failure;
-  for (int k = 0; k < procs && failure.empty(); k++) {
-    const Share share{a.agents * k / procs, a.agents * (k + 1) / procs - a.agents * k / procs};
-    auto child =
-        fork_child([&, share](int report, int go) { return body(share, report, go); }, children);
-    if (!child) {
-      failure = child.error().message;
-      break;
-    }
-    children.push_back(*child);
-  }
-  for (auto& c : children) {
-    const std::string line = failure.empty() ? read_line(c.report) : "";
-    if (failure.empty() && line != "ready") failure = line.substr(line.find(' ') + 1);
-  }
-  std::vector<Report> reports;
-  if (failure.empty()) {
-    std::printf("subscribed\n");
-    std::fflush(stdout);
-    *go_ms = monotonic_ms();
-    for (auto& c : children) (void)!::write(c.go, "g", 1);
-    for (auto& c : children) {
-      const std::string line = read_line(c.report);
-      Report r;
-      long long first = 0, last = 0;
-      unsigned long long received = 0, dropped = 0;
-      if (std::sscanf(line.c_str(), "done %lld %lld %llu %llu %lf", &first, &last, &received,
-                      &dropped, &r.cpu) != 5) {
-        if (failure.empty()) failure = line.substr(line.find(' ') + 1);
-        continue;
-      }
-      r.first_ms = first;
-      r.last_ms = last;
-      r.received = received;
-      r.dropped = dropped;
-      reports.push_back(r);
-    }
-  }
-  // Every go pipe closed first: a child still waiting for its go gives up.
-  for (auto& c : children) ::close(c.go);
-  for (auto& c : children) {
-    std::fclose(c.report);
-    int status = 0;
-    ::waitpid(c.pid, &status, 0);
-    if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      failure = "harness process " + std::to_string(c.pid) + " ended with status " +
-                std::to_string(status);
-    }
-  }
-  if (!failure.empty()) return make_error(Errc::unavailable, failure);
-  return reports;
-}
-
 int run(Args a) {
   // The agent's allocator settings (agent/main.cpp), in both modes, so the heaps behave here as
   // in an agent; inherited by the children.
@@ -526,7 +367,8 @@ int run(Args a) {
   int64_t go_ms = 0;
   if (a.bare()) {
     auto reports = run_children(
-        a, [&](Share share, int report, int go) { return run_bare_share(a, share, report, go); },
+        a.agents, a.procs,
+        [&](Share share, int report, int go) { return run_bare_share(a, share, report, go); },
         &go_ms);
     if (!reports) return std::fprintf(stderr, "bare: %s\n", reports.error().message.c_str()), 1;
     int64_t first = INT64_MAX, last = 0;
@@ -549,7 +391,7 @@ int run(Args a) {
   // Connected first, in parallel, like the baseline's subscribers, which are connected before
   // its clock starts; the clock starts at the go.
   auto reports = run_children(
-      a,
+      a.agents, a.procs,
       [&](Share share, int report, int go) {
         return a.lite ? run_lite_share(a, *trust, share, report, go)
                       : run_agent_share(a, *trust, share, report, go);
