@@ -13,21 +13,34 @@ bool BroadcastStream::on_its_way(uint32_t index, uint64_t stream, uint64_t seen)
   return sent_seq[index] > seen;
 }
 
-BroadcastStreams::BroadcastStreams(size_t max_streams)
-    : max_streams_(max_streams == 0 ? 1 : max_streams) {}
+BroadcastStreams::BroadcastStreams(size_t max_streams, int64_t idle)
+    : max_streams_(max_streams == 0 ? 1 : max_streams), idle_(idle) {}
 
-BroadcastStream& BroadcastStreams::get(const std::string& topic, uint32_t chunks) {
+uint64_t BroadcastStreams::new_id() {
+  uint64_t id = 0;
+  while (id == 0) id = rng_();  // 0 means "no stream" on the wire
+  return id;
+}
+
+BroadcastStream& BroadcastStreams::get(const std::string& topic, uint32_t chunks, int64_t now) {
   if (auto it = by_topic_.find(topic); it != by_topic_.end()) {
     streams_.splice(streams_.begin(), streams_, it->second);
-    if (streams_.front().sent_seq.size() < chunks) streams_.front().sent_seq.resize(chunks, 0);
-    return streams_.front();
+    BroadcastStream& s = streams_.front();
+    if (now - s.last_used >= idle_) {
+      // The fleet that pulled it is done: positions agents still report are of the old id.
+      s.id = new_id();
+      s.last_seq = 0;
+      s.sent_seq.assign(chunks, 0);
+    }
+    if (s.sent_seq.size() < chunks) s.sent_seq.resize(chunks, 0);
+    s.last_used = now;
+    return s;
   }
   BroadcastStream s;
   s.topic = topic;
-  do {
-    s.id = rng_();
-  } while (s.id == 0);  // 0 means "no stream" on the wire
+  s.id = new_id();
   s.sent_seq.assign(chunks, 0);
+  s.last_used = now;
   streams_.push_front(std::move(s));
   by_topic_[topic] = streams_.begin();
   while (streams_.size() > max_streams_) {

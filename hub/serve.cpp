@@ -181,7 +181,7 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
       // The agent listened on the payload's blob topic before it asked: whatever is numbered
       // after this position reaches it.
       const auto& stream =
-          streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count);
+          streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count, now_());
       resp.set_broadcast_stream(stream.id);
       resp.set_broadcast_seq(stream.last_seq);
     }
@@ -233,10 +233,10 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     delta = offer.entry;
   }
   if (req->broadcast()) {
-    stream = delta
-                 ? &streams_.get(blob_topic(options_.prefix, delta->manifest.delta_sha256()),
-                                 delta_chunk_count(delta->manifest))
-                 : &streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count);
+    stream = delta ? &streams_.get(blob_topic(options_.prefix, delta->manifest.delta_sha256()),
+                                   delta_chunk_count(delta->manifest), now_())
+                   : &streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count,
+                                   now_());
   }
   std::string data;
   for (const auto& range : req->chunks()) {
