@@ -12,6 +12,7 @@
 #include "agent/payload_source.hpp"
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
+#include "bundles/messages.hpp"
 #include "bundles/verify.hpp"
 #include "common/hex.hpp"
 #include "platform/fs/files.hpp"
@@ -293,17 +294,10 @@ Status BundleFetch::fill_window(int64_t now_ms) {
   }
   // The lowest missing indices, as few ranges as they make.
   size_t taken = 0;
-  pb::ChunkRange* range = nullptr;
   while (in_flight_.size() < settings_.window && taken < missing_.size()) {
     const uint32_t index = missing_[taken++];
     in_flight_[index] = now_ms;
-    if (range != nullptr && range->first() + range->count() == index) {
-      range->set_count(range->count() + 1);
-    } else {
-      range = req.add_chunks();
-      range->set_first(index);
-      range->set_count(1);
-    }
+    add_chunk(req, index);
   }
   missing_.erase(missing_.begin(), missing_.begin() + static_cast<std::ptrdiff_t>(taken));
   if (req.chunks_size() == 0) return {};

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "bundles/hash.hpp"
+#include "bundles/messages.hpp"
 #include "common/hex.hpp"
 #include "sovdev.pb.h"
 
@@ -78,18 +79,11 @@ struct LiteFleet::Agent {
   void fill_window(int64_t now) {
     if (phase != Phase::chunks) return;
     pb::FetchRequest request;
-    pb::ChunkRange* range = nullptr;
     size_t taken = 0;
     while (in_flight.size() < fleet->options_.window && taken < missing.size()) {
       const uint32_t index = missing[taken++];
       in_flight[index] = now;
-      if (range != nullptr && range->first() + range->count() == index) {
-        range->set_count(range->count() + 1);
-      } else {
-        range = request.add_chunks();
-        range->set_first(index);
-        range->set_count(1);
-      }
+      add_chunk(request, index);
     }
     missing.erase(missing.begin(), missing.begin() + static_cast<std::ptrdiff_t>(taken));
     if (request.chunks_size() > 0) send(std::move(request));

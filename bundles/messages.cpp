@@ -43,6 +43,19 @@ bool valid_agent_id(std::string_view id) {
   });
 }
 
+void add_chunk(pb::FetchRequest& request, uint32_t index) {
+  if (request.chunks_size() > 0) {
+    pb::ChunkRange& last = *request.mutable_chunks(request.chunks_size() - 1);
+    if (last.first() + last.count() == index) {
+      last.set_count(last.count() + 1);
+      return;
+    }
+  }
+  pb::ChunkRange* range = request.add_chunks();
+  range->set_first(index);
+  range->set_count(1);
+}
+
 Expected<pb::FetchRequest> parse_fetch_request(std::string_view bytes) {
   constexpr std::string_view what = "fetch request";
   SOVDEV_ASSIGN(auto req, parse_capped<pb::FetchRequest>(bytes, kMaxFetchRequestBytes, what));

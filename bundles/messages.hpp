@@ -21,6 +21,9 @@ inline constexpr uint32_t kMaxChunksPerRequest = 256;
 bool valid_agent_id(std::string_view id);
 
 Expected<pb::FetchRequest> parse_fetch_request(std::string_view bytes);
+// Asks for chunk `index` too, extending the request's last range when `index` follows it: the
+// lowest missing chunks, added in order, make as few ranges as they can.
+void add_chunk(pb::FetchRequest& request, uint32_t index);
 Expected<pb::FetchResponse> parse_fetch_response(std::string_view bytes);
 Expected<pb::AgentStatus> parse_agent_status(std::string_view bytes);
 

@@ -65,3 +65,15 @@ TEST_CASE("an agent status with an unknown state is refused", "[messages]") {
   CHECK_THAT(parse_agent_status(st.SerializeAsString()).error().message,
              Catch::Contains("unknown state"));
 }
+
+TEST_CASE("chunks added to a fetch request in order make as few ranges as they can") {
+  pb::FetchRequest r;
+  for (const uint32_t i : {3u, 4u, 5u, 9u, 10u, 0u}) add_chunk(r, i);
+  REQUIRE(r.chunks_size() == 3);
+  CHECK(r.chunks(0).first() == 3);
+  CHECK(r.chunks(0).count() == 3);
+  CHECK(r.chunks(1).first() == 9);
+  CHECK(r.chunks(1).count() == 2);
+  CHECK(r.chunks(2).first() == 0);
+  CHECK(r.chunks(2).count() == 1);
+}
