@@ -328,7 +328,7 @@ int run_lite_share(const Args& a, const TrustPolicy& trust, Share share, int rep
   o.window = a.window;
   o.check_chunks = a.check_chunks;
   bench::LiteFleet fleet(trust, o);
-  if (auto ok = fleet.connect(share.first, share.count, now_ms() + 60 * 1000); !ok) {
+  if (auto ok = fleet.connect(share.first, share.count, monotonic_ms() + 60 * 1000); !ok) {
     return say(report, "fail " + ok.error().message), 1;
   }
   say(report, "ready");
@@ -336,7 +336,7 @@ int run_lite_share(const Args& a, const TrustPolicy& trust, Share share, int rep
   const double cpu_before = cpu_seconds();
   Report r;
   r.first_ms = monotonic_ms();
-  if (auto ok = fleet.pull(now_ms() + a.timeout_s * 1000); !ok) {
+  if (auto ok = fleet.pull(monotonic_ms() + a.timeout_s * 1000); !ok) {
     return say(report, "fail " + ok.error().message), 1;
   }
   r.last_ms = monotonic_ms();

@@ -6,24 +6,16 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <map>
 
+#include "bench/fleet_procs.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/messages.hpp"
 #include "common/hex.hpp"
 #include "sovdev.pb.h"
 
 namespace sovdev::bench {
-namespace {
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 struct LiteFleet::Agent {
   enum class Phase { connecting, ready, catalog, manifest, chunks, done };
@@ -174,7 +166,7 @@ struct LiteFleet::Agent {
   }
 
   void on_message(const mosquitto_message& m) {
-    const int64_t now = now_ms();
+    const int64_t now = monotonic_ms();
     const std::string_view payload(static_cast<const char*>(m.payload),
                                    static_cast<size_t>(m.payloadlen));
     if (catalog_topic == m.topic) return on_catalog(payload, now);
@@ -261,7 +253,7 @@ Status LiteFleet::connect(int first, int count, int64_t deadline_ms) {
     }
     agents_.push_back(std::move(agent));
   }
-  while (now_ms() < deadline_ms) {
+  while (monotonic_ms() < deadline_ms) {
     SOVDEV_TRY(turn(10));
     if (std::all_of(agents_.begin(), agents_.end(),
                     [](const auto& a) { return a->phase != Agent::Phase::connecting; })) {
@@ -277,7 +269,7 @@ Status LiteFleet::pull(int64_t deadline_ms) {
     mosquitto_subscribe(agent->mosq, nullptr, agent->data_topic.c_str(), 1);
     mosquitto_subscribe(agent->mosq, nullptr, agent->catalog_topic.c_str(), 1);
   }
-  while (now_ms() < deadline_ms) {
+  while (monotonic_ms() < deadline_ms) {
     SOVDEV_TRY(turn(5));
     if (std::all_of(agents_.begin(), agents_.end(),
                     [](const auto& a) { return a->phase == Agent::Phase::done; })) {
@@ -312,7 +304,7 @@ Status LiteFleet::turn(int wait_ms) {
     }
     if (!a.failure.empty()) return make_error(Errc::invalid, a.id + ": " + a.failure);
   }
-  const int64_t now = now_ms();
+  const int64_t now = monotonic_ms();
   const bool tick = now - last_tick_ms_ >= 100;
   if (tick) last_tick_ms_ = now;
   for (auto& agent : agents_) {

@@ -34,6 +34,7 @@ class LiteFleet {
   LiteFleet(const LiteFleet&) = delete;
   LiteFleet& operator=(const LiteFleet&) = delete;
 
+  // Deadlines are monotonic_ms() times (bench/fleet_procs.hpp).
   // Connects agents "lite-<first>" .. "lite-<first + count - 1>"; returns once the broker has
   // accepted every one.
   Status connect(int first, int count, int64_t deadline_ms);
