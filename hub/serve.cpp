@@ -164,7 +164,11 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     return {};
   }
   store::HubBundles bundles(db_);
-  SOVDEV_ASSIGN(auto bundle, bundles.find(req->manifest_digest()));
+  // Most requests ask for chunks alone: they need the bundle's counts, not its manifest.
+  const bool needs_manifest = req->want_manifest() || req->delta() || !req->base_digest().empty();
+  SOVDEV_ASSIGN(auto bundle, needs_manifest
+                                 ? bundles.find(req->manifest_digest())
+                                 : bundles.find_without_envelope(req->manifest_digest()));
   pb::FetchResponse resp;
   resp.set_schema(1);
   resp.set_request_id(req->request_id());
@@ -266,7 +270,7 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
           break;
         }
         SOVDEV_TRY(bundles.read_chunk(bundle->digest, i, data));
-        chunk_resp.mutable_chunk()->set_data(data);
+        chunk_resp.mutable_chunk()->set_data(std::move(data));
         stats_.chunks_sent++;
       }
       chunk_resp.mutable_chunk()->set_index(i);

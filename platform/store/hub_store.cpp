@@ -37,18 +37,22 @@ namespace {
 constexpr const char* kColumns =
     "SELECT digest, channel, stack, version, envelope, chunk_count, payload_size, "
     "uncompressed_size, created_at FROM bundles ";
+// The same with an empty envelope, for the lookups made per chunk request.
+constexpr const char* kColumnsNoEnvelope =
+    "SELECT digest, channel, stack, version, X'', chunk_count, payload_size, "
+    "uncompressed_size, created_at FROM bundles ";
 
 template <class... Args>
-Expected<std::optional<HubBundle>> query_one(Database& db, const std::string& where,
-                                             const Args&... args) {
-  SOVDEV_ASSIGN(Statement select, db.prepare(kColumns + where));
-  SOVDEV_TRY(select.bind_all(args...));
-  SOVDEV_ASSIGN(const bool row, select.step());
+Expected<std::optional<HubBundle>> query_one(Database& db, const char* columns,
+                                             const std::string& where, const Args&... args) {
+  SOVDEV_ASSIGN(CachedStatement select, db.cached(columns + where));
+  SOVDEV_TRY(select->bind_all(args...));
+  SOVDEV_ASSIGN(const bool row, select->step());
   if (!row) return std::optional<HubBundle>();
-  return std::optional<HubBundle>(HubBundle{select.blob(0), select.text(1), select.text(2),
-                                            select.uint64(3), select.blob(4),
-                                            static_cast<std::uint32_t>(select.uint64(5)),
-                                            select.uint64(6), select.uint64(7), select.int64(8)});
+  return std::optional<HubBundle>(
+      HubBundle{select->blob(0), select->text(1), select->text(2), select->uint64(3),
+                select->blob(4), static_cast<std::uint32_t>(select->uint64(5)), select->uint64(6),
+                select->uint64(7), select->int64(8)});
 }
 
 }  // namespace
@@ -59,7 +63,7 @@ Expected<bool> HubBundles::put_bundle(const HubBundle& bundle, const ChunkSource
   return with_context(
       what, transaction(db_, [&]() -> Expected<bool> {
         SOVDEV_TRY(check_digest(bundle.digest));
-        SOVDEV_ASSIGN(auto held, query_one(db_, "WHERE digest = ?", Blob{bundle.digest}));
+        SOVDEV_ASSIGN(auto held, query_one(db_, kColumns, "WHERE digest = ?", Blob{bundle.digest}));
         if (held) return false;
         SOVDEV_ASSIGN(auto newest, latest(bundle.channel, bundle.stack));
         if (newest && newest->version == bundle.version) {
@@ -100,7 +104,12 @@ Expected<bool> HubBundles::put_bundle(const HubBundle& bundle, const ChunkSource
 
 Expected<std::optional<HubBundle>> HubBundles::find(std::string_view digest) {
   return with_context("find bundle " + short_hex(digest),
-                      query_one(db_, "WHERE digest = ?", Blob{digest}));
+                      query_one(db_, kColumns, "WHERE digest = ?", Blob{digest}));
+}
+
+Expected<std::optional<HubBundle>> HubBundles::find_without_envelope(std::string_view digest) {
+  return with_context("find bundle " + short_hex(digest),
+                      query_one(db_, kColumnsNoEnvelope, "WHERE digest = ?", Blob{digest}));
 }
 
 Expected<std::string> HubBundles::read_chunk(std::string_view digest, std::uint32_t index) {
@@ -118,8 +127,8 @@ Expected<std::optional<HubBundle>> HubBundles::latest(std::string_view channel,
                                                       std::string_view stack) {
   return with_context(
       "find the newest bundle of " + std::string(channel) + "/" + std::string(stack),
-      query_one(db_, "WHERE channel = ? AND stack = ? ORDER BY version DESC LIMIT 1", channel,
-                stack));
+      query_one(db_, kColumns, "WHERE channel = ? AND stack = ? ORDER BY version DESC LIMIT 1",
+                channel, stack));
 }
 
 Expected<std::vector<std::string>> HubBundles::channels() {

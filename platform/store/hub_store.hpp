@@ -57,6 +57,9 @@ class HubBundles {
   // payload_size (Errc::invalid).
   [[nodiscard]] Expected<bool> put_bundle(const HubBundle& bundle, const ChunkSource& chunks);
   [[nodiscard]] Expected<std::optional<HubBundle>> find(std::string_view digest);
+  // The same with `envelope` left empty: what a chunk request needs, without copying the
+  // signed manifest (32 bytes per chunk) out of the database for every request.
+  [[nodiscard]] Expected<std::optional<HubBundle>> find_without_envelope(std::string_view digest);
   [[nodiscard]] Expected<std::string> read_chunk(std::string_view digest, std::uint32_t index);
   [[nodiscard]] Status read_chunk(std::string_view digest, std::uint32_t index, std::string& out);
   [[nodiscard]] Expected<std::optional<HubBundle>> latest(std::string_view channel,

@@ -159,6 +159,16 @@ std::string Statement::blob(int column) const {
   return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
 }
 
+void Statement::blob(int column, std::string& out) const {
+  const void* data = sqlite3_column_blob(stmt_.get(), column);
+  const int size = sqlite3_column_bytes(stmt_.get(), column);
+  if (data == nullptr) {
+    out.clear();
+    return;
+  }
+  out.assign(static_cast<const char*>(data), static_cast<std::size_t>(size));
+}
+
 bool Statement::is_null(int column) const {
   return sqlite3_column_type(stmt_.get(), column) == SQLITE_NULL;
 }
@@ -290,25 +300,6 @@ void Database::release_memory() {
 
 bool Database::autocommit() const {
   return sqlite3_get_autocommit(db_.get()) != 0;
-}
-
-Status Database::read_blob(const char* table, const char* column, std::int64_t rowid,
-                           std::string& out) {
-  struct CloseBlob {
-    void operator()(sqlite3_blob* blob) const { sqlite3_blob_close(blob); }
-  };
-  const std::string what =
-      std::string("read ") + table + "." + column + " row " + std::to_string(rowid);
-  sqlite3_blob* raw = nullptr;
-  const int rc = sqlite3_blob_open(db_.get(), "main", table, column, rowid, 0, &raw);
-  std::unique_ptr<sqlite3_blob, CloseBlob> blob(raw);
-  if (rc != SQLITE_OK) return sqlite_error(db_.get(), rc, what);
-  const int size = sqlite3_blob_bytes(blob.get());
-  out.resize(static_cast<std::size_t>(size));
-  if (size == 0) return {};
-  const int read_rc = sqlite3_blob_read(blob.get(), out.data(), size, 0);
-  if (read_rc != SQLITE_OK) return sqlite_error(db_.get(), read_rc, what);
-  return {};
 }
 
 Expected<std::int64_t> query_int64(Database& db, std::string_view sql) {

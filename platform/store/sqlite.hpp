@@ -98,6 +98,8 @@ class Statement {
   [[nodiscard]] std::uint64_t uint64(int column) const;
   [[nodiscard]] std::string text(int column) const;
   [[nodiscard]] std::string blob(int column) const;
+  // The same into `out`, reusing its capacity.
+  void blob(int column, std::string& out) const;
   [[nodiscard]] bool is_null(int column) const;
 
   [[nodiscard]] sqlite3_stmt* handle() const { return stmt_.get(); }
@@ -176,11 +178,6 @@ class Database {
   // Gives the page cache and the cached statements not lent out back to the allocator (an
   // idle agent has no use for them); the next query reads the pages and compiles again.
   void release_memory();
-
-  // Reads a whole BLOB cell by rowid straight into `out` through incremental I/O: one copy,
-  // and `out` keeps its capacity between calls so a reader of many chunks allocates once.
-  [[nodiscard]] Status read_blob(const char* table, const char* column, std::int64_t rowid,
-                                 std::string& out);
 
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] sqlite3* handle() const { return db_.get(); }
