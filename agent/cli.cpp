@@ -22,20 +22,20 @@ Expected<store::Database> open_state(const std::string& state_dir, bool create) 
 }
 
 int main(int argc, char** argv) {
-  CLI::App app{
+  auto app = std::make_unique<CLI::App>(
       "sovdev-agent: keeps one cluster on the SovDev stack its hub publishes, "
       "verifying and caching every bundle so the site runs offline.",
-      "sovdev-agent"};
-  app.set_version_flag("--version", cli::version_line("sovdev-agent"));
-  app.require_subcommand(1);
+      "sovdev-agent");
+  app->set_version_flag("--version", cli::version_line("sovdev-agent"));
+  app->require_subcommand(1);
   cli::Commands commands;
-  add_verify(app, commands);
-  add_import(app, commands);
-  add_status(app, commands);
-  add_run(app, commands);
-  add_check_config(app, commands);
-  add_apply(app, commands);
-  return cli::run(app, commands, argc, argv);
+  add_verify(*app, commands);
+  add_import(*app, commands);
+  add_status(*app, commands);
+  add_run(*app, commands);
+  add_check_config(*app, commands);
+  add_apply(*app, commands);
+  return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 
 }  // namespace sovdev::agent

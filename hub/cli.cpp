@@ -3,21 +3,21 @@
 namespace sovdev::hub {
 
 int main(int argc, char** argv) {
-  CLI::App app{
+  auto app = std::make_unique<CLI::App>(
       "sovdev-hub: builds, signs and publishes SovDev stack bundles for the fleet's agents.",
-      "sovdev-hub"};
-  app.set_version_flag("--version", cli::version_line("sovdev-hub"));
-  app.require_subcommand(1);
+      "sovdev-hub");
+  app->set_version_flag("--version", cli::version_line("sovdev-hub"));
+  app->require_subcommand(1);
   cli::Commands commands;
-  add_keygen(app, commands);
-  add_trust(app, commands);
-  add_build(app, commands);
-  add_render(app, commands);
-  add_inspect(app, commands);
-  add_publish(app, commands);
-  add_serve(app, commands);
-  add_fleet_status(app, commands);
-  return cli::run(app, commands, argc, argv);
+  add_keygen(*app, commands);
+  add_trust(*app, commands);
+  add_build(*app, commands);
+  add_render(*app, commands);
+  add_inspect(*app, commands);
+  add_publish(*app, commands);
+  add_serve(*app, commands);
+  add_fleet_status(*app, commands);
+  return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 
 }  // namespace sovdev::hub

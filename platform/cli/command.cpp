@@ -34,30 +34,40 @@ void setup_logging() {
   spdlog::set_default_logger(logger);
 }
 
-int run(CLI::App& app, const Commands& commands, int argc, char** argv) {
+int run(std::unique_ptr<CLI::App> app, Commands commands, int argc, char** argv) {
   setup_logging();
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return app->exit(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return app->exit(e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return app->exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    app->exit(e);
     std::fprintf(stderr, "Run with --help for usage.\n");
     return static_cast<int>(Errc::usage);
   }
-  for (const auto& command : commands) {
-    if (!command.app->parsed()) continue;
-    Status result = command.run();
-    if (result) return 0;
-    std::fprintf(stderr, "%s: error: %s\n", app.get_name().c_str(), result.error().message.c_str());
-    return static_cast<int>(result.error().code);
+  std::function<Status()> chosen;
+  for (auto& command : commands) {
+    if (command.app->parsed()) {
+      chosen = std::move(command.run);
+      break;
+    }
   }
-  std::fprintf(stderr, "%s", app.help().c_str());
-  return static_cast<int>(Errc::usage);
+  if (!chosen) {
+    std::fprintf(stderr, "%s", app->help().c_str());
+    return static_cast<int>(Errc::usage);
+  }
+  // The commands' options live in what their functions hold, not in the parser.
+  const std::string program = app->get_name();
+  commands.clear();
+  app.reset();
+  Status result = chosen();
+  if (result) return 0;
+  std::fprintf(stderr, "%s: error: %s\n", program.c_str(), result.error().message.c_str());
+  return static_cast<int>(result.error().code);
 }
 
 }  // namespace sovdev::cli

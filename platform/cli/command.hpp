@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,9 @@ struct Command {
 using Commands = std::vector<Command>;
 
 // Parses argv, runs the chosen command, reports any error. Returns the process exit status.
-int run(CLI::App& app, const Commands& commands, int argc, char** argv);
+// The command line's objects are freed before the command runs, so a command that runs for
+// months (the agent's daemon) does not keep them, nor the heap pages they were spread over.
+int run(std::unique_ptr<CLI::App> app, Commands commands, int argc, char** argv);
 
 // Logs to stderr, one line at a time.
 void setup_logging();

@@ -27,10 +27,10 @@ struct Outcome {
 
 // Runs "sovdev-agent check-config FILE" with stdout and stderr sent to files.
 Outcome check_config(const TempDir& dir, const std::string& file) {
-  CLI::App app{"test", "sovdev-agent"};
-  app.require_subcommand(1);
+  auto app = std::make_unique<CLI::App>("test", "sovdev-agent");
+  app->require_subcommand(1);
   cli::Commands commands;
-  agent::add_check_config(app, commands);
+  agent::add_check_config(*app, commands);
   std::string arg0 = "sovdev-agent", arg1 = "check-config", arg2 = file;
   char* argv[] = {arg0.data(), arg1.data(), arg2.data()};
 
@@ -41,7 +41,7 @@ Outcome check_config(const TempDir& dir, const std::string& file) {
   REQUIRE(std::freopen((dir / "out").c_str(), "w", stdout) != nullptr);
   REQUIRE(std::freopen((dir / "err").c_str(), "w", stderr) != nullptr);
   Outcome o;
-  o.exit_code = cli::run(app, commands, 3, argv);
+  o.exit_code = cli::run(std::move(app), std::move(commands), 3, argv);
   std::fflush(stdout);
   std::fflush(stderr);
   ::dup2(saved_out, STDOUT_FILENO);
