@@ -152,14 +152,13 @@ std::string Statement::text(int column) const {
 }
 
 std::string Statement::blob(int column) const {
-  // Order matters: sqlite3_column_bytes after sqlite3_column_blob reports the blob's size.
-  const void* data = sqlite3_column_blob(stmt_.get(), column);
-  const int size = sqlite3_column_bytes(stmt_.get(), column);
-  if (data == nullptr) return {};
-  return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
+  std::string out;
+  blob(column, out);
+  return out;
 }
 
 void Statement::blob(int column, std::string& out) const {
+  // Order matters: sqlite3_column_bytes after sqlite3_column_blob reports the blob's size.
   const void* data = sqlite3_column_blob(stmt_.get(), column);
   const int size = sqlite3_column_bytes(stmt_.get(), column);
   if (data == nullptr) {
