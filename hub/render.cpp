@@ -160,8 +160,14 @@ bool is_excluded(const StackEnv& env, std::string_view relative_path) {
   });
 }
 
-Expected<std::string> render_text(std::string_view shown, std::string_view text,
-                                  const StackEnv& env, std::vector<std::string>* used) {
+namespace {
+
+// A value may name other values (`AUTHENTIK_HOST = "auth.${BASE_DOMAIN}"`), so that a site
+// changes its domain in one line. Nesting deeper than this is a cycle in all but name.
+constexpr int kMaxValueDepth = 8;
+
+Expected<std::string> render_at(std::string_view shown, std::string_view text, const StackEnv& env,
+                                std::vector<std::string>* used, int depth) {
   std::string out;
   out.reserve(text.size());
   size_t line = 1;
@@ -199,7 +205,16 @@ Expected<std::string> render_text(std::string_view shown, std::string_view text,
     }
     if (used) used->emplace_back(name);
     if (auto v = env.values.find(std::string(name)); v != env.values.end()) {
-      out += v->second;
+      if (v->second.find("${") == std::string::npos) {
+        out += v->second;
+      } else if (depth >= kMaxValueDepth) {
+        return fail("value " + v->first + " in " + env.file + " names values " +
+                    std::to_string(kMaxValueDepth) + " deep: is there a cycle?");
+      } else {
+        auto nested = render_at(env.file + " value " + v->first, v->second, env, used, depth + 1);
+        if (!nested) return fail(nested.error().message);
+        out += *nested;
+      }
     } else if (sep != std::string_view::npos) {
       out += inner.substr(sep + 2);
     } else {
@@ -209,6 +224,13 @@ Expected<std::string> render_text(std::string_view shown, std::string_view text,
     i = close;
   }
   return out;
+}
+
+}  // namespace
+
+Expected<std::string> render_text(std::string_view shown, std::string_view text,
+                                  const StackEnv& env, std::vector<std::string>* used) {
+  return render_at(shown, text, env, used, 0);
 }
 
 }  // namespace sovdev::hub

@@ -129,10 +129,11 @@ echo "hub: Prometheus metrics on $metrics"
 
 step "one stack, four environments: what differs is stated once, in stacks/sovdev/env/<env>.toml"
 python3 - "$repo/stacks/sovdev/env" <<'PY'
-import sys, tomllib
+import re, sys, tomllib
 envs = ["dev", "staging", "prod", "edge"]
 v = {e: tomllib.load(open(f"{sys.argv[1]}/{e}.toml", "rb")) for e in envs}
-def val(e, k, d="-"): return str(v[e]["values"].get(k, d))
+def val(e, k, d="-"):  # values may name values: AUTHENTIK_HOST = "auth.${BASE_DOMAIN}"
+    return re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: val(e, m.group(1)), str(v[e]["values"].get(k, d)))
 def excluded(e, path): return path in v[e]["build"].get("exclude", [])
 rows = [
     ("arch", lambda e: ",".join(v[e]["build"]["arch"])),
@@ -143,9 +144,9 @@ rows = [
         else ("persistent" if excluded(e, "redis/memory") else "in memory") + f' {val(e, "REDIS_MAXMEMORY", "")}'),
     ("OpenWebUI", lambda e: f'{val(e, "OPENWEBUI_MIN_REPLICAS", "1")}-{val(e, "OPENWEBUI_MAX_REPLICAS", "1")} replicas, {val(e, "OPENWEBUI_MEMORY_LIMIT")}'),
 ]
-print(f'{"":13}' + "".join(f"{e:<29}" for e in envs))
+print(f'{"":13}' + "".join(f"{e:<34}" for e in envs))
 for name, f in rows:
-    print(f"{name:13}" + "".join(f"{f(e):<29}" for e in envs))
+    print(f"{name:13}" + "".join(f"{f(e):<34}" for e in envs))
 PY
 
 step "hub: render, build, sign and publish stacks/sovdev for each environment"

@@ -1,5 +1,6 @@
 // Rendering a stack folder for one environment: placeholders, defaults, escapes, exclusions,
 // and the errors a stack author sees (file and line).
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 
@@ -53,6 +54,29 @@ TEST_CASE("a defined value wins over the placeholder's default", "[render]") {
                          env_with({{"SIZE", "20Gi"}}));
   REQUIRE(out);
   CHECK(*out == "size: 20Gi\nempty: ''\n");
+}
+
+TEST_CASE("a value may name other values, so a site changes its domain in one line", "[render]") {
+  const auto env = env_with({{"BASE_DOMAIN", "site.example"},
+                             {"AUTH_HOST", "edge.auth.${BASE_DOMAIN}"},
+                             {"AUTH_URL", "http://${AUTH_HOST}${PORT_SUFFIX:-}/x"}});
+  std::vector<std::string> used;
+  auto out = render_text("a.yaml", "url: ${AUTH_URL}\n", env, &used);
+  REQUIRE(out);
+  CHECK(*out == "url: http://edge.auth.site.example/x\n");
+  // BASE_DOMAIN counts as used: it is looked up through AUTH_HOST.
+  CHECK(std::find(used.begin(), used.end(), "BASE_DOMAIN") != used.end());
+
+  auto missing = render_text("a.yaml", "\nh: ${AUTH_HOST}\n",
+                             env_with({{"AUTH_HOST", "auth.${BASE_DOMAIN}"}}));
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message,
+             Catch::StartsWith("a.yaml:2: env/edge.toml value AUTH_HOST:1: "
+                               "${BASE_DOMAIN} is not defined"));
+
+  auto cycle = render_text("a.yaml", "h: ${A}\n", env_with({{"A", "x${B}"}, {"B", "y${A}"}}));
+  REQUIRE_FALSE(cycle);
+  CHECK_THAT(cycle.error().message, Catch::Contains("cycle"));
 }
 
 TEST_CASE("an undefined value without default is an error naming file and line", "[render]") {

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "bundles/yaml/objects.hpp"
-#include "hub/build.hpp"
+#include "hub/render.hpp"
+#include "tests/stack/stack_objects.hpp"
 #include "tests/support/process.hpp"
 
 namespace sovdev {
@@ -14,42 +14,14 @@ namespace {
 using nlohmann::json;
 
 std::vector<json> render(const std::string& env_name) {
-  const std::string dir = testing::source_dir() + "/stacks/sovdev";
-  auto env = hub::load_stack_env(dir, env_name);
-  REQUIRE(env);
-  hub::BuildRequest req;
-  req.source_dir = dir;
-  req.env = &*env;
-  std::vector<std::string> used;
-  std::vector<json> objects;
-  auto each = [&](hub::SourceFile&& file, uint64_t) -> Status {
-    SOVDEV_ASSIGN(auto parsed, yaml::parse_manifests(file.shown, file.text));
-    for (const auto& o : parsed) objects.push_back(json::parse(o.json));
-    return {};
-  };
-  auto rendered = hub::for_each_source(req, used, each);
-  INFO((rendered ? "" : rendered.error().message));
-  REQUIRE(rendered);
-  // Every value the environment states is used somewhere: a typo would be silently ignored.
-  for (const auto& [name, value] : env->values) {
-    INFO(env_name << ": " << name);
-    CHECK(std::find(used.begin(), used.end(), name) != used.end());
-  }
-  return objects;
+  return testing::render_sovdev(env_name);
 }
 
 std::string service(const json& o) {
-  return o["metadata"].value("labels", json::object()).value("sovdev.io/service", "");
+  return testing::service_of(o);
 }
 
-std::vector<json> of_kind(const std::vector<json>& objects, const std::string& kind,
-                          const std::string& svc = "") {
-  std::vector<json> out;
-  for (const auto& o : objects) {
-    if (o["kind"] == kind && (svc.empty() || service(o) == svc)) out.push_back(o);
-  }
-  return out;
-}
+using testing::of_kind;
 
 std::set<std::string> ingress_hosts(const std::vector<json>& objects) {
   std::set<std::string> hosts;
@@ -59,7 +31,7 @@ std::set<std::string> ingress_hosts(const std::vector<json>& objects) {
   return hosts;
 }
 
-const std::vector<std::string> kEnvs = {"dev", "staging", "prod", "edge"};
+const std::vector<std::string>& kEnvs = testing::kSovdevEnvs;
 
 }  // namespace
 
