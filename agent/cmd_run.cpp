@@ -1,4 +1,5 @@
 // run and sync: the agent as a daemon, and one pass of it for scripts and timers.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -22,6 +23,10 @@ struct RunOptions {
   bool once = false;
   int64_t timeout_s = 600;
 };
+
+// The longest the loop sleeps without a deadline asking for it: bounds what a step of the wall
+// clock (the daemon's deadlines are wall-clock times) can delay.
+constexpr int64_t kMaxWaitMs = 600000;
 
 int64_t now_ms() {
   using namespace std::chrono;
@@ -116,12 +121,23 @@ Status run(const RunOptions& o) {
     if (e.kind == mqtt::Event::Kind::connection_lost) online = false;
   };
   const int64_t deadline = now_ms() + o.timeout_s * 1000;
-  int64_t last_tick = 0;
+  // The loop sleeps until an event or the nearest deadline (the daemon's next tick, the
+  // watchdog, --timeout): an idle agent wakes for its status, its reconcile and systemd, never
+  // on a period of its own. A clock step only moves a wake-up; the next turn recomputes it.
+  int64_t next_tick = now_ms();
   while (!proc::stop_requested()) {
-    if (auto event = client->next(std::chrono::milliseconds(100))) {
+    int64_t now = now_ms();
+    int64_t wake = o.once ? std::min(next_tick, deadline) : next_tick;
+    if (const auto due = systemd.next_due()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *due - std::chrono::steady_clock::now());
+      wake = std::min(wake, now + left.count());
+    }
+    const auto wait = std::chrono::milliseconds(std::clamp<int64_t>(wake - now, 0, kMaxWaitMs));
+    if (auto event = client->next(wait)) {
       track_link(*event);
       SOVDEV_TRY(daemon.handle(*event, now_ms()));
-      // What is queued already joins the same commit: one fsync per burst, not per chunk.
+      // What is queued already joins the same commit: one commit per burst, not per chunk.
       for (uint32_t i = 1; i < config.sync.window; i++) {
         auto more = client->next(std::chrono::milliseconds(0));
         if (!more) break;
@@ -129,11 +145,13 @@ Status run(const RunOptions& o) {
         SOVDEV_TRY(daemon.handle(*more, now_ms()));
       }
       SOVDEV_TRY(daemon.flush(now_ms()));
+      // An event can start a fetch or leave a rejection to report: their timers come sooner.
+      next_tick = std::min(next_tick, daemon.next_tick_ms(now_ms()));
     }
-    const int64_t now = now_ms();
-    if (now - last_tick >= 100) {
-      last_tick = now;
+    now = now_ms();
+    if (now >= next_tick) {
       SOVDEV_TRY(daemon.tick(now));
+      next_tick = daemon.next_tick_ms(now);
     }
     systemd.status(service_status(online, daemon));
     systemd.tick(std::chrono::steady_clock::now());

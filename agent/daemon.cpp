@@ -235,8 +235,10 @@ Status Daemon::after_fetch(int64_t now_ms) {
   status_.set_last_fetch_ms(took);
   status_.set_last_fetch_bytes(bytes);
   status_.set_last_fetch_delta(fetch_->used_delta());
-  spdlog::info("fetched {}@{}{} in {} ms: {} bytes received", fetch_->goal().stack,
-               fetch_->goal().version, fetch_->used_delta() ? " as a delta" : "", took, bytes);
+  spdlog::info(
+      "fetched {}@{}{} in {} ms: {} bytes received, {} ms of it the payload's flush to disk",
+      fetch_->goal().stack, fetch_->goal().version, fetch_->used_delta() ? " as a delta" : "", took,
+      bytes, fetch_->durable_ms());
   fetch_.reset();
   SOVDEV_TRY(apply(digest, now_ms));
   return next_fetch(now_ms);
@@ -467,6 +469,19 @@ Status Daemon::tick(int64_t now_ms) {
     SOVDEV_TRY(publish_status(now_ms));
   }
   return {};
+}
+
+int64_t Daemon::next_tick_ms(int64_t now_ms) const {
+  if (fetch_ || !queue_.empty()) return now_ms + kFetchTickMs;
+  int64_t due =
+      settings_.status_interval_ms > 0 ? last_status_ms_ + settings_.status_interval_ms : INT64_MAX;
+  if (rejected_unreported_) due = std::min(due, last_status_ms_ + kRejectReportMs);
+  if (settings_.reconcile_interval_ms > 0) {
+    due = std::min(due, last_reconcile_ms_ == 0
+                            ? now_ms
+                            : last_reconcile_ms_ + settings_.reconcile_interval_ms);
+  }
+  return due;
 }
 
 bool Daemon::up_to_date() const {

@@ -45,6 +45,11 @@ class Daemon {
   // called after each burst of events.
   Status flush(int64_t now_ms);
   Status tick(int64_t now_ms);
+  // When tick() next has work (the owner sleeps until then unless an event comes): the next
+  // status, reconcile or report of rejected messages; while a fetch runs, kFetchTickMs on
+  // (its request timeouts and backoffs are checked that often).
+  int64_t next_tick_ms(int64_t now_ms) const;
+  static constexpr int64_t kFetchTickMs = 100;
   // Offline: applies the newest verified bundle of every cached stack that is not its last
   // good one (with the usual rollback), without catalogs or a broker.
   Status apply_cached(int64_t now_ms);

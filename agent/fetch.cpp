@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -378,6 +379,13 @@ Status BundleFetch::flush(int64_t now_ms) {
                                                   std::to_string(goal_.version));
     }
   }
+  if (!uncommitted_.empty() && phase_ == Phase::chunks) {
+    // The disk writes this batch while the next ones arrive; the flush that marks the bundle
+    // complete then waits only for the last of it.
+    if (auto started = store::BundleCache(db_).start_writeback(goal_.digest); !started) {
+      spdlog::debug("fetch {}@{}: {}", goal_.stack, goal_.version, started.error().message);
+    }
+  }
   uncommitted_.clear();
   if (phase_ != Phase::chunks && phase_ != Phase::delta_chunks) return {};
   if (missing_.empty() && in_flight_.empty()) {
@@ -394,7 +402,11 @@ Status BundleFetch::finish_full() {
   store::BundleCache cache(db_);
   SOVDEV_ASSIGN(auto info, cache.find(goal_.digest));
   if (!info) return fail(make_error(Errc::store, "bundle vanished from the cache"));
+  const auto flush_start = std::chrono::steady_clock::now();
   SOVDEV_TRY(cache.set_state(goal_.digest, store::BundleState::complete));
+  durable_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - flush_start)
+                    .count();
   SOVDEV_TRY(cache.set_state(goal_.digest, store::BundleState::verified));
   phase_ = Phase::done;
   stop_listening();

@@ -72,6 +72,8 @@ class BundleFetch {
   const std::string& error() const { return error_; }
   uint32_t progress_permille() const;
   bool used_delta() const { return used_delta_; }
+  // How long marking a full payload complete took: its flush to disk, for the log.
+  int64_t durable_ms() const { return durable_ms_; }
 
  private:
   Status request_manifest(int64_t now_ms);
@@ -114,6 +116,7 @@ class BundleFetch {
   std::string envelope_;
   pb::DeltaManifest delta_;
   bool used_delta_ = false;
+  int64_t durable_ms_ = 0;
   std::vector<uint32_t> missing_;          // ascending, not yet received
   std::map<uint32_t, int64_t> in_flight_;  // index → when asked
   // When a chunk this transfer lacked last arrived. A chunk in flight is given up on only once

@@ -45,8 +45,9 @@ using namespace std::chrono_literals;
 // every line of `lines_file`, then one mosquitto_pub -l -q 1 publishing them. Returns the time
 // from the publisher's start to the last subscriber's exit; `first_to_last` gets the first
 // subscriber's time from its first to its last message.
-double broker_baseline(const Context& ctx, const std::string& lines_file, uint64_t count,
-                       int subscribers, double* first_to_last) {
+// `subscriber_cpu`, when given, gets the subscribers' user + system seconds.
+double timed_baseline(const Context& ctx, const std::string& lines_file, uint64_t count,
+                      int subscribers, double* first_to_last, double* subscriber_cpu) {
   static int round = 0;
   const std::string topic = "baseline/" + std::to_string(++round);
   const auto broker_connections = [&] {
@@ -78,12 +79,23 @@ double broker_baseline(const Context& ctx, const std::string& lines_file, uint64
   const pid_t pub = spawn({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(ctx.port), "-q",
                            "1", "-t", topic, "-l"},
                           ctx.dir + "/baseline-pub.out", lines_file);
+  // Only the subscribers are reaped in this loop: the children's CPU it adds is theirs.
+  rusage usage_before{}, usage_after{};
+  ::getrusage(RUSAGE_CHILDREN, &usage_before);
   for (pid_t s : subs) {
     if (wait_child(s, 180s).value_or(-1) != 0) {
       throw std::runtime_error("baseline subscriber did not receive every message");
     }
   }
   const double seconds = since(start);
+  ::getrusage(RUSAGE_CHILDREN, &usage_after);
+  if (subscriber_cpu) {
+    const auto secs = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    *subscriber_cpu = secs(usage_after.ru_utime) + secs(usage_after.ru_stime) -
+                      secs(usage_before.ru_utime) - secs(usage_before.ru_stime);
+  }
   wait_child(pub, 30s);
   if (first_to_last) {
     std::ifstream in(out0);
@@ -95,6 +107,11 @@ double broker_baseline(const Context& ctx, const std::string& lines_file, uint64
     *first_to_last = first.empty() ? 0 : std::stod(last) - std::stod(first);
   }
   return seconds;
+}
+
+double broker_baseline(const Context& ctx, const std::string& lines_file, uint64_t count,
+                       int subscribers, double* first_to_last) {
+  return timed_baseline(ctx, lines_file, count, subscribers, first_to_last, nullptr);
 }
 
 namespace {
@@ -114,6 +131,42 @@ double fetch_seconds(const std::string& log) {
   throw std::runtime_error("the agent's log names no completed fetch: " + log);
 }
 
+// utime + stime of every thread of a running process, in clock ticks; none once it is gone.
+std::optional<uint64_t> cpu_ticks(pid_t pid) {
+  std::string stat;
+  try {
+    stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream in(stat.substr(paren + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  // After the name: state is field 3; utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && in >> field; i++) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  if (!in) return std::nullopt;
+  return utime + stime;
+}
+
+double ticks_to_seconds(uint64_t ticks) {
+  return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// user + system seconds of every child reaped so far.
+double children_cpu_seconds() {
+  rusage r{};
+  ::getrusage(RUSAGE_CHILDREN, &r);
+  const auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(r.ru_utime) + secs(r.ru_stime);
+}
+
 // ---- 1. full pull ---------------------------------------------------------------------------
 bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
                 const std::string& lines) {
@@ -122,14 +175,22 @@ bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
               g_window > 0 ? "" : " (the agent's default)");
   std::vector<double> agent, fetch, base, base_ftl;
   const uint64_t count = lines_for(big.payload_size);
+  // CPU seconds per run: where a missed bar went (the agent's own work, the hub's serving, the
+  // broker's relaying) against what the baseline's subscriber and broker spent.
+  std::vector<std::string> cpu_lines;
+  const auto cpu_of = [](pid_t pid) { return ticks_to_seconds(cpu_ticks(pid).value_or(0)); };
   // Five interleaved runs each: on a shared 2-core machine one run of either can be slowed by a
   // neighbour; the medians are what is compared.
   for (int run = 0; run < kFullRuns; run++) {
     const Agent a = make_agent(ctx, "full", hub.prefix, 900, g_window);
     const std::string log = ctx.dir + "/full.log";
     std::filesystem::remove(log);
+    const double children0 = children_cpu_seconds(), hub0 = cpu_of(hub.pid),
+                 broker0 = cpu_of(ctx.broker);
     const auto s = run_process(
         {ctx.paths.agent(), "sync", "--once", "--config", a.config, "--timeout", "120"}, log);
+    const double agent_cpu = children_cpu_seconds() - children0, hub_cpu = cpu_of(hub.pid) - hub0,
+                 broker_cpu = cpu_of(ctx.broker) - broker0;
     if (s.exit_code != 0 || !applied(a)) {
       throw std::runtime_error("sovdev-agent sync --once failed (exit " +
                                std::to_string(s.exit_code) + "): " + read_text(log));
@@ -137,9 +198,15 @@ bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
     agent.push_back(s.seconds);
     fetch.push_back(fetch_seconds(read_text(log)));
     drop_agent(a);
-    double ftl = 0;
-    base.push_back(broker_baseline(ctx, lines, count, 1, &ftl));
+    double ftl = 0, sub_cpu = 0;
+    const double base_broker0 = cpu_of(ctx.broker);
+    base.push_back(timed_baseline(ctx, lines, count, 1, &ftl, &sub_cpu));
     base_ftl.push_back(ftl);
+    cpu_lines.push_back("run " + std::to_string(run + 1) + ": pull " + fixed(fetch.back(), 2) +
+                        " s, CPU agent " + fixed(agent_cpu, 2) + " s, hub " + fixed(hub_cpu, 2) +
+                        " s, broker " + fixed(broker_cpu, 2) + " s | baseline " +
+                        fixed(base.back(), 2) + " s, CPU mosquitto_sub " + fixed(sub_cpu, 2) +
+                        " s, broker " + fixed(cpu_of(ctx.broker) - base_broker0, 2) + " s");
   }
   const double t = median(fetch), whole = median(agent), b = median(base);
   const auto list = [](const std::vector<double>& v) {
@@ -154,6 +221,7 @@ bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
       "the pull inside them (the agent's own figure: manifest asked → every chunk verified and "
       "committed; decoding is the apply's): " +
       list(fetch) + " s; baseline runs: " + list(base) + " s");
+  for (const auto& line : cpu_lines) note(line);
   note("baseline: mosquitto_sub -q 1 -C " + std::to_string(count) + " of " + std::to_string(kLine) +
        "-byte messages from mosquitto_pub -l -q 1; first-to-last message " +
        fixed(median(base_ftl), 2) + " s");
@@ -313,23 +381,43 @@ uint64_t retained_size(const Context& ctx, const std::string& topic) {
 
 bool bench_idle(const Context& ctx, const Hub& hub) {
   constexpr int kKeepalive = 10;  // scaled down from 900
-  constexpr double kWindow = 45;
+  constexpr double kWindow = 300;
   std::printf(
-      "== idle cost: up-to-date sovdev-agent run, keepalive %d s (900 scaled down), "
-      "%.0f s window\n",
+      "== idle cost: up-to-date sovdev-agent run beside bench_bare --connect (one Paho "
+      "connection), keepalive %d s (900 scaled down), %.0f s window\n",
       kKeepalive, kWindow);
   const Agent a = make_agent(ctx, "idle", hub.prefix, kKeepalive);
   const pid_t pid = spawn({ctx.paths.agent(), "run", "--config", a.config}, ctx.dir + "/idle.log");
+  // The baseline idles over the same window, so a neighbour's load falls on both.
+  const pid_t bare = spawn(
+      {ctx.paths.bare(), "--connect", ctx.url(), "--hold",
+       std::to_string(static_cast<int>(kWindow) + 120), "--keepalive", std::to_string(kKeepalive)},
+      ctx.dir + "/bare-idle.log");
   const auto start = Clock::now();
   while (!applied(a)) {
     if (since(start) > 60) throw std::runtime_error("idle agent did not apply in 60 s");
     std::this_thread::sleep_for(20ms);
   }
-  std::this_thread::sleep_for(2s);  // status published
+  // The status is published and the heap trimmed after the apply; the window starts after it.
+  while (read_text(ctx.dir + "/idle.log").find("info applied ") == std::string::npos &&
+         since(start) < 60) {
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(2s);
+  if (read_text(ctx.dir + "/bare-idle.log").find("connected") == std::string::npos) {
+    throw std::runtime_error("bench_bare --connect failed: " +
+                             read_text(ctx.dir + "/bare-idle.log"));
+  }
   const Tcp t0 = agent_tcp(pid);
+  const auto agent0 = cpu_ticks(pid), bare0 = cpu_ticks(bare);
   std::this_thread::sleep_for(std::chrono::duration<double>(kWindow));
   const Tcp t1 = agent_tcp(pid);
+  const auto agent1 = cpu_ticks(pid), bare1 = cpu_ticks(bare);
   stop_child(pid);
+  stop_child(bare);
+  if (!agent0 || !agent1 || !bare0 || !bare1) {
+    throw std::runtime_error("the idle agent or bench_bare exited during the window");
+  }
   const uint64_t status = retained_size(ctx, hub.prefix + "/status/idle");
   const uint64_t catalog = retained_size(ctx, hub.prefix + "/catalog/edge");
   drop_agent(a);
@@ -353,10 +441,24 @@ bool bench_idle(const Context& ctx, const Hub& hub) {
        "/900 (keepalive traffic scales with 1/keepalive) = " + fixed(keepalive_day, 0) +
        " B; + 24 status (" + std::to_string(status) + " B payload) + 2 catalog renewals (" +
        std::to_string(catalog) + " B) with headers and ACKs");
-  return verdict("idle cost per day: " + fixed(day / 1000, 1) + " KB (keepalive " +
-                     fixed(keepalive_day / 1000, 1) + " KB, status+catalog " +
-                     fixed((day - keepalive_day) / 1000, 1) + " KB) bar <= 50 KB",
-                 day <= 50000);
+  bool ok = verdict("idle cost per day: " + fixed(day / 1000, 1) + " KB (keepalive " +
+                        fixed(keepalive_day / 1000, 1) + " KB, status+catalog " +
+                        fixed((day - keepalive_day) / 1000, 1) + " KB) bar <= 50 KB",
+                    day <= 50000);
+  const uint64_t agent_ticks = *agent1 - *agent0, bare_ticks = *bare1 - *bare0;
+  note("CPU over the window (utime+stime of every thread, /proc/PID/stat, " +
+       std::to_string(::sysconf(_SC_CLK_TCK)) + " ticks a second): agent " +
+       std::to_string(agent_ticks) + " ticks, bench_bare " + std::to_string(bare_ticks) + " ticks");
+  // One tick of slack: at these counts a single tick is a third of the figure.
+  const double bar = 1.5 * static_cast<double>(std::max<uint64_t>(bare_ticks, 1));
+  ok &= verdict("idle CPU over " + fixed(kWindow, 0) + " s: " + std::to_string(agent_ticks) +
+                    " ticks (bench_bare " + std::to_string(bare_ticks) + ", " +
+                    fixed(static_cast<double>(agent_ticks) /
+                              static_cast<double>(std::max<uint64_t>(bare_ticks, 1)),
+                          2) +
+                    "x) bar <= 1.5x",
+                static_cast<double>(agent_ticks) <= bar);
+  return ok;
 }
 
 int usage() {

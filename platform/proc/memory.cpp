@@ -25,7 +25,10 @@ void tune_allocator() {
 #ifdef __GLIBC__
   (void)mallopt(M_ARENA_MAX, 1);
   (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-  (void)mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+  // A pull's window of chunks (16 x 64 KiB) comes and goes at the heap's top: a threshold below
+  // it gave that memory back and faulted it in again for every burst. Going idle trims anyway
+  // (release_free_memory).
+  (void)mallopt(M_TRIM_THRESHOLD, 2 * 1024 * 1024);
 #endif
 }
 

@@ -113,6 +113,12 @@ void ServiceNotifier::tick(Clock::time_point now) {
   send("WATCHDOG=1");
 }
 
+std::optional<ServiceNotifier::Clock::time_point> ServiceNotifier::next_due() const {
+  if (!watchdog_ || !enabled()) return std::nullopt;
+  if (!last_ping_) return Clock::time_point::min();
+  return *last_ping_ + std::chrono::duration_cast<Clock::duration>(*watchdog_ / 2);
+}
+
 void ServiceNotifier::stopping() {
   send("STOPPING=1");
 }

@@ -45,6 +45,9 @@ class ServiceNotifier {
   void ready(std::string_view status);
   void status(std::string_view status);  // sent only when it differs from the last one
   void tick(Clock::time_point now);      // feeds the watchdog when it is due
+  // When tick() next has something to send, so the owner can sleep until then and no longer:
+  // none when the watchdog is off (nothing is ever due).
+  std::optional<Clock::time_point> next_due() const;
   void stopping();
 
  private:

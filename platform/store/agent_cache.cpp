@@ -102,6 +102,12 @@ class PayloadFile {
     if (::fdatasync(fd_) != 0) return io_error("sync", path_, errno);
     return {};
   }
+  Status start_writeback() {
+    if (::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
+      return io_error("write back", path_, errno);
+    }
+    return {};
+  }
 
  private:
   PayloadFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
@@ -389,6 +395,15 @@ Status BundleCache::set_state(std::string_view digest, BundleState state) {
         SOVDEV_TRY(update.bind_all(state_name(state), Blob{digest}));
         return update.run();
       }));
+}
+
+Status BundleCache::start_writeback(std::string_view digest) {
+  const std::string path = payload_path(digest);
+  if (path.empty()) return {};
+  SOVDEV_ASSIGN(const BundleInfo info, shape(db_, digest));
+  if (info.chunk_size == 0 || info.state != BundleState::partial) return {};
+  SOVDEV_ASSIGN(PayloadFile file, PayloadFile::open(path, false));
+  return file.start_writeback();
 }
 
 Status BundleCache::put_rebuilt(const BundleMeta& meta, const ChunkSource& source) {

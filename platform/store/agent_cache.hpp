@@ -110,6 +110,12 @@ class BundleCache {
   // complete and verified are refused (Errc::invalid) while chunks are missing. Leaving partial
   // flushes a payload file to disk first.
   [[nodiscard]] Status set_state(std::string_view digest, BundleState state);
+  // Starts writing what a partial bundle's payload file holds to disk, without waiting for it
+  // (sync_file_range WRITE). Called after each batch of chunks, it lets the disk work while the
+  // network does, so the flush of set_state(complete) finds little left: on a disk slower than
+  // the link that flush was most of a big pull. It promises nothing by itself. Ok and nothing
+  // done when the bundle keeps its chunks in the table.
+  [[nodiscard]] Status start_writeback(std::string_view digest);
   // Stores a payload the agent rebuilt (from a delta and checked against the signed
   // uncompressed hash) as the bundle's: `meta` gives the rebuilt payload's chunk_count and
   // payload_size, `source` its chunks 0..chunk_count-1. Replaces whatever chunks a partial

@@ -249,3 +249,36 @@ TEST_CASE("a rebuilt payload replaces a partial download's file whole") {
   CHECK(must(cache.find(digest(2)))->state == BundleState::partial);
   CHECK_FALSE(must(cache.find(digest(2)))->rebuilt);
 }
+
+TEST_CASE(
+    "writing a partial payload back early changes nothing a reader, a resume or the end sees") {
+  TempDir dir;
+  auto db = must(open_agent_database(dir.file("agent.db")));
+  BundleCache cache(db);
+  REQUIRE(must(cache.begin(file_meta(1, 1))) == BundleState::partial);
+  REQUIRE_OK(cache.put_chunk(digest(1), 0, chunk_of(1, 0)));
+  REQUIRE_OK(cache.put_chunk(digest(1), 3, chunk_of(1, 3)));
+  REQUIRE_OK(cache.start_writeback(digest(1)));
+  CHECK(must(cache.missing_chunks(digest(1))) == std::vector<std::uint32_t>{1, 2, 4});
+  CHECK(must(cache.read_chunk(digest(1), 3)) == chunk_of(1, 3));
+  for (std::uint32_t i : {1u, 2u, 4u}) REQUIRE_OK(cache.put_chunk(digest(1), i, chunk_of(1, i)));
+  REQUIRE_OK(cache.start_writeback(digest(1)));
+  REQUIRE_OK(cache.set_state(digest(1), BundleState::complete));
+  // Once the payload is complete (flushed) there is nothing left to start.
+  REQUIRE_OK(cache.start_writeback(digest(1)));
+  for (std::uint32_t i = 0; i < 5; ++i)
+    CHECK(must(cache.read_chunk(digest(1), i)) == chunk_of(1, i));
+  // A bundle the cache does not hold is an error, not a silent no-op.
+  CHECK_FALSE(cache.start_writeback(digest(9)));
+}
+
+TEST_CASE("the agent database commits at synchronous FULL: a bundle's state survives a power cut") {
+  // Chunk batches relax this for their own commits only (agent/fetch.cpp); every transition
+  // (complete, verified, applied, last good, trust root) must find FULL in place.
+  TempDir dir;
+  auto db = must(open_agent_database(dir.file("agent.db")));
+  CHECK(count(db, "PRAGMA synchronous") == 2);
+  auto mode = must(db.prepare("PRAGMA journal_mode"));
+  REQUIRE(must(mode.step()));
+  CHECK(mode.text(0) == "wal");
+}
