@@ -110,7 +110,8 @@ sed -e "s#/etc/mosquitto/sovdev#$work/broker#g" \
     -e "s#^listener 8883.*#listener $tls_port 127.0.0.1#" \
     "$repo/deploy/mosquitto/mosquitto.conf" > broker/mosquitto.conf
 echo "user $(id -un)" >> broker/mosquitto.conf
-mosquitto -c broker/mosquitto.conf 2>>logs/mosquitto.log & pids+=($!)
+MALLOC_TRIM_THRESHOLD_=8388608 MALLOC_TOP_PAD_=4194304 \
+  mosquitto -c broker/mosquitto.conf 2>>logs/mosquitto.log & pids+=($!)
 wait_port "$port"
 wait_port "$tls_port"
 echo "mosquitto: hub on 127.0.0.1:$port (password), agents on 127.0.0.1:$tls_port (TLS, client certificates)"
