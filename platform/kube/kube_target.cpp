@@ -356,7 +356,7 @@ class KubeTarget final : public target::Target {
 
 std::string applyset_id(const std::string& parent_name, const std::string& parent_namespace) {
   const std::string digest = sha256(parent_name + "." + parent_namespace + ".ConfigMap.");
-  std::string b64 = target::kube::base64_encode(digest);
+  std::string b64 = base64_encode(digest);
   for (char& c : b64) {
     if (c == '+') c = '-';
     if (c == '/') c = '_';

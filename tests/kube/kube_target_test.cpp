@@ -10,8 +10,8 @@
 
 #include "bundles/hash.hpp"
 #include "platform/kube/kube_target.hpp"
+#include "platform/kube/kubeconfig.hpp"
 #include "platform/store/agent_cache.hpp"
-#include "platform/target/kube/kubeconfig.hpp"
 #include "tests/cli/cli_fixture.hpp"
 #include "tests/kube/fake_kube.hpp"
 
@@ -264,8 +264,7 @@ TEST_CASE("credentials: certificate, token, kubeconfig, exec plugin, in-cluster,
   FakeKube kube;
   CHECK(must(discovery_status(kube.cert_credentials())) == 200);
   CHECK(must(discovery_status(kube.token_credentials())) == 200);
-  CHECK(must(discovery_status(must(target::kube::load_kubeconfig(kube.write_kubeconfig())))) ==
-        200);
+  CHECK(must(discovery_status(must(kube::load_kubeconfig(kube.write_kubeconfig())))) == 200);
 
   auto refused = discovery_status(kube.token_credentials("wrong"));
   REQUIRE_FALSE(refused);
@@ -279,8 +278,8 @@ TEST_CASE("credentials: certificate, token, kubeconfig, exec plugin, in-cluster,
                  FakeKube::kToken + "\"}}'\n");
   std::filesystem::permissions(plugin, std::filesystem::perms::owner_all);
   kube::Credentials exec = kube.token_credentials("");
-  exec.exec = target::kube::ExecPlugin{plugin,  {},    {}, "client.authentication.k8s.io/v1",
-                                       "Never", false, ""};
+  exec.exec =
+      kube::ExecPlugin{plugin, {}, {}, "client.authentication.k8s.io/v1", "Never", false, ""};
   CHECK(must(discovery_status(exec)) == 200);
 
   // In-cluster: the service account's files, and a token rotated under the agent's feet.
@@ -292,7 +291,7 @@ TEST_CASE("credentials: certificate, token, kubeconfig, exec plugin, in-cluster,
   const std::string port = kube.server().substr(kube.server().rfind(':') + 1);
   ::setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
   ::setenv("KUBERNETES_SERVICE_PORT", port.c_str(), 1);
-  auto in_cluster = must(target::kube::load_in_cluster({sa}));
+  auto in_cluster = must(kube::load_in_cluster({sa}));
   auto client = must(kube::ApiClient::create(in_cluster));
   CHECK(must(client->get("/api/v1")).code == 200);
   kube.control("tokens", {{"add", {"rotated"}}, {"remove", {FakeKube::kToken}}});
