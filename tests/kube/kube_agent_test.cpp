@@ -221,5 +221,43 @@ TEST_CASE("drift on the cluster is corrected at the next reconcile, without the 
   CHECK(recent.dump().find("1 of 3 drifted: ConfigMap app/a") != std::string::npos);
 }
 
+// `sovdev-agent apply`, offline: what it applied, or which version runs and that nothing was due.
+TEST_CASE("apply says which version of which stack it applied, or that nothing was due", "[kube]") {
+  Workspace ws;
+  FakeKube kube;
+  const std::string config = ws.dir / "agent.toml";
+  write_text(config, "agent_id = \"site-1\"\nchannels = [\"edge\"]\nstate_dir = \"" + ws.state() +
+                         "\"\ntrust_root = \"" + ws.trust +
+                         "\"\n[broker]\nurls = [\"tcp://127.0.0.1:1\"]\n" + kube_apply(kube, 20));
+  auto apply = [&] {
+    auto r = run({agent_binary(), "apply", "--config", config});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    return r.out;
+  };
+  auto import_version = [&](const std::string& image, uint64_t version) {
+    const std::string file = ws.dir / ("v" + std::to_string(version) + ".sdb");
+    REQUIRE(ws.build(write_stack(ws, "v" + std::to_string(version), image, {"a"}), file, version)
+                .exit_code == 0);
+    auto imported = ws.import(file);
+    INFO(imported.err);
+    REQUIRE(imported.exit_code == 0);
+  };
+
+  CHECK(apply() ==
+        "site-1: nothing applied, nothing due: the cache holds no bundle (`sovdev-agent import` "
+        "carries one in by hand; `sovdev-agent run` fetches them from the hub)\n");
+  import_version("nginx:1", 1);
+  CHECK(apply() == "site-1: kp v1 applied (nothing was applied before)\n");
+  CHECK(image_of(kube) == "nginx:1");
+  CHECK(apply() ==
+        "site-1: kp v1 is applied; nothing was due (no newer verified bundle in the cache)\n");
+  import_version("nginx:2", 2);
+  CHECK(apply() == "site-1: kp v2 applied (before: v1)\n");
+  CHECK(image_of(kube) == "nginx:2");
+  CHECK(apply() ==
+        "site-1: kp v2 is applied; nothing was due (no newer verified bundle in the cache)\n");
+}
+
 }  // namespace
 }  // namespace sovdev::testing
