@@ -2,6 +2,8 @@
 // after `sovdev-agent import` on a box that has never seen the hub, or to re-apply by hand.
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <optional>
 
 #include "agent/apply_target.hpp"
 #include "agent/commands.hpp"
@@ -9,6 +11,7 @@
 #include "agent/daemon.hpp"
 #include "agent/trust_pin.hpp"
 #include "platform/mqtt/offline_client.hpp"
+#include "platform/store/agent_cache.hpp"
 
 namespace sovdev::agent {
 namespace {
@@ -16,6 +19,52 @@ namespace {
 struct ApplyOptions {
   std::string config;
 };
+
+// Every stack the cache holds a bundle of → its last good version, if any.
+using LastGoods = std::map<std::string, std::optional<store::LastGood>>;
+
+Expected<LastGoods> last_goods(store::Database& db) {
+  store::BundleCache cache(db);
+  store::ApplyLog log(db);
+  SOVDEV_ASSIGN(auto bundles, cache.list());
+  LastGoods out;
+  for (const auto& b : bundles) {
+    if (out.count(b.stack) != 0) continue;
+    SOVDEV_ASSIGN(out[b.stack], log.last_good(b.stack));
+  }
+  return out;
+}
+
+std::string version_name(const store::LastGood& good) {
+  return "v" + std::to_string(good.version);
+}
+
+// One line per stack: what this apply changed, or that nothing was due and what runs.
+void report(const std::string& agent, const LastGoods& before, const LastGoods& after) {
+  if (after.empty()) {
+    std::printf(
+        "%s: nothing applied, nothing due: the cache holds no bundle (`sovdev-agent import` "
+        "carries one in by hand; `sovdev-agent run` fetches them from the hub)\n",
+        agent.c_str());
+    return;
+  }
+  for (const auto& [stack, good] : after) {
+    const auto it = before.find(stack);
+    const std::optional<store::LastGood> was = it == before.end() ? std::nullopt : it->second;
+    if (!good) {
+      std::printf(
+          "%s: %s: nothing applied, nothing due: the cache holds no verified bundle of it\n",
+          agent.c_str(), stack.c_str());
+    } else if (!was || was->digest != good->digest) {
+      std::printf("%s: %s %s applied (%s)\n", agent.c_str(), stack.c_str(),
+                  version_name(*good).c_str(),
+                  was ? ("before: " + version_name(*was)).c_str() : "nothing was applied before");
+    } else {
+      std::printf("%s: %s %s is applied; nothing was due (no newer verified bundle in the cache)\n",
+                  agent.c_str(), stack.c_str(), version_name(*good).c_str());
+    }
+  }
+}
 
 Status apply(const ApplyOptions& o) {
   SOVDEV_ASSIGN(AgentConfig config, load_config(o.config));
@@ -36,11 +85,11 @@ Status apply(const ApplyOptions& o) {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
+  SOVDEV_ASSIGN(const LastGoods before, last_goods(db));
   SOVDEV_TRY(daemon.apply_cached(now));
   if (daemon.failure()) return *daemon.failure();
-  std::printf("%s: %s, stack %s v%llu\n", config.agent_id.c_str(), daemon.status().state().c_str(),
-              daemon.status().stack().c_str(),
-              static_cast<unsigned long long>(daemon.status().applied_version()));
+  SOVDEV_ASSIGN(const LastGoods after, last_goods(db));
+  report(config.agent_id, before, after);
   return {};
 }
 

@@ -411,11 +411,12 @@ Status Daemon::reconcile(int64_t now_ms) {
       SOVDEV_TRY(set_state("degraded", now_ms));
       continue;
     }
-    if (applied->applied > 0 || applied->pruned > 0) {
-      spdlog::info("reconcile {}: {} objects corrected, {} pruned", describe(manifest),
-                   applied->applied, applied->pruned);
-      SOVDEV_TRY(log.record(stack, manifest.version(), good->digest, "reconciled",
-                            std::to_string(applied->applied) + " corrected"));
+    // Every pass says what it found; the apply history (bounded) keeps only the passes that
+    // changed something, so a quiet week does not push the real applies out of it.
+    const std::string drift = target::drift_summary(*applied, objects);
+    spdlog::info("reconcile {}: {}", describe(manifest), drift);
+    if ((applied->changes_known && applied->applied > 0) || applied->pruned > 0) {
+      SOVDEV_TRY(log.record(stack, manifest.version(), good->digest, "reconciled", drift));
     }
     if (status_.state() == "degraded" && !failure_) {
       status_.clear_last_error();

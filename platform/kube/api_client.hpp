@@ -10,12 +10,10 @@
 #include <string_view>
 
 #include "common/error.hpp"
-#include "platform/target/kube/kubeconfig.hpp"
-#include "platform/target/kube/token_source.hpp"
+#include "platform/kube/kubeconfig.hpp"
+#include "platform/kube/token_source.hpp"
 
 namespace sovdev::kube {
-
-using target::kube::Credentials;
 
 struct HttpResponse {
   long code = 0;
@@ -59,7 +57,7 @@ class ApiClient {
 
   Credentials credentials_;
   ApiClientOptions options_;
-  target::kube::TokenSource tokens_;
+  TokenSource tokens_;
   void* curl_ = nullptr;  // CURL*, kept for connection reuse
   std::string cert_in_use_;
 };

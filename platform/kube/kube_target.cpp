@@ -236,10 +236,13 @@ class KubeTarget final : public target::Target {
     const std::string rv = live.value(json::json_pointer("/metadata/resourceVersion"), "");
     const Key key{group, r.kind(), ns, r.name()};
     auto before = previous_.find(key);
+    // An API server keeps the resourceVersion when an apply changes nothing and moves it when
+    // anything changes (the generation moves only with the spec): the object changed since our
+    // last apply left it (a hand edit this apply undid, or a status write) or with this one.
     if (before != previous_.end() && !rv.empty() && before->second.resource_version == rv) {
       counts_.unchanged++;
     } else {
-      counts_.applied++;
+      counts_.add_changed(describe(r.kind(), ns, r.name()));
     }
     store::KubeInventory inventory(db_);
     SOVDEV_TRY(inventory.record(
@@ -356,7 +359,7 @@ class KubeTarget final : public target::Target {
 
 std::string applyset_id(const std::string& parent_name, const std::string& parent_namespace) {
   const std::string digest = sha256(parent_name + "." + parent_namespace + ".ConfigMap.");
-  std::string b64 = target::kube::base64_encode(digest);
+  std::string b64 = base64_encode(digest);
   for (char& c : b64) {
     if (c == '+') c = '-';
     if (c == '/') c = '_';

@@ -179,7 +179,7 @@ Status DirTarget::apply(const pb::ResourceRecord& object) {
   // 0600: a bundle may carry Secrets.
   auto written = fs::write_file_atomic(path, object.json(), 0600);
   if (!written) return std::move(written).error().context(what() + ": " + describe(object));
-  ++result_.applied;
+  result_.add_changed(object_name(object));
   return {};
 }
 

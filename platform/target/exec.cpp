@@ -292,7 +292,8 @@ Expected<ApplyResult> ExecTarget::commit() {
   }
   ApplyResult result;
   result.applied = applied_;
-  abort();  // only closes what is left: the command has been reaped
+  result.changes_known = false;  // the command reads objects and does not say what it changed
+  abort();                       // only closes what is left: the command has been reaped
   return result;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "platform/target/target_config.hpp"
@@ -19,11 +20,30 @@ struct ApplyBegin {
   std::string digest;      // the manifest digest, 32 bytes
 };
 
+// How many changed objects a result names: enough for a log line to say what drifted, without
+// a list as long as the bundle.
+inline constexpr size_t kNamedChanges = 10;
+
 struct ApplyResult {
-  uint32_t applied = 0;    // objects written because they changed
+  uint32_t applied = 0;    // objects the target changed: created, or different from what it held
   uint32_t unchanged = 0;  // objects already in place as they are
   uint32_t pruned = 0;     // objects of the previous version this one no longer has
+  // False when the target cannot tell what changed (exec: the command does not say): then
+  // `applied` counts every object handed over.
+  bool changes_known = true;
+  std::vector<std::string> changed;  // the first kNamedChanges of `applied`, "Kind ns/name"
+
+  // Counts one changed object, keeping its name while there is room.
+  void add_changed(std::string name);
 };
+
+// "Kind ns/name", or "Kind name" for a cluster-scoped object.
+std::string object_name(const pb::ResourceRecord& object);
+
+// A re-apply of the applied version in words, for the log and the apply history:
+// "0 of 131 drifted", "2 of 131 drifted: ConfigMap ns/a, Deployment ns/b", with "and N more"
+// past kNamedChanges and ", N pruned"; for a target that cannot tell, that it cannot.
+std::string drift_summary(const ApplyResult& result, uint32_t objects);
 
 // One apply is begin(), apply() for every object in bundle order, then commit(); after any
 // failure the caller calls abort(). One apply at a time per target.

@@ -16,9 +16,9 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 // A small stack: a namespace, a Deployment with `image`, and ConfigMaps named in `maps`.
-std::string write_stack(const Fleet& fleet, const std::string& name, const std::string& image,
+std::string write_stack(const Workspace& ws, const std::string& name, const std::string& image,
                         const std::vector<std::string>& maps, bool with_job = false) {
-  const std::string dir = fleet.ws.dir / name;
+  const std::string dir = ws.dir / name;
   std::filesystem::create_directories(dir);
   std::string yaml =
       "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n---\n"
@@ -82,7 +82,7 @@ TEST_CASE("a version that fails its health check or gets a 422 is rolled back, s
           "[kube]") {
   Fleet fleet;
   FakeKube kube;
-  publish_stack(fleet, write_stack(fleet, "v1", "nginx:1", {"base"}), 1, false);
+  publish_stack(fleet, write_stack(fleet.ws, "v1", "nginx:1", {"base"}), 1, false);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a", 8, "", kube_apply(kube, 3));
   auto first = fleet.sync_once("agent-a");
@@ -110,7 +110,7 @@ TEST_CASE("a version that fails its health check or gets a 422 is rolled back, s
     expect = "refused by the test";
     broken = "settings";
   }
-  publish_stack(fleet, write_stack(fleet, "v2", "nginx:2", {"base", "extra"}, job), 2, true);
+  publish_stack(fleet, write_stack(fleet.ws, "v2", "nginx:2", {"base", "extra"}, job), 2, true);
   auto second = fleet.sync_once("agent-a");
   INFO(second.err);
   CHECK(second.exit_code != 0);
@@ -142,11 +142,11 @@ TEST_CASE("a version that fails its health check or gets a 422 is rolled back, s
 TEST_CASE("an agent killed during an apply completes it from its cache without the hub", "[kube]") {
   Fleet fleet;
   FakeKube kube;
-  publish_stack(fleet, write_stack(fleet, "v1", "nginx:1", {"a"}), 1, false);
+  publish_stack(fleet, write_stack(fleet.ws, "v1", "nginx:1", {"a"}), 1, false);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a", 8, "", kube_apply(kube, 20));
   REQUIRE(fleet.sync_once("agent-a").exit_code == 0);
-  publish_stack(fleet, write_stack(fleet, "v2", "nginx:2", {"a", "b", "c", "d"}), 2, true);
+  publish_stack(fleet, write_stack(fleet.ws, "v2", "nginx:2", {"a", "b", "c", "d"}), 2, true);
   // Every write is slow now, so the kill lands in the middle of the apply.
   kube.control("inject", {{"method", "PATCH"},
                           {"path_regex", "/namespaces/app/"},
@@ -185,12 +185,22 @@ TEST_CASE("an agent killed during an apply completes it from its cache without t
 TEST_CASE("drift on the cluster is corrected at the next reconcile, without the hub", "[kube]") {
   Fleet fleet;
   FakeKube kube;
-  publish_stack(fleet, write_stack(fleet, "v1", "nginx:1", {"a"}), 1, false);
+  publish_stack(fleet, write_stack(fleet.ws, "v1", "nginx:1", {"a"}), 1, false);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a", 8, "", kube_apply(kube, 20, 10));
   REQUIRE(fleet.sync_once("agent-a").exit_code == 0);
   hub->kill_hard();
+  const std::string log = fleet.ws.dir / "agent-run.log";
   auto agent = fleet.run_agent("agent-a", "agent-run.log");
+  // The pass at start re-applies what is applied already: the server changes nothing, and the
+  // log says so rather than counting every object as corrected.
+  REQUIRE(wait_until([&] { return read_text(log).find("drifted") != std::string::npos; }, 40s));
+  INFO(read_text(log));
+  CHECK_THAT(read_text(log),
+             Catch::Contains("reconcile kp@1 (channel edge, amd64, arm64): 0 of 3 drifted\n"));
+  const std::string rv =
+      kube.object("ConfigMap", "app", "a")["metadata"]["resourceVersion"].get<std::string>();
+
   // Someone edits the cluster by hand.
   kube.control("mutate", {{"apiVersion", "v1"},
                           {"kind", "ConfigMap"},
@@ -198,9 +208,55 @@ TEST_CASE("drift on the cluster is corrected at the next reconcile, without the 
                           {"name", "a"},
                           {"patch", {{"data", {{"image", "edited by hand"}}}}}});
   REQUIRE(kube.object("ConfigMap", "app", "a")["data"]["image"] == "edited by hand");
-  INFO(read_text(fleet.ws.dir / "agent-run.log"));
   CHECK(wait_until(
       [&] { return kube.object("ConfigMap", "app", "a")["data"]["image"] == "nginx:1"; }, 40s));
+  CHECK(kube.object("ConfigMap", "app", "a")["metadata"]["resourceVersion"] != rv);
+  // The next pass names what it put back, and the apply history keeps it.
+  CHECK(wait_until(
+      [&] { return read_text(log).find("1 of 3 drifted: ConfigMap app/a\n") != std::string::npos; },
+      20s));
+  auto st = run({agent_binary(), "status", "--state", fleet.agent_state("agent-a"), "--json"});
+  const json recent = json::parse(st.out, nullptr, false)["stacks"]["kp"]["recent"];
+  INFO(recent.dump());
+  CHECK(recent.dump().find("1 of 3 drifted: ConfigMap app/a") != std::string::npos);
+}
+
+// `sovdev-agent apply`, offline: what it applied, or which version runs and that nothing was due.
+TEST_CASE("apply says which version of which stack it applied, or that nothing was due", "[kube]") {
+  Workspace ws;
+  FakeKube kube;
+  const std::string config = ws.dir / "agent.toml";
+  write_text(config, "agent_id = \"site-1\"\nchannels = [\"edge\"]\nstate_dir = \"" + ws.state() +
+                         "\"\ntrust_root = \"" + ws.trust +
+                         "\"\n[broker]\nurls = [\"tcp://127.0.0.1:1\"]\n" + kube_apply(kube, 20));
+  auto apply = [&] {
+    auto r = run({agent_binary(), "apply", "--config", config});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    return r.out;
+  };
+  auto import_version = [&](const std::string& image, uint64_t version) {
+    const std::string file = ws.dir / ("v" + std::to_string(version) + ".sdb");
+    REQUIRE(ws.build(write_stack(ws, "v" + std::to_string(version), image, {"a"}), file, version)
+                .exit_code == 0);
+    auto imported = ws.import(file);
+    INFO(imported.err);
+    REQUIRE(imported.exit_code == 0);
+  };
+
+  CHECK(apply() ==
+        "site-1: nothing applied, nothing due: the cache holds no bundle (`sovdev-agent import` "
+        "carries one in by hand; `sovdev-agent run` fetches them from the hub)\n");
+  import_version("nginx:1", 1);
+  CHECK(apply() == "site-1: kp v1 applied (nothing was applied before)\n");
+  CHECK(image_of(kube) == "nginx:1");
+  CHECK(apply() ==
+        "site-1: kp v1 is applied; nothing was due (no newer verified bundle in the cache)\n");
+  import_version("nginx:2", 2);
+  CHECK(apply() == "site-1: kp v2 applied (before: v1)\n");
+  CHECK(image_of(kube) == "nginx:2");
+  CHECK(apply() ==
+        "site-1: kp v2 is applied; nothing was due (no newer verified bundle in the cache)\n");
 }
 
 }  // namespace

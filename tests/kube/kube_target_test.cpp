@@ -10,8 +10,8 @@
 
 #include "bundles/hash.hpp"
 #include "platform/kube/kube_target.hpp"
+#include "platform/kube/kubeconfig.hpp"
 #include "platform/store/agent_cache.hpp"
-#include "platform/target/kube/kubeconfig.hpp"
 #include "tests/cli/cli_fixture.hpp"
 #include "tests/kube/fake_kube.hpp"
 
@@ -145,6 +145,56 @@ TEST_CASE("kube-prometheus applies in a valid order, again unchanged, and upgrad
   CHECK(changed < second.size() / 2);
 }
 
+// What drift counting rests on, as on a real API server: an apply that changes nothing keeps
+// the resourceVersion; a change moves it; the generation moves only with the spec (and, for a
+// Deployment, its annotations). The target counts and names what moved.
+TEST_CASE("the server moves resourceVersion only for real changes, and the target names them") {
+  Site site;
+  auto target = site.target();
+  json web = deployment("app", "web", "nginx:1");
+  std::vector<pb::ResourceRecord> v1 = {record(name_space("app")),
+                                        record(config_map("app", "a", "1")), record(web)};
+  auto first = apply_all(*target, "s", 1, v1);
+  REQUIRE(first);
+  CHECK(first->changed ==
+        std::vector<std::string>{"Namespace app", "ConfigMap app/a", "Deployment app/web"});
+  auto meta = [&](const std::string& kind, const std::string& name) {
+    return site.kube.object(kind, kind == "Namespace" ? "" : "app", name)["metadata"];
+  };
+  const json ns1 = meta("Namespace", "app"), a1 = meta("ConfigMap", "a"),
+             web1 = meta("Deployment", "web");
+
+  auto again = apply_all(*target, "s", 1, v1);
+  REQUIRE(again);
+  CHECK(again->applied == 0);
+  CHECK(again->unchanged == 3);
+  CHECK(again->changed.empty());
+  CHECK(meta("Namespace", "app")["resourceVersion"] == ns1["resourceVersion"]);
+  CHECK(meta("ConfigMap", "a")["resourceVersion"] == a1["resourceVersion"]);
+  CHECK(meta("Deployment", "web")["resourceVersion"] == web1["resourceVersion"]);
+  CHECK(meta("Deployment", "web")["generation"] == web1["generation"]);
+
+  // A ConfigMap's data and a Deployment's labels: new resourceVersions, the same generation.
+  web["metadata"]["labels"] = {{"tier", "front"}};
+  std::vector<pb::ResourceRecord> v2 = {record(name_space("app")),
+                                        record(config_map("app", "a", "2")), record(web)};
+  auto changed = apply_all(*target, "s", 2, v2);
+  REQUIRE(changed);
+  CHECK(changed->unchanged == 1);
+  CHECK(changed->changed == std::vector<std::string>{"ConfigMap app/a", "Deployment app/web"});
+  CHECK(meta("ConfigMap", "a")["resourceVersion"] != a1["resourceVersion"]);
+  CHECK_FALSE(meta("ConfigMap", "a").contains("generation"));
+  CHECK(meta("Deployment", "web")["resourceVersion"] != web1["resourceVersion"]);
+  CHECK(meta("Deployment", "web")["generation"] == web1["generation"]);
+
+  // The spec: the generation moves too.
+  v2[2] = record(deployment("app", "web", "nginx:2"));
+  auto image = apply_all(*target, "s", 3, v2);
+  REQUIRE(image);
+  CHECK(image->changed == std::vector<std::string>{"Deployment app/web"});
+  CHECK(meta("Deployment", "web")["generation"] == web1["generation"].get<int>() + 1);
+}
+
 TEST_CASE("prune removes what a version drops, never an unlabelled object, honours the opt-out") {
   Site site;
   auto target = site.target();
@@ -264,8 +314,7 @@ TEST_CASE("credentials: certificate, token, kubeconfig, exec plugin, in-cluster,
   FakeKube kube;
   CHECK(must(discovery_status(kube.cert_credentials())) == 200);
   CHECK(must(discovery_status(kube.token_credentials())) == 200);
-  CHECK(must(discovery_status(must(target::kube::load_kubeconfig(kube.write_kubeconfig())))) ==
-        200);
+  CHECK(must(discovery_status(must(kube::load_kubeconfig(kube.write_kubeconfig())))) == 200);
 
   auto refused = discovery_status(kube.token_credentials("wrong"));
   REQUIRE_FALSE(refused);
@@ -279,8 +328,8 @@ TEST_CASE("credentials: certificate, token, kubeconfig, exec plugin, in-cluster,
                  FakeKube::kToken + "\"}}'\n");
   std::filesystem::permissions(plugin, std::filesystem::perms::owner_all);
   kube::Credentials exec = kube.token_credentials("");
-  exec.exec = target::kube::ExecPlugin{plugin,  {},    {}, "client.authentication.k8s.io/v1",
-                                       "Never", false, ""};
+  exec.exec =
+      kube::ExecPlugin{plugin, {}, {}, "client.authentication.k8s.io/v1", "Never", false, ""};
   CHECK(must(discovery_status(exec)) == 200);
 
   // In-cluster: the service account's files, and a token rotated under the agent's feet.
@@ -292,7 +341,7 @@ TEST_CASE("credentials: certificate, token, kubeconfig, exec plugin, in-cluster,
   const std::string port = kube.server().substr(kube.server().rfind(':') + 1);
   ::setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
   ::setenv("KUBERNETES_SERVICE_PORT", port.c_str(), 1);
-  auto in_cluster = must(target::kube::load_in_cluster({sa}));
+  auto in_cluster = must(kube::load_in_cluster({sa}));
   auto client = must(kube::ApiClient::create(in_cluster));
   CHECK(must(client->get("/api/v1")).code == 200);
   kube.control("tokens", {{"add", {"rotated"}}, {"remove", {FakeKube::kToken}}});
@@ -345,6 +394,12 @@ TEST_CASE("the SovDev stack of every environment applies to the API server and b
     INFO((applied ? "" : applied.error().message));
     REQUIRE(applied);
     CHECK(applied->applied == records.size());
+    // Applied again, every kind of the stack comes back unchanged: nothing reads as drift.
+    auto again = apply_all(*target, "sovdev", 1, records);
+    REQUIRE(again);
+    INFO(target::drift_summary(*again, static_cast<uint32_t>(records.size())));
+    CHECK(again->applied == 0);
+    CHECK(again->unchanged == records.size());
     for (const auto& r : records) {
       INFO(key_of(r));
       const json live = site.kube.object(r.kind(), r.namespace_(), r.name());

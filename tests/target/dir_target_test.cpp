@@ -78,6 +78,8 @@ TEST_CASE("re-applying identical content leaves every file untouched") {
   const ApplyResult r = apply_all(*f.target, "sovdev", 2, f.v1);
   CHECK(r.applied == 0);
   CHECK(r.unchanged == 3);
+  CHECK(r.changed.empty());
+  CHECK(drift_summary(r, 3) == "0 of 3 drifted");
   for (size_t i = 0; i < f.v1.size(); ++i) CHECK(identity(f.file_of(f.v1[i])) == before[i]);
 }
 
@@ -92,6 +94,8 @@ TEST_CASE("a changed object is rewritten and only that one") {
   const ApplyResult r = apply_all(*f.target, "sovdev", 2, v2);
   CHECK(r.applied == 1);
   CHECK(r.unchanged == 2);
+  CHECK(r.changes_known);
+  CHECK(r.changed == std::vector<std::string>{"ConfigMap default/settings"});
   CHECK(identity(f.file_of(v2[0])) == namespace_before);
   CHECK_FALSE(identity(f.file_of(v2[1])) == settings_before);
   CHECK(read_text(f.file_of(v2[1])) == v2[1].json());

@@ -109,6 +109,9 @@ TEST_CASE("exec target streams every object as a YAML document, in order", "[exe
   CHECK(result.applied == 2000);
   CHECK(result.pruned == 0);
   CHECK(result.unchanged == 0);
+  // The command does not say what it changed: the result says it cannot tell.
+  CHECK_FALSE(result.changes_known);
+  CHECK(result.changed.empty());
   CHECK(read_text(out) == expected);
   CHECK(no_children());
 

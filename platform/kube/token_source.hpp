@@ -11,9 +11,9 @@
 #include <string>
 
 #include "common/error.hpp"
-#include "platform/target/kube/kubeconfig.hpp"
+#include "platform/kube/kubeconfig.hpp"
 
-namespace sovdev::target::kube {
+namespace sovdev::kube {
 
 struct TokenSourceOptions {
   // A plugin that has not exited by then is killed (kubelogin's device code flow would wait
@@ -80,4 +80,4 @@ class TokenSource {
 // RFC 3339 ("2024-05-01T12:00:00Z", "2024-05-01T14:00:00.5+02:00") to unix seconds.
 std::optional<int64_t> parse_rfc3339(const std::string& text);
 
-}  // namespace sovdev::target::kube
+}  // namespace sovdev::kube

@@ -1,4 +1,4 @@
-#include "platform/target/kube/kubeconfig.hpp"
+#include "platform/kube/kubeconfig.hpp"
 
 #include <cstdlib>
 #include <exception>
@@ -8,7 +8,7 @@
 
 #include "platform/fs/files.hpp"
 
-namespace sovdev::target::kube {
+namespace sovdev::kube {
 namespace {
 
 constexpr size_t kMaxKubeconfig = 16 * 1024 * 1024;
@@ -436,4 +436,4 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-}  // namespace sovdev::target::kube
+}  // namespace sovdev::kube

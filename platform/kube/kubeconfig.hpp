@@ -10,7 +10,7 @@
 
 #include "common/error.hpp"
 
-namespace sovdev::target::kube {
+namespace sovdev::kube {
 
 // A client.authentication.k8s.io/v1 (or v1beta1) exec credential plugin, as `az aks
 // get-credentials` + kubelogin write them. TokenSource runs it.
@@ -59,4 +59,4 @@ struct InClusterPaths {
 std::optional<std::string> base64_decode(std::string_view text);
 std::string base64_encode(std::string_view bytes);
 
-}  // namespace sovdev::target::kube
+}  // namespace sovdev::kube

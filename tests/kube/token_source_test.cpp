@@ -9,11 +9,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "platform/target/kube/kubeconfig.hpp"
-#include "platform/target/kube/token_source.hpp"
+#include "platform/kube/kubeconfig.hpp"
+#include "platform/kube/token_source.hpp"
 #include "tests/support/process.hpp"
 
-namespace kube = sovdev::target::kube;
+namespace kube = sovdev::kube;
 using Catch::Matchers::Contains;
 using sovdev::testing::read_text;
 using sovdev::testing::TempDir;

@@ -6,10 +6,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "platform/target/kube/kubeconfig.hpp"
+#include "platform/kube/kubeconfig.hpp"
 #include "tests/support/process.hpp"
 
-namespace kube = sovdev::target::kube;
+namespace kube = sovdev::kube;
 using Catch::Matchers::Contains;
 using sovdev::testing::TempDir;
 using sovdev::testing::write_text;
@@ -21,7 +21,7 @@ const std::string kCert = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTI
 const std::string kKey = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQ\n-----END EC PRIVATE KEY-----\n";
 
 std::string data_file(const std::string& name) {
-  return sovdev::testing::source_dir() + "/tests/target/data/" + name;
+  return sovdev::testing::source_dir() + "/tests/kube/data/" + name;
 }
 
 // A kubeconfig with one cluster "c" (CA data), contexts "dev" (user "u") and "prod" (user "p",

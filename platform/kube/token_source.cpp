@@ -1,4 +1,4 @@
-#include "platform/target/kube/token_source.hpp"
+#include "platform/kube/token_source.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -19,7 +19,7 @@
 
 extern char** environ;
 
-namespace sovdev::target::kube {
+namespace sovdev::kube {
 namespace {
 
 constexpr size_t kMaxTokenFile = 64 * 1024;
@@ -395,4 +395,4 @@ std::string TokenSource::client_key_pem() const {
                                                  : credentials_.client_key_pem;
 }
 
-}  // namespace sovdev::target::kube
+}  // namespace sovdev::kube
