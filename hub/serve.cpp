@@ -181,7 +181,10 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     return send(agent_id, message.correlation_data, resp);
   }
   if (req->want_manifest() && req->inline_delta_max() > 0 && !req->base_digest().empty()) {
-    SOVDEV_TRY(answer_with_delta(agent_id, message.correlation_data, *req, *bundle, resp, true));
+    // Only the first ask is held: one asking again (offer only) waits a request timeout for
+    // its answer, and is answered at once.
+    SOVDEV_TRY(answer_with_delta(agent_id, message.correlation_data, *req, *bundle, resp,
+                                 !req->delta_offer_only()));
   } else if (req->want_manifest()) {
     pb::Signed* env = resp.mutable_manifest();
     if (!env->ParseFromString(bundle->envelope))

@@ -31,7 +31,7 @@ struct LoopbackUpgrade {
   // Agents older than the one-answer delta exchange (their requests lack its fields).
   bool old_agent = false;
   // The hub's ServeOptions::delta_hold_ms.
-  uint32_t delta_hold_ms = 2000;
+  uint32_t delta_hold_ms = 1000;
 };
 
 struct LoopbackResult {
