@@ -91,12 +91,14 @@ Status check_inputs(const pb::BundleManifest& target, const std::string& target_
 }
 
 // Every chunk against its signed hash, then the whole: the file is the caller's collection.
+// An inline delta has no chunks: it is checked whole.
 Status check_delta_bytes(const pb::DeltaManifest& delta, std::string_view bytes) {
   if (bytes.size() != delta.delta_size()) {
     return make_error(Errc::invalid, "the delta file holds " + std::to_string(bytes.size()) +
                                          " bytes, the delta manifest declares " +
                                          std::to_string(delta.delta_size()));
   }
+  if (is_inline_delta(delta)) return verify_inline_delta(delta, bytes);
   Sha256 whole;
   for (uint32_t i = 0; i < delta_chunk_count(delta); i++) {
     const std::string_view piece =

@@ -195,7 +195,7 @@ Status BundleFetch::request_manifest(int64_t now_ms) {
   waiting_since_ = now_ms;
   pb::FetchRequest req;
   req.set_want_manifest(true);
-  if (goal_.base) req.set_base_digest(goal_.base->digest);
+  if (goal_.base) ask_for_delta(req, false);
   return send(std::move(req), now_ms);
 }
 
@@ -209,13 +209,17 @@ Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
   if (phase_ == Phase::done || phase_ == Phase::failed) return {};
   switch (resp.body_case()) {
     case pb::FetchResponse::kManifest:
-      if (phase_ != Phase::manifest) return {};
-      if (resp.broadcast_stream() != 0 &&
-          listen_topic_ == settings_.prefix + "/blob/" + to_hex(goal_.digest)) {
-        stream_ = resp.broadcast_stream();
-        seen_ = resp.broadcast_seq();
+      if (phase_ == Phase::manifest) {
+        if (resp.broadcast_stream() != 0 &&
+            listen_topic_ == settings_.prefix + "/blob/" + to_hex(goal_.digest)) {
+          stream_ = resp.broadcast_stream();
+          seen_ = resp.broadcast_seq();
+        }
+        SOVDEV_TRY(on_manifest(resp.manifest(), now_ms));
       }
-      return on_manifest(resp.manifest(), now_ms);
+      // The delta offer may come in the manifest's own answer (fetch_delta.cpp).
+      if (phase_ == Phase::delta_offer && answers_delta(resp)) return on_delta_offer(resp, now_ms);
+      return {};
     case pb::FetchResponse::kDeltaManifest:
     case pb::FetchResponse::kError:
       if (phase_ == Phase::delta_offer) return on_delta_offer(resp, now_ms);
@@ -431,8 +435,7 @@ Status BundleFetch::on_tick(int64_t now_ms) {
       delta_ask_at_ = 0;
       waiting_since_ = now_ms;
       pb::FetchRequest req;
-      req.set_want_manifest(true);
-      req.set_base_digest(goal_.base->digest);
+      ask_for_delta(req, true);
       return send(std::move(req), now_ms);
     }
     // No answer about a delta: do not wait for it any longer.

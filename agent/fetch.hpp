@@ -78,7 +78,12 @@ class BundleFetch {
  private:
   Status request_manifest(int64_t now_ms);
   Status on_manifest(const pb::Signed& envelope, int64_t now_ms);
+  // What the hub said of a delta: in the manifest's own answer (one-answer exchange), alone
+  // as the body (offer-only or older hubs' second answer), a wait, or nothing usable.
   Status on_delta_offer(const pb::FetchResponse& response, int64_t now_ms);
+  // Asks for the delta from goal_.base (and the manifest unless `have_manifest`), taking it
+  // whole in the answer when it is small.
+  void ask_for_delta(pb::FetchRequest& request, bool have_manifest) const;
   // Goes on with a delta an earlier run of the agent was collecting (killed, rebooted): its
   // signed delta manifest was saved beside the delta file, and the chunks the file holds that
   // match their signed hashes are kept. false when there is none to go on with (or it no

@@ -10,13 +10,23 @@
 #include "agent/fetch.hpp"
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
+#include "bundles/messages.hpp"
 #include "common/hex.hpp"
 #include "platform/fs/files.hpp"
 
 namespace sovdev::agent {
 
+void BundleFetch::ask_for_delta(pb::FetchRequest& request, bool have_manifest) const {
+  request.set_want_manifest(true);
+  request.set_base_digest(goal_.base->digest);
+  // One answer for manifest, delta manifest and a small delta; hubs that predate it answer in
+  // the older messages, which are handled as before.
+  request.set_inline_delta_max(kMaxInlineDelta);
+  request.set_delta_offer_only(have_manifest);
+}
+
 Status BundleFetch::on_delta_offer(const pb::FetchResponse& resp, int64_t now_ms) {
-  if (resp.body_case() == pb::FetchResponse::kError && resp.delta_retry_ms() > 0) {
+  if (resp.delta_retry_ms() > 0) {
     // The hub is making the delta (seconds for a big bundle) and answers everybody meanwhile.
     // Waiting pays: a delta is usually a small part of the payload. The wait is bounded, at
     // least a minute and never under six request timeouts (a slow link's hub is given as many
@@ -40,22 +50,42 @@ Status BundleFetch::on_delta_offer(const pb::FetchResponse& resp, int64_t now_ms
     return {};
   }
   delta_ask_at_ = 0;
-  if (resp.body_case() != pb::FetchResponse::kDeltaManifest) return begin_chunks(now_ms);
-  auto delta = verify_delta_manifest(trust_, resp.delta_manifest());
-  if (!delta || delta->manifest_digest() != goal_.digest ||
-      delta->base_digest() != goal_.base->digest ||
-      delta->delta_size() >= manifest_.payload_size()) {
+  // The offer beside the manifest (one-answer exchange), or alone as the body.
+  const pb::Signed* envelope = resp.has_delta_offer() ? &resp.delta_offer()
+                               : resp.body_case() == pb::FetchResponse::kDeltaManifest
+                                   ? &resp.delta_manifest()
+                                   : nullptr;
+  if (envelope == nullptr) return begin_chunks(now_ms);
+  const std::string_view data = resp.delta_data();
+  auto delta = verify_offered_delta(trust_, *envelope, goal_.digest, goal_.base->digest, data);
+  Status usable;
+  if (!delta) {
+    usable = std::move(delta).error();
+  } else if (delta->delta_size() >= manifest_.payload_size()) {
+    usable = make_error(Errc::invalid, "not smaller than the bundle");
+  } else if (is_inline_delta(*delta)) {
+    usable = verify_inline_delta(*delta, data);
+  } else if (!data.empty()) {
+    usable = make_error(Errc::invalid, "delta bytes beside a chunked delta manifest");
+  }
+  if (!usable) {
     spdlog::warn("delta for {}@{} not usable ({}): fetching in full", goal_.stack, goal_.version,
-                 delta ? "does not match" : delta.error().message);
+                 usable.error().message);
     return begin_chunks(now_ms);
   }
   delta_ = std::move(*delta);
   SOVDEV_TRY(fs::make_dirs(settings_.work_dir, 0700));
   delta_file_ = delta_path();
   std::filesystem::remove(delta_file_);
+  if (is_inline_delta(delta_)) {
+    // All of it is here and checked against its signed hash: rebuild at once.
+    used_delta_ = true;
+    phase_ = Phase::delta_chunks;
+    SOVDEV_TRY(fs::write_file_atomic(delta_file_, data, 0600));
+    return finish_delta();
+  }
   // Saved so that a restart goes on with this delta rather than the whole payload.
-  SOVDEV_TRY(fs::write_file_atomic(delta_file_ + ".manifest",
-                                   resp.delta_manifest().SerializeAsString(), 0600));
+  SOVDEV_TRY(fs::write_file_atomic(delta_file_ + ".manifest", envelope->SerializeAsString(), 0600));
   missing_.clear();
   for (uint32_t i = 0; i < static_cast<uint32_t>(delta_.chunk_sha256_size()); i++) {
     missing_.push_back(i);
@@ -92,7 +122,10 @@ Expected<bool> BundleFetch::resume_delta(int64_t now_ms) {
   auto saved = fs::read_file(path + ".manifest", 1 << 20);
   std::optional<pb::DeltaManifest> delta;
   if (saved && envelope.ParseFromString(*saved)) {
-    if (auto checked = verify_delta_manifest(trust_, envelope)) delta = std::move(*checked);
+    if (goal_.base) {
+      auto checked = verify_offered_delta(trust_, envelope, goal_.digest, goal_.base->digest);
+      if (checked && !is_inline_delta(*checked)) delta = std::move(*checked);
+    }
   }
   store::BundleCache cache(db_);
   std::optional<store::BundleInfo> base;

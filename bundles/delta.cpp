@@ -3,6 +3,7 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include "bundles/delta.hpp"
 
+#include <sodium.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -39,6 +40,29 @@ uint32_t window_log_for(uint64_t bytes) {
 
 Error delta_invalid(const std::string& what) {
   return make_error(Errc::invalid, "malformed delta manifest: " + what);
+}
+
+// Gives each signature sent without its key id the id of the publisher key it verifies with
+// (none when no key does: the threshold check then refuses it as unknown).
+void name_signing_keys(const TrustPolicy& trust, pb::Signed& envelope) {
+  if (sodium_init() < 0) return;  // idempotent; the threshold check then reports it
+  std::string input;
+  for (auto& signature : *envelope.mutable_signatures()) {
+    if (!signature.key_id().empty() || signature.signature().size() != crypto_sign_BYTES) continue;
+    if (input.empty()) input = signing_input(envelope.type(), envelope.body());
+    for (const auto& id : trust.root().publisher().key_ids()) {
+      for (const auto& key : trust.root().keys()) {
+        if (key.key_id() != id || key.ed25519().size() != crypto_sign_PUBLICKEYBYTES) continue;
+        const auto* sig = reinterpret_cast<const unsigned char*>(signature.signature().data());
+        const auto* msg = reinterpret_cast<const unsigned char*>(input.data());
+        const auto* pk = reinterpret_cast<const unsigned char*>(key.ed25519().data());
+        if (crypto_sign_verify_detached(sig, msg, input.size(), pk) == 0) {
+          signature.set_key_id(id);
+        }
+      }
+      if (!signature.key_id().empty()) break;
+    }
+  }
 }
 
 }  // namespace
@@ -151,6 +175,28 @@ std::string sign_delta_manifest(const pb::DeltaManifest& manifest,
   return envelope.SerializeAsString();
 }
 
+std::string sign_delta_offer(const pb::DeltaManifest& manifest,
+                             const std::vector<SecretKey>& keys) {
+  pb::Signed envelope = make_signed(kTypeDelta, manifest.SerializeAsString());
+  for (const auto& key : keys) add_signature(envelope, key);
+  pb::DeltaManifest sent = manifest;
+  sent.clear_manifest_digest();
+  sent.clear_base_digest();
+  if (is_inline_delta(manifest)) {
+    sent.clear_delta_size();
+    sent.clear_delta_sha256();
+    envelope.clear_type();
+    // The agent finds the key among its few publisher keys by trying them.
+    for (auto& signature : *envelope.mutable_signatures()) signature.clear_key_id();
+  }
+  envelope.set_body(sent.SerializeAsString());
+  return envelope.SerializeAsString();
+}
+
+bool is_inline_delta(const pb::DeltaManifest& m) {
+  return m.chunk_size() == 0 && m.chunk_sha256_size() == 0;
+}
+
 Status check_delta_shape(const pb::DeltaManifest& m) {
   if (m.schema() == 0 || m.schema() > kSchema) {
     return delta_invalid("schema " + std::to_string(m.schema()) +
@@ -171,10 +217,18 @@ Status check_delta_shape(const pb::DeltaManifest& m) {
                                            " bytes, over the cap of 2^" +
                                            std::to_string(kMaxDeltaWindowLog) + ": refused");
   }
+  if (m.delta_size() == 0) return delta_invalid("empty delta");
+  if (is_inline_delta(m)) {
+    if (m.delta_size() > kMaxInlineDelta) {
+      return delta_invalid("an inline delta of " + std::to_string(m.delta_size()) +
+                           " bytes is over the " + std::to_string(kMaxInlineDelta) + "-byte cap");
+    }
+    if (m.delta_sha256().size() != kDigestSize) return delta_invalid("delta hash is not 32 bytes");
+    return {};
+  }
   if (m.chunk_size() < kMinChunkSize || m.chunk_size() > kMaxChunkSize) {
     return delta_invalid("chunk size " + std::to_string(m.chunk_size()) + " out of range");
   }
-  if (m.delta_size() == 0) return delta_invalid("empty delta");
   // A delta of content that fits the window cannot honestly be larger than this.
   const uint64_t bound = ZSTD_compressBound(size_t{1} << m.window_log());
   if (m.delta_size() > bound) {
@@ -202,6 +256,54 @@ Expected<pb::DeltaManifest> verify_delta_manifest(const TrustPolicy& trust,
 Expected<pb::DeltaManifest> verify_delta_manifest(const TrustPolicy& trust,
                                                   const pb::Signed& envelope) {
   return trust.verify_delta(envelope);
+}
+
+Expected<pb::DeltaManifest> verify_offered_delta(const TrustPolicy& trust,
+                                                 const pb::Signed& envelope,
+                                                 std::string_view target_digest,
+                                                 std::string_view base_digest,
+                                                 std::string_view inline_data) {
+  if (envelope.body().size() > kMaxDeltaManifestBytes) {
+    return make_error(Errc::too_large, "delta manifest over the size cap");
+  }
+  pb::DeltaManifest body;
+  if (!body.ParseFromString(envelope.body())) {
+    return make_error(Errc::invalid, "delta manifest body is not a valid DeltaManifest");
+  }
+  pb::Signed whole = envelope;
+  if (whole.type().empty()) whole.set_type(std::string(kTypeDelta));
+  bool restored = false;
+  if (body.manifest_digest().empty() && body.base_digest().empty()) {
+    body.set_manifest_digest(std::string(target_digest));
+    body.set_base_digest(std::string(base_digest));
+    restored = true;
+  }
+  if (is_inline_delta(body) && body.delta_size() == 0 && body.delta_sha256().empty() &&
+      !inline_data.empty()) {
+    body.set_delta_size(inline_data.size());
+    body.set_delta_sha256(sha256(inline_data));
+    restored = true;
+  }
+  if (restored) whole.set_body(body.SerializeAsString());
+  name_signing_keys(trust, whole);
+  SOVDEV_ASSIGN(pb::DeltaManifest verified, verify_delta_manifest(trust, whole));
+  if (verified.manifest_digest() != target_digest || verified.base_digest() != base_digest) {
+    return make_error(Errc::signature, "the delta manifest is for another pair of bundles");
+  }
+  return verified;
+}
+
+Status verify_inline_delta(const pb::DeltaManifest& m, std::string_view data) {
+  if (!is_inline_delta(m)) return delta_invalid("not an inline delta");
+  if (data.size() != m.delta_size()) {
+    return make_error(Errc::invalid, "inline delta of " + std::to_string(data.size()) +
+                                         " bytes, its manifest says " +
+                                         std::to_string(m.delta_size()));
+  }
+  if (sha256(data) != m.delta_sha256()) {
+    return make_error(Errc::signature, "inline delta: hash mismatch (the delta was altered)");
+  }
+  return {};
 }
 
 uint32_t delta_chunk_count(const pb::DeltaManifest& m) {

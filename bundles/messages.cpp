@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/manifest_rules.hpp"
 
@@ -98,7 +99,13 @@ Expected<pb::FetchResponse> parse_fetch_response(std::string_view bytes) {
       break;
     case pb::FetchResponse::BODY_NOT_SET: return bad(what, "carries nothing");
   }
+  if (resp.delta_data().size() > kMaxInlineDelta) return bad(what, "inline delta too large");
+  if (resp.delta_refusal().size() > 1024) return bad(what, "delta refusal text too long");
   return resp;
+}
+
+bool answers_delta(const pb::FetchResponse& r) {
+  return r.has_delta_offer() || r.delta_retry_ms() > 0 || !r.delta_refusal().empty();
 }
 
 Expected<pb::AgentStatus> parse_agent_status(std::string_view bytes) {

@@ -25,6 +25,10 @@ Expected<pb::FetchRequest> parse_fetch_request(std::string_view bytes);
 // lowest missing chunks, added in order, make as few ranges as they can.
 void add_chunk(pb::FetchRequest& request, uint32_t index);
 Expected<pb::FetchResponse> parse_fetch_response(std::string_view bytes);
+// Whether a manifest's answer also says what the hub has of a delta (the one-answer exchange
+// of FetchRequest.inline_delta_max): an offer, a wait, or a refusal. Hubs that predate it
+// answer the manifest alone, the delta in a second message.
+bool answers_delta(const pb::FetchResponse& response);
 Expected<pb::AgentStatus> parse_agent_status(std::string_view bytes);
 
 }  // namespace sovdev

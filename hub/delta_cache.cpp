@@ -43,6 +43,10 @@ void DeltaCache::collect() {
     DeltaEntry entry;
     entry.manifest = make_delta_manifest(target.digest, base_digest, *done.delta);
     entry.envelope = sign_delta_manifest(entry.manifest, keys_);
+    if (done.delta->bytes.size() <= kMaxInlineDelta) {
+      entry.inline_envelope =
+          sign_delta_offer(make_delta_manifest(target.digest, base_digest, *done.delta, 0), keys_);
+    }
     entry.bytes = std::move(done.delta->bytes);
     spdlog::info("delta {}@{} from v{}: {} bytes (full payload {} bytes), made in {} ms",
                  target.stack, target.version, done.base_version, entry.bytes.size(),

@@ -19,9 +19,12 @@
 namespace sovdev::hub {
 
 struct DeltaEntry {
-  std::string envelope;  // the signed DeltaManifest
+  std::string envelope;  // the signed DeltaManifest, chunked form, for chunk requests
   pb::DeltaManifest manifest;
   std::string bytes;  // the delta itself
+  // The same delta signed in the inline form, sent without what the agent derives
+  // (sign_delta_offer), for the one-answer exchange; empty when over kMaxInlineDelta.
+  std::string inline_envelope;
 };
 
 // What the hub can say about a delta right now: here it is, it is being made (ask again), or

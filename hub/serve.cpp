@@ -10,6 +10,9 @@
 namespace sovdev::hub {
 namespace {
 
+// Requests held for a delta being made: beyond this many, agents are told to ask again.
+constexpr size_t kMaxHeldAnswers = 1024;
+
 // "<prefix>/<kind>/<id>" → id, or "" when the topic is not of that kind.
 std::string id_from_topic(const std::string& topic, const std::string& prefix,
                           const std::string& kind) {
@@ -177,7 +180,12 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     resp.set_error("unknown bundle " + short_hex(req->manifest_digest()));
     return send(agent_id, message.correlation_data, resp);
   }
-  if (req->want_manifest()) {
+  if (req->want_manifest() && req->inline_delta_max() > 0 && !req->base_digest().empty()) {
+    // Only the first ask is held: one asking again (offer only) waits a request timeout for
+    // its answer, and is answered at once.
+    SOVDEV_TRY(answer_with_delta(agent_id, message.correlation_data, *req, *bundle, resp,
+                                 !req->delta_offer_only()));
+  } else if (req->want_manifest()) {
     pb::Signed* env = resp.mutable_manifest();
     if (!env->ParseFromString(bundle->envelope))
       return make_error(Errc::store, "stored manifest unreadable");
@@ -284,6 +292,90 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     }
   }
   return {};
+}
+
+Status Server::answer_with_delta(const std::string& agent_id, const std::string& correlation,
+                                 const pb::FetchRequest& req, const store::HubBundle& bundle,
+                                 pb::FetchResponse& resp, bool may_hold) {
+  if (may_hold && options_.delta_hold_ms > 0 && held_.size() < kMaxHeldAnswers) {
+    SOVDEV_ASSIGN(const DeltaOffer early, deltas_.offer(db_, bundle, req.base_digest()));
+    if (early.preparing) {
+      held_.push_back(
+          {agent_id, correlation, req,
+           std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.delta_hold_ms)});
+      return {};
+    }
+  }
+  if (!req.delta_offer_only()) {
+    if (!resp.mutable_manifest()->ParseFromString(bundle.envelope)) {
+      return make_error(Errc::store, "stored manifest unreadable");
+    }
+    stats_.manifests_sent++;
+  }
+  SOVDEV_ASSIGN(const DeltaOffer found, deltas_.offer(db_, bundle, req.base_digest()));
+  const DeltaEntry* entry = found.entry;
+  if (entry) {
+    // Whole in this message when the agent takes that much and the answer stays under the cap
+    // every agent enforces; else the chunked form, fetched by chunk requests as before.
+    const bool whole =
+        !entry->inline_envelope.empty() && entry->bytes.size() <= req.inline_delta_max() &&
+        resp.ByteSizeLong() + entry->inline_envelope.size() + entry->bytes.size() + 64 <=
+            kMaxFetchResponseBytes;
+    // Offer-only: the offer is the body, as in the older second answer.
+    pb::Signed* offer =
+        req.delta_offer_only() ? resp.mutable_delta_manifest() : resp.mutable_delta_offer();
+    if (!offer->ParseFromString(whole ? entry->inline_envelope : entry->envelope)) {
+      return make_error(Errc::internal, "delta manifest unreadable");
+    }
+    if (whole) {
+      resp.set_delta_data(entry->bytes);
+      stats_.deltas_inline++;
+    }
+  } else if (found.preparing) {
+    resp.set_delta_retry_ms(options_.delta_retry_ms);
+    if (req.delta_offer_only()) resp.set_error("delta being prepared");
+  } else {
+    resp.set_delta_refusal("no delta: " + found.refusal.message);
+    if (req.delta_offer_only()) resp.set_error(resp.delta_refusal());
+  }
+  return send(agent_id, correlation, resp);
+}
+
+void Server::poll() {
+  deltas_.collect();
+  if (held_.empty()) return;
+  if (auto answered = answer_held(); !answered) {
+    spdlog::warn("answering held delta requests: {}", answered.error().message);
+  }
+}
+
+Status Server::answer_held() {
+  const auto now = std::chrono::steady_clock::now();
+  store::HubBundles bundles(db_);
+  std::vector<HeldAnswer> waiting;
+  Status result;
+  for (auto& held : held_) {
+    if (!result) continue;  // the database failed: dropped, the agents ask again after a timeout
+    auto bundle = bundles.find(held.request.manifest_digest());
+    if (!bundle) {
+      result = std::move(bundle).error();
+      continue;
+    }
+    if (!*bundle) continue;  // the bundle went meanwhile: the agent asks again
+    auto offer = deltas_.offer(db_, **bundle, held.request.base_digest());
+    if (offer && offer->preparing && now < held.until) {
+      waiting.push_back(std::move(held));
+      continue;
+    }
+    pb::FetchResponse resp;
+    resp.set_schema(1);
+    resp.set_request_id(held.request.request_id());
+    resp.set_manifest_digest(held.request.manifest_digest());
+    result =
+        answer_with_delta(held.agent_id, held.correlation, held.request, **bundle, resp, false);
+  }
+  held_ = std::move(waiting);
+  return result;
 }
 
 Status Server::on_status(const std::string& agent_id, const mqtt::Message& message) {

@@ -2,6 +2,7 @@
 // keeps the retained catalogs fresh, and records the status agents report.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,6 +26,12 @@ struct ServeOptions {
   // time a small delta takes, so most agents ask once or twice, and a fleet waiting for a big
   // one sends each a request a second, not a stream of them.
   uint32_t delta_retry_ms = 1000;
+  // An agent asking the one-answer way for a delta still being made gets its answer when the
+  // delta is ready, if that is within this long: a small delta takes well under it, so the
+  // first agent of a fleet pays no more on the wire than the others. Past it, it is told to
+  // ask again. Well below the agents' request timeout (10 s by default, 2 s at the least
+  // seen in use): an agent that times out first asks for the manifest again.
+  uint32_t delta_hold_ms = 1000;
 };
 
 struct ServeStats {
@@ -33,6 +40,7 @@ struct ServeStats {
   uint64_t manifests_sent = 0;
   uint64_t chunks_sent = 0;
   uint64_t delta_chunks_sent = 0;
+  uint64_t deltas_inline = 0;        // deltas sent whole in the answer to a manifest request
   uint64_t chunks_broadcast = 0;     // of chunks_sent and delta_chunks_sent: on a blob topic
   uint64_t chunks_on_their_way = 0;  // asked for while already on their way: not sent again
   uint64_t bytes_sent = 0;
@@ -52,12 +60,20 @@ class Server {
   // Renews catalogs that would expire within half their lifetime.
   Status tick();
   // Takes in the deltas made since the last turn (the serve loop calls it on every turn).
-  void poll() { deltas_.collect(); }
+  // Answers held for a delta that is now made (or waited for long enough).
+  void poll();
   const ServeStats& stats() const { return stats_; }
 
  private:
   Status on_fetch(const std::string& agent_id, const mqtt::Message& message);
   Status on_status(const std::string& agent_id, const mqtt::Message& message);
+  // The one-answer delta exchange (FetchRequest.inline_delta_max): the manifest (unless the
+  // agent holds it) and the delta offer in one message, with the delta itself when it fits.
+  // `may_hold`: a delta being made may be waited for (held_) rather than answered with a retry.
+  Status answer_with_delta(const std::string& agent_id, const std::string& correlation,
+                           const pb::FetchRequest& req, const store::HubBundle& bundle,
+                           pb::FetchResponse& resp, bool may_hold);
+  Status answer_held();
   Status publish_catalog(const store::HubCatalog& catalog);
   Status send(const std::string& agent_id, const std::string& correlation,
               const pb::FetchResponse& response);
@@ -71,7 +87,14 @@ class Server {
   Clock now_;
   DeltaCache deltas_;
   BroadcastStreams streams_;
-  uint64_t dropped_ = 0;  // messages the client's full queue dropped, as last reported
+  struct HeldAnswer {
+    std::string agent_id;
+    std::string correlation;
+    pb::FetchRequest request;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::vector<HeldAnswer> held_;  // bounded by kMaxHeldAnswers
+  uint64_t dropped_ = 0;          // messages the client's full queue dropped, as last reported
   ServeStats stats_;
 };
 
