@@ -60,7 +60,7 @@ run_ctest() {  # flavour
 guard_bare_clone() {  # flavour
   local empty log=build/$1/ctest-hidden-corpus.log
   empty=$(mktemp -d)
-  local listed ran skip bad
+  local listed skip bad
   listed=$(cd "build/$1" && ctest -N -L realworld | sed -nE 's/^Total Tests: ([0-9]+)$/\1/p')
   (cd "build/$1" && SOVDEV_REALWORLD_DIR=$empty ctest -j2 -L realworld --output-on-failure) >"$log" 2>&1 || true
   rmdir "$empty"
