@@ -1,6 +1,7 @@
 // bench_import throughput|memory|size: the agent's import and the hub's bundle size against
-// baselines measured in the same run. Exit 0 when every bar holds, 1 when one is missed, 2 when
-// the benchmark itself could not run.
+// baselines measured in the same run, on the in-repo edge-stack fixture (and, for size, on the
+// kube-prometheus corpus when it is beside the repository; SKIPPED otherwise). Exit 0 when every
+// bar holds, 1 when one is missed, 2 when the benchmark itself could not run.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,7 +23,8 @@ namespace {
 constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kBigContent = 256 * kMiB;
 constexpr uint64_t kSmallContent = 1 * kMiB;
-constexpr const char* kVersions[] = {"81570cb1", "f214874c"};
+constexpr const char* kEdgeVersions[] = {"v1", "v2"};
+constexpr const char* kCorpusVersions[] = {"81570cb1", "f214874c"};
 
 struct Context {
   Paths paths;
@@ -36,7 +38,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 std::string describe(const GeneratedBundle& g) {
   std::string copies;
-  if (g.copies > 0) copies = ", " + std::to_string(g.copies) + "x kube-prometheus";
+  if (g.copies > 0) copies = ", " + std::to_string(g.copies) + "x edge-stack";
   return mib(g.uncompressed) + " of records (" + std::to_string(g.records) + " objects" + copies +
          ") -> " + mib(g.payload_size) + " payload";
 }
@@ -44,7 +46,7 @@ std::string describe(const GeneratedBundle& g) {
 GeneratedBundle kube_bundle(const Context& ctx, uint64_t content, const std::string& name) {
   static std::optional<std::vector<yaml::Object>> objects;
   const auto start = std::chrono::steady_clock::now();
-  if (!objects) objects = load_objects(ctx.paths.kube_prometheus(kVersions[0]));
+  if (!objects) objects = load_objects(ctx.paths.edge_stack(kEdgeVersions[0]));
   auto g = make_repeated_bundle(*objects, content, ctx.keys.publisher_key, ctx.data + "/" + name);
   note("bundle " + name + ": " + describe(g) + " (ready in " + fixed(seconds_since(start), 1) +
        " s)");
@@ -153,36 +155,46 @@ bool memory(const Context& ctx) {
   return small_ok && big_ok && flat_ok && random_ok;
 }
 
+// sovdev-hub build of one manifests folder against gzip -9 of the same YAML.
+bool size_of(const Context& ctx, const std::string& name, const std::string& dir) {
+  const std::string out = ctx.data + "/" + name + ".sdb";
+  const std::string log = ctx.data + "/build.log";
+  const auto b = run_process(
+      {ctx.paths.hub(), "build", dir, "--stack", "kp", "--channel", "edge", "--version", "1",
+       "--arch", "amd64,arm64", "--key", ctx.keys.publisher_key, "--out", out, "--quiet"},
+      log);
+  if (b.exit_code != 0) throw std::runtime_error("sovdev-hub build failed: " + read_text(log));
+  // The same files, in the same order as the hub reads them, as one YAML stream.
+  auto files = fs::list_files(dir, {".yaml", ".yml", ".json"});
+  if (!files) throw std::runtime_error(files.error().message);
+  const std::string yaml = ctx.data + "/" + name + ".yaml";
+  std::string cat = "cat";
+  for (const auto& f : *files) cat += " '" + f + "'";
+  (void)shell_output(cat + " > '" + yaml + "'");
+  const uint64_t bundle = file_size(out);
+  const uint64_t gz = std::stoull(shell_output("gzip -9 -c '" + yaml + "' | wc -c"));
+  const uint64_t gz64 = std::stoull(shell_output("gzip -9 -c '" + yaml + "' | base64 -w0 | wc -c"));
+  const double ratio = static_cast<double>(bundle) / static_cast<double>(gz);
+  note(name + ": " + std::to_string(files->size()) + " files, " + mib(file_size(yaml)) +
+       " of YAML");
+  return verdict("bundle size " + name + ": sovdev-hub build " + std::to_string(bundle) +
+                     " B (baseline gzip -9: " + std::to_string(gz) + " B; gzip+base64: " +
+                     std::to_string(gz64) + " B) ratio " + fixed(ratio, 2) + " < 1.00",
+                 ratio < 1.0);
+}
+
 bool size(const Context& ctx) {
   bool ok = true;
-  for (const char* version : kVersions) {
-    const std::string dir = ctx.paths.kube_prometheus(version);
-    const std::string out = ctx.data + "/kp-" + version + ".sdb";
-    const std::string log = ctx.data + "/build.log";
-    const auto b = run_process(
-        {ctx.paths.hub(), "build", dir, "--stack", "kp", "--channel", "edge", "--version", "1",
-         "--arch", "amd64,arm64", "--key", ctx.keys.publisher_key, "--out", out, "--quiet"},
-        log);
-    if (b.exit_code != 0) throw std::runtime_error("sovdev-hub build failed: " + read_text(log));
-    // The same files, in the same order as the hub reads them, as one YAML stream.
-    auto files = fs::list_files(dir, {".yaml", ".yml", ".json"});
-    if (!files) throw std::runtime_error(files.error().message);
-    const std::string yaml = ctx.data + "/kp-" + version + ".yaml";
-    std::string cat = "cat";
-    for (const auto& f : *files) cat += " '" + f + "'";
-    (void)shell_output(cat + " > '" + yaml + "'");
-    const uint64_t bundle = file_size(out);
-    const uint64_t gz = std::stoull(shell_output("gzip -9 -c '" + yaml + "' | wc -c"));
-    const uint64_t gz64 =
-        std::stoull(shell_output("gzip -9 -c '" + yaml + "' | base64 -w0 | wc -c"));
-    const double ratio = static_cast<double>(bundle) / static_cast<double>(gz);
-    note("kube-prometheus " + std::string(version) + ": " + std::to_string(files->size()) +
-         " files, " + mib(file_size(yaml)) + " of YAML");
-    ok &= verdict("bundle size " + std::string(version) + ": sovdev-hub build " +
-                      std::to_string(bundle) + " B (baseline gzip -9: " + std::to_string(gz) +
-                      " B; gzip+base64: " + std::to_string(gz64) + " B) ratio " + fixed(ratio, 2) +
-                      " < 1.00",
-                  ratio < 1.0);
+  for (const char* version : kEdgeVersions) {
+    ok &= size_of(ctx, "edge-stack " + std::string(version), ctx.paths.edge_stack(version));
+  }
+  for (const char* version : kCorpusVersions) {
+    const std::string name = "kube-prometheus " + std::string(version);
+    if (ctx.paths.has_kube_prometheus()) {
+      ok &= size_of(ctx, name, ctx.paths.kube_prometheus(version));
+    } else {
+      skipped("bundle size " + name, ctx.paths.realworld_dir() + "/kube-prometheus not found");
+    }
   }
   return ok;
 }
@@ -192,7 +204,8 @@ int usage() {
                "usage: bench_import throughput|memory|size [--build DIR] [--shared DIR] "
                "[--data DIR]\n"
                "  --build   build folder holding the programs (default %s)\n"
-               "  --shared  folder holding realworld/kube-prometheus (default %s)\n"
+               "  --shared  folder holding realworld/kube-prometheus, an extra (default %s;\n"
+               "            SOVDEV_REALWORLD_DIR names the realworld folder itself)\n"
                "  --data    keep generated bundles there for the next mode (default: a "
                "temporary folder, removed at the end)\n",
                SOVDEV_BENCH_BUILD_DIR, SOVDEV_BENCH_SHARED_DIR);

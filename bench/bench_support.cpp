@@ -166,6 +166,33 @@ bool verdict(const std::string& line, bool ok) {
   return ok;
 }
 
+void skipped(const std::string& what, const std::string& why) {
+  std::printf("%s: %s SKIPPED\n", what.c_str(), why.c_str());
+  std::fflush(stdout);
+}
+
+std::string Paths::source_dir() const {
+  // The bench targets are compiled with the build folder, not the source tree; the cache names
+  // the tree it was configured from.
+  std::ifstream cache(build_dir + "/CMakeCache.txt");
+  const std::string key = "CMAKE_HOME_DIRECTORY:INTERNAL=";
+  for (std::string line; std::getline(cache, line);) {
+    if (line.rfind(key, 0) == 0) return line.substr(key.size());
+  }
+  throw std::runtime_error(build_dir + "/CMakeCache.txt names no source folder: configure first");
+}
+
+std::string Paths::realworld_dir() const {
+  const char* env = std::getenv("SOVDEV_REALWORLD_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  return shared_dir + "/realworld";
+}
+
+bool Paths::has_kube_prometheus() const {
+  return std::filesystem::is_directory(kube_prometheus("81570cb1")) &&
+         std::filesystem::is_directory(kube_prometheus("f214874c"));
+}
+
 void note(const std::string& line) {
   std::printf("  %s\n", line.c_str());
   std::fflush(stdout);

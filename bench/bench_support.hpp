@@ -44,6 +44,9 @@ double median(std::vector<double> values);
 
 // A bar's verdict line, ending in OK or MISSED so bench/run.sh can collect it; returns `ok`.
 bool verdict(const std::string& line, bool ok);
+// A bar that could not be measured here, "<what>: <why> SKIPPED" (bench/run.sh counts it): never
+// a silent pass.
+void skipped(const std::string& what, const std::string& why);
 // An indented line of detail under the benchmark's heading.
 void note(const std::string& line);
 
@@ -51,7 +54,11 @@ void note(const std::string& line);
 std::string mib(uint64_t bytes);
 std::string fixed(double value, int decimals);
 
-// Where the programs and the shared data live; overridable from the command line.
+// Where the programs and the input data live; overridable from the command line.
+//  - The in-repo edge-stack fixture (tests/fixtures/edge-stack/<v1|v2>/manifests, in the source
+//    tree the build folder was configured from) is always there: every bar runs on it.
+//  - The kube-prometheus corpus beside the repository is an extra: $SOVDEV_REALWORLD_DIR, else
+//    <shared_dir>/realworld. Figures of the corpus alone are SKIPPED without it.
 struct Paths {
   std::string build_dir;   // holds hub/sovdev-hub, agent/sovdev-agent, bench/bench_bare
   std::string shared_dir;  // holds realworld/kube-prometheus/<version>/manifests
@@ -59,9 +66,18 @@ struct Paths {
   std::string agent() const { return build_dir + "/agent/sovdev-agent"; }
   std::string bare() const { return build_dir + "/bench/bench_bare"; }
   std::string harness() const { return build_dir + "/bench/bench_fleet_harness"; }
-  std::string kube_prometheus(const std::string& version) const {
-    return shared_dir + "/realworld/kube-prometheus/" + version + "/manifests";
+  // The source tree, from the build folder's CMakeCache.txt; throws when it cannot be read.
+  std::string source_dir() const;
+  // One version ("v1" or "v2") of the in-repo fixture.
+  std::string edge_stack(const std::string& version) const {
+    return source_dir() + "/tests/fixtures/edge-stack/" + version + "/manifests";
   }
+  std::string realworld_dir() const;
+  std::string kube_prometheus(const std::string& version) const {
+    return realworld_dir() + "/kube-prometheus/" + version + "/manifests";
+  }
+  // Whether both kube-prometheus versions are there.
+  bool has_kube_prometheus() const;
 };
 
 struct Keys {

@@ -11,14 +11,10 @@ bash scripts/build.sh gcc sovdev-hub sovdev-agent >/dev/null
 hub=$PWD/build/gcc/hub/sovdev-hub
 agent=$PWD/build/gcc/agent/sovdev-agent
 
-real=../shared/realworld/kube-prometheus
-if [ -d "$real/81570cb1/manifests" ]; then
-  v1=$(cd "$real/81570cb1/manifests" && pwd); v2=$(cd "$real/f214874c/manifests" && pwd)
-  stack=kube-prometheus
-else
-  echo "(../shared/realworld is not here: using the small example stack)"
-  v1=$PWD/stacks/example; v2=$PWD/stacks/example; stack=example
-fi
+# A real-world-shaped stack and an upgrade of it, in the repository: the walk-through is the same
+# on every machine (tests/fixtures/edge-stack/README.md says what is in it).
+v1=$PWD/tests/fixtures/edge-stack/v1/manifests; v2=$PWD/tests/fixtures/edge-stack/v2/manifests
+stack=edge-stack
 
 work=$(mktemp -d /tmp/sovdev-demo-XXXXXX)
 pids=()

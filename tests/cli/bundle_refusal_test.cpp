@@ -16,7 +16,7 @@ struct Built {
   uint32_t manifest_size = 0;
   Built() {
     file = ws.dir / "kp.sdb";
-    auto r = ws.build(kube_prometheus("81570cb1"), file, 1);
+    auto r = ws.build(edge_stack("v1"), file, 1);
     REQUIRE(r.exit_code == 0);
     bytes = read_text(file);
     manifest_size = *parse_bundle_header(bytes.substr(0, kBundleHeaderSize));
@@ -108,16 +108,16 @@ TEST_CASE("a bundle signed by a key outside the trust root is refused", "[cli][r
 
 TEST_CASE("an older version than the one cached is refused as a rollback", "[cli][refusal]") {
   Workspace ws;
-  REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "v1.sdb", 1).exit_code == 0);
-  REQUIRE(ws.build(kube_prometheus("f214874c"), ws.dir / "v2.sdb", 2).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v1"), ws.dir / "v1.sdb", 1).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v2"), ws.dir / "v2.sdb", 2).exit_code == 0);
   REQUIRE(ws.import(ws.dir / "v2.sdb").exit_code == 0);
   expect_refused(ws.import(ws.dir / "v1.sdb"), 6, "rollback refused");
 }
 
 TEST_CASE("the same version with other content is refused", "[cli][refusal]") {
   Workspace ws;
-  REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "a.sdb", 3).exit_code == 0);
-  REQUIRE(ws.build(kube_prometheus("f214874c"), ws.dir / "b.sdb", 3).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v1"), ws.dir / "a.sdb", 3).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v2"), ws.dir / "b.sdb", 3).exit_code == 0);
   REQUIRE(ws.import(ws.dir / "a.sdb").exit_code == 0);
   expect_refused(ws.import(ws.dir / "b.sdb"), 7, "never reuse a version");
   // The same file again is fine.
@@ -128,7 +128,7 @@ TEST_CASE("the same version with other content is refused", "[cli][refusal]") {
 
 TEST_CASE("a bundle for another channel or architecture is refused", "[cli][refusal]") {
   Workspace ws;
-  REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "a.sdb", 1).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v1"), ws.dir / "a.sdb", 1).exit_code == 0);
   expect_refused(ws.import(ws.dir / "a.sdb", {"--channel", "prod"}), 9,
                  "this agent follows 'prod'");
   expect_refused(ws.import(ws.dir / "a.sdb", {"--arch", "riscv64"}), 9, "architecture riscv64");

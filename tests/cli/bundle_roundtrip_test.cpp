@@ -28,20 +28,17 @@ std::vector<yaml::Object> expected_objects(const std::string& dir) {
   return std::move(*ordered);
 }
 
-}  // namespace
-
-TEST_CASE(
-    "both kube-prometheus versions build, verify, import and unpack to the same objects in apply "
-    "order",
-    "[cli][realworld]") {
+// Builds, verifies, imports and unpacks each source folder in turn (versions 1, 2 ...), checking
+// the bundle holds the folder's objects in apply order, CRDs first and the APIService last.
+void check_roundtrip(const std::vector<std::string>& sources, const std::string& files_built) {
   Workspace ws;
   uint64_t version = 1;
-  for (const std::string rev : {"81570cb1", "f214874c"}) {
-    INFO("kube-prometheus " << rev);
-    const std::string file = ws.dir / (rev + ".sdb");
-    auto built = ws.build(kube_prometheus(rev), file, version++);
+  for (const std::string& source : sources) {
+    INFO(source);
+    const std::string file = ws.dir / ("v" + std::to_string(version) + ".sdb");
+    auto built = ws.build(source, file, version++);
     REQUIRE(built.exit_code == 0);
-    CHECK_THAT(built.out, Catch::Contains("objects from 95 files"));
+    CHECK_THAT(built.out, Catch::Contains(files_built));
 
     auto verified = ws.verify(file);
     CHECK(verified.exit_code == 0);
@@ -52,7 +49,7 @@ TEST_CASE(
     REQUIRE(imported.exit_code == 0);
     CHECK_THAT(imported.out, Catch::Contains("state verified"));
 
-    const auto expected = expected_objects(kube_prometheus(rev));
+    const auto expected = expected_objects(source);
     const auto records = unpack_bundle(file, ws.trust);
     REQUIRE(records.size() == expected.size());
     for (size_t i = 0; i < records.size(); i++) {
@@ -62,19 +59,36 @@ TEST_CASE(
       CHECK(records[i].namespace_() == expected[i].namespace_);
       CHECK(records[i].json() == expected[i].json);
     }
-    // CRDs and the Namespace lead; the APIService (an aggregated API) comes last.
+    // CRDs and the Namespaces lead; the APIService (an aggregated API) comes last.
     CHECK(records.front().kind() == "CustomResourceDefinition");
     CHECK(records.back().kind() == "APIService");
   }
   auto status = run({agent_binary(), "status", "--state", ws.state(), "--json"});
   REQUIRE(status.exit_code == 0);
-  CHECK_THAT(status.out, Catch::Contains("\"newest_verified\": 2"));
+  CHECK_THAT(status.out, Catch::Contains("\"newest_verified\": " + std::to_string(version - 1)));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "both edge-stack versions build, verify, import and unpack to the same objects in apply order",
+    "[cli]") {
+  check_roundtrip({edge_stack("v1"), edge_stack("v2")}, "objects from 137 files");
+}
+
+TEST_CASE(
+    "both kube-prometheus versions build, verify, import and unpack to the same objects in apply "
+    "order",
+    "[cli][realworld]") {
+  SOVDEV_SKIP_WITHOUT_REALWORLD();
+  check_roundtrip({kube_prometheus("81570cb1"), kube_prometheus("f214874c")},
+                  "objects from 95 files");
 }
 
 TEST_CASE("building twice from the same input gives the same payload", "[cli]") {
   Workspace ws;
-  REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "a.sdb", 1).exit_code == 0);
-  REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "b.sdb", 1).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v1"), ws.dir / "a.sdb", 1).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v1"), ws.dir / "b.sdb", 1).exit_code == 0);
   const auto a = unpack_bundle(ws.dir / "a.sdb", ws.trust);
   const auto b = unpack_bundle(ws.dir / "b.sdb", ws.trust);
   REQUIRE(a.size() == b.size());
@@ -119,7 +133,7 @@ TEST_CASE("a secret key readable by others is refused", "[cli]") {
   Workspace ws;
   std::filesystem::permissions(ws.key("pub1"), std::filesystem::perms::others_read,
                                std::filesystem::perm_options::add);
-  auto r = ws.build(kube_prometheus("81570cb1"), ws.dir / "x.sdb", 1);
+  auto r = ws.build(edge_stack("v1"), ws.dir / "x.sdb", 1);
   CHECK(r.exit_code == 4);
   CHECK_THAT(r.err, Catch::Contains("chmod 600"));
 }
@@ -135,13 +149,13 @@ TEST_CASE("trust rotate writes a root the agent accepts and the import pins it",
   CHECK_THAT(refused.err, Catch::Contains("current root keys"));
   CHECK_FALSE(std::filesystem::exists(ws.dir / "v2.root"));
 
-  REQUIRE(ws.build(kube_prometheus("81570cb1"), ws.dir / "a.sdb", 1).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v1"), ws.dir / "a.sdb", 1).exit_code == 0);
   REQUIRE(ws.import(ws.dir / "a.sdb").exit_code == 0);  // pins v1
   auto rotated = run({hub_binary(), "trust", "rotate", "--current", ws.trust, "--root",
                       ws.dir / "keys/root2.pub", "--publisher", ws.dir / "keys/pub1.pub", "--sign",
                       ws.key("root1"), "--sign", ws.key("root2"), "--out", ws.dir / "v2.root"});
   REQUIRE(rotated.exit_code == 0);
-  REQUIRE(ws.build(kube_prometheus("f214874c"), ws.dir / "b.sdb", 2).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v2"), ws.dir / "b.sdb", 2).exit_code == 0);
   auto imported = run({agent_binary(), "import", "--state", ws.state(), "--trust",
                        ws.dir / "v2.root", ws.dir / "b.sdb"});
   INFO(imported.err);

@@ -45,10 +45,6 @@ RunResult Workspace::verify(const std::string& file) const {
   return run({agent_binary(), "verify", "--trust", trust, file});
 }
 
-std::string kube_prometheus(const std::string& version) {
-  return shared_dir() + "/realworld/kube-prometheus/" + version + "/manifests";
-}
-
 void write_manifest(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   write_text(path, text);

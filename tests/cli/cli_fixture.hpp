@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bundles/keys.hpp"
+#include "tests/support/inputs.hpp"
 #include "tests/support/process.hpp"
 
 namespace sovdev::testing {
@@ -22,8 +23,6 @@ struct Workspace {
   RunResult verify(const std::string& file) const;
   std::string state() const { return dir / "state"; }
 };
-
-std::string kube_prometheus(const std::string& version);  // "81570cb1" or "f214874c"
 
 // Writes `text` as a manifest file (creating folders).
 void write_manifest(const std::string& path, const std::string& text);

@@ -1,5 +1,6 @@
-// Real record streams (the two kube-prometheus versions), signed bundles made of them, keys, and
-// an agent cache holding a bundle, for the delta tests.
+// Record streams of a real-world-shaped upgrade (the in-repo edge-stack fixture, v1 -> v2; the
+// kube-prometheus corpus for the [realworld] case), signed bundles made of them, keys, and an
+// agent cache holding a bundle, for the delta tests.
 #pragma once
 
 #include <cstdint>
@@ -19,13 +20,15 @@
 #include "platform/store/agent_cache.hpp"
 #include "tests/bundles/fixtures.hpp"
 #include "tests/store/test_support.hpp"
+#include "tests/support/inputs.hpp"
 
 namespace sovdev::delta_test {
 
 using store::test::must;
 
-inline const char* const kOld = "81570cb1";
-inline const char* const kNew = "f214874c";
+// The manifests folders of the upgrade most cases use.
+inline const std::string kOld = sovdev::testing::edge_stack("v1");
+inline const std::string kNew = sovdev::testing::edge_stack("v2");
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -34,10 +37,8 @@ inline std::string read_text(const std::string& path) {
   return out.str();
 }
 
-// The objects of one kube-prometheus version as the hub packs them: parsed, in apply order.
-inline std::vector<pb::ResourceRecord> kube_prometheus(const std::string& version) {
-  const std::string dir =
-      std::string(SOVDEV_SHARED_DIR) + "/realworld/kube-prometheus/" + version + "/manifests";
+// The objects of one manifests folder as the hub packs them: parsed, in apply order.
+inline std::vector<pb::ResourceRecord> load_records(const std::string& dir) {
   std::vector<yaml::Object> all;
   for (const auto& path : must(fs::list_files(dir, {".yaml", ".yml", ".json"}))) {
     const std::string shown = std::filesystem::path(path).lexically_relative(dir).string();
@@ -57,11 +58,11 @@ inline std::vector<pb::ResourceRecord> kube_prometheus(const std::string& versio
   return records;
 }
 
-// Loaded once per process: several test cases use the same versions.
-inline const std::vector<pb::ResourceRecord>& records_of(const std::string& version) {
+// Loaded once per process: several test cases use the same folders.
+inline const std::vector<pb::ResourceRecord>& records_of(const std::string& dir) {
   static std::map<std::string, std::vector<pb::ResourceRecord>> loaded;
-  auto it = loaded.find(version);
-  if (it == loaded.end()) it = loaded.emplace(version, kube_prometheus(version)).first;
+  auto it = loaded.find(dir);
+  if (it == loaded.end()) it = loaded.emplace(dir, load_records(dir)).first;
   return it->second;
 }
 

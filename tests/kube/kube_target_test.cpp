@@ -101,8 +101,8 @@ TEST_CASE("kube-prometheus applies in a valid order, again unchanged, and upgrad
   Site site;
   Workspace ws;
   const std::string v1 = ws.dir / "v1.sdb", v2 = ws.dir / "v2.sdb";
-  REQUIRE(ws.build(kube_prometheus("81570cb1"), v1, 1).exit_code == 0);
-  REQUIRE(ws.build(kube_prometheus("f214874c"), v2, 2).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v1"), v1, 1).exit_code == 0);
+  REQUIRE(ws.build(edge_stack("v2"), v2, 2).exit_code == 0);
   const auto first = unpack_bundle(v1, ws.trust), second = unpack_bundle(v2, ws.trust);
   auto target = site.target();
 

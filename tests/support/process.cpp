@@ -142,9 +142,6 @@ std::string hub_binary() {
 std::string agent_binary() {
   return std::string(SOVDEV_BINARY_DIR) + "/agent/sovdev-agent";
 }
-std::string shared_dir() {
-  return SOVDEV_SHARED_DIR;
-}
 std::string source_dir() {
   return SOVDEV_SOURCE_DIR;
 }

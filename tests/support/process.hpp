@@ -56,10 +56,9 @@ class Child {
 // Polls `condition` until it holds or `timeout` passes; never a bare sleep as synchronisation.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
-// Absolute paths of the built programs and the shared folder.
+// Absolute paths of the built programs and the source tree (test inputs: tests/support/inputs.hpp).
 std::string hub_binary();
 std::string agent_binary();
-std::string shared_dir();
 std::string source_dir();
 
 std::string read_text(const std::string& path);

@@ -16,7 +16,7 @@ TEST_CASE("a hub publishes and serves a bundle and an agent syncs it into its di
           "[sync]") {
   Fleet fleet;
   const std::string file = fleet.ws.dir / "kp1.sdb";
-  REQUIRE(fleet.ws.build(kube_prometheus("81570cb1"), file, 1).exit_code == 0);
+  REQUIRE(fleet.ws.build(edge_stack("v1"), file, 1).exit_code == 0);
   auto published = fleet.publish(file);
   INFO(published.err);
   REQUIRE(published.exit_code == 0);
@@ -50,7 +50,7 @@ TEST_CASE("a hub publishes and serves a bundle and an agent syncs it into its di
 TEST_CASE("an agent offline while five versions are published fetches only the newest, as a delta",
           "[sync][delta]") {
   Fleet fleet;
-  REQUIRE(fleet.ws.build(kube_prometheus("81570cb1"), fleet.ws.dir / "v1.sdb", 1).exit_code == 0);
+  REQUIRE(fleet.ws.build(edge_stack("v1"), fleet.ws.dir / "v1.sdb", 1).exit_code == 0);
   REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a");
@@ -58,7 +58,7 @@ TEST_CASE("an agent offline while five versions are published fetches only the n
 
   // Offline: five versions, each a small edit of the stack (the last is the real upgrade).
   for (uint64_t v = 2; v <= 6; v++) {
-    const std::string src = v == 6 ? kube_prometheus("f214874c") : kube_prometheus("81570cb1");
+    const std::string src = v == 6 ? edge_stack("v2") : edge_stack("v1");
     const std::string file = fleet.ws.dir / ("v" + std::to_string(v) + ".sdb");
     REQUIRE(fleet.ws.build(src, file, v).exit_code == 0);
     REQUIRE(fleet.publish_live(file).exit_code == 0);

@@ -199,7 +199,7 @@ TEST_CASE("a transfer survives a broker restart and the loss of one of two hub r
 TEST_CASE("hostile traffic on every topic is ignored and counted, and the cache does not change",
           "[sync][hostile]") {
   Fleet fleet;
-  REQUIRE(fleet.ws.build(kube_prometheus("81570cb1"), fleet.ws.dir / "v1.sdb", 1).exit_code == 0);
+  REQUIRE(fleet.ws.build(edge_stack("v1"), fleet.ws.dir / "v1.sdb", 1).exit_code == 0);
   REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a");
