@@ -144,8 +144,12 @@ std::multiset<std::string> applied_objects(const std::string& dir) {
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     if (name[0] == '.' || e.path().extension() != ".json") continue;
+    // An empty file is a pruned object the dir target keeps empty until k3s has seen it so
+    // (k3s #1971): nothing applied.
+    const std::string text = read_text(e.path().string());
+    if (text.empty()) continue;
     // Canonical form, whatever the target's formatting.
-    out.insert(nlohmann::json::parse(read_text(e.path().string())).dump());
+    out.insert(nlohmann::json::parse(text).dump());
   }
   return out;
 }

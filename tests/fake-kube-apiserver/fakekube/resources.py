@@ -66,6 +66,7 @@ BUILTIN = (
     _r("v1", "persistentvolumeclaims", "PersistentVolumeClaim", NS, short_names=("pvc",), **NO_GEN),
     _r("v1", "pods", "Pod", NS, short_names=("po",), categories=("all",), **NO_GEN),
     _r("v1", "endpoints", "Endpoints", NS, short_names=("ep",), **NO_GEN, **NO_STATUS),
+    _r("discovery.k8s.io/v1", "endpointslices", "EndpointSlice", NS, **NO_GEN, **NO_STATUS),
     _r("v1", "resourcequotas", "ResourceQuota", NS, short_names=("quota",), **NO_GEN),
     _r("v1", "limitranges", "LimitRange", NS, short_names=("limits",), **NO_GEN, **NO_STATUS),
     _r("apps/v1", "deployments", "Deployment", NS, short_names=("deploy",), categories=("all",),
