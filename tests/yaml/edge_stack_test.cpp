@@ -16,38 +16,18 @@
 
 #include "bundles/yaml/objects.hpp"
 #include "tests/support/inputs.hpp"
+#include "tests/yaml/helpers.hpp"
 
 namespace fs = std::filesystem;
 using sovdev::yaml::Object;
+using sovdev::yaml::test::first_of;
+using sovdev::yaml::test::last_of;
 
 namespace {
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Every object of one version's manifests/ (setup/ included), files in name order.
 std::vector<Object> load(const std::string& version) {
-  const fs::path manifests = sovdev::testing::edge_stack(version);
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::recursive_directory_iterator(manifests)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".yaml") {
-      files.push_back(entry.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  REQUIRE(files.size() == 137);
-  std::vector<Object> objects;
-  for (const fs::path& file : files) {
-    std::string relative = fs::relative(file, manifests.parent_path()).string();
-    auto parsed = sovdev::yaml::parse_manifests(relative, read_file(file));
-    if (!parsed) FAIL(parsed.error().message);
-    for (Object& o : *parsed) objects.push_back(std::move(o));
-  }
-  return objects;
+  return sovdev::yaml::test::load_manifests(sovdev::testing::edge_stack(version), 137);
 }
 
 using Key = std::tuple<std::string, std::string, std::string>;  // kind, namespace, name
@@ -103,18 +83,9 @@ TEST_CASE("the edge-stack fixture parses, validates and orders in both versions"
     for (size_t i = 0; i < 9; ++i) CHECK(ordered->at(i).kind == "CustomResourceDefinition");
     for (size_t i = 9; i < 13; ++i) CHECK(ordered->at(i).kind == "Namespace");
     CHECK(ordered->back().kind == "APIService");
-    auto first_of = [&](const std::string& kind) {
-      return std::find_if(ordered->begin(), ordered->end(),
-                          [&](const Object& o) { return o.kind == kind; }) -
-             ordered->begin();
-    };
-    auto last_of = [&](const std::string& kind) {
-      return ordered->rend() - std::find_if(ordered->rbegin(), ordered->rend(),
-                                            [&](const Object& o) { return o.kind == kind; });
-    };
-    CHECK(last_of("ClusterRoleBinding") < first_of("ServiceAccount"));
-    CHECK(last_of("StatefulSet") < first_of("MetricStore"));
-    CHECK(last_of("Deployment") < first_of("SiteProbe"));
+    CHECK(last_of(*ordered, "ClusterRoleBinding") < first_of(*ordered, "ServiceAccount"));
+    CHECK(last_of(*ordered, "StatefulSet") < first_of(*ordered, "MetricStore"));
+    CHECK(last_of(*ordered, "Deployment") < first_of(*ordered, "SiteProbe"));
   }
 }
 

@@ -13,38 +13,18 @@
 
 #include "bundles/yaml/objects.hpp"
 #include "tests/support/inputs.hpp"
+#include "tests/yaml/helpers.hpp"
 
 namespace fs = std::filesystem;
 using sovdev::yaml::Object;
+using sovdev::yaml::test::first_of;
+using sovdev::yaml::test::last_of;
 
 namespace {
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Every object of one version's manifests/ (setup/ included), files in name order.
 std::vector<Object> load(const std::string& version) {
-  fs::path root = fs::path(sovdev::testing::kube_prometheus(version)).parent_path();
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::recursive_directory_iterator(root / "manifests")) {
-    if (entry.is_regular_file() && entry.path().extension() == ".yaml") {
-      files.push_back(entry.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  REQUIRE(files.size() == 95);
-  std::vector<Object> objects;
-  for (const fs::path& file : files) {
-    std::string relative = fs::relative(file, root).string();
-    auto parsed = sovdev::yaml::parse_manifests(relative, read_file(file));
-    if (!parsed) FAIL(parsed.error().message);
-    for (Object& o : *parsed) objects.push_back(std::move(o));
-  }
-  return objects;
+  return sovdev::yaml::test::load_manifests(sovdev::testing::kube_prometheus(version), 95);
 }
 
 std::map<std::string, int> count_kinds(const std::vector<Object>& objects) {
@@ -96,18 +76,9 @@ TEST_CASE("kube-prometheus manifests parse, validate and order in both versions"
     CHECK(ordered->back().kind == "APIService");
     CHECK(ordered->back().name == "v1beta1.metrics.k8s.io");
     // Cluster-wide RBAC before any namespaced object, custom resources after every Deployment.
-    auto first_of = [&](const std::string& kind) {
-      return std::find_if(ordered->begin(), ordered->end(),
-                          [&](const Object& o) { return o.kind == kind; }) -
-             ordered->begin();
-    };
-    auto last_of = [&](const std::string& kind) {
-      return ordered->rend() - std::find_if(ordered->rbegin(), ordered->rend(),
-                                            [&](const Object& o) { return o.kind == kind; });
-    };
-    CHECK(last_of("ClusterRoleBinding") < first_of("ServiceAccount"));
-    CHECK(last_of("Deployment") < first_of("ServiceMonitor"));
-    CHECK(last_of("Deployment") < first_of("Prometheus"));
+    CHECK(last_of(*ordered, "ClusterRoleBinding") < first_of(*ordered, "ServiceAccount"));
+    CHECK(last_of(*ordered, "Deployment") < first_of(*ordered, "ServiceMonitor"));
+    CHECK(last_of(*ordered, "Deployment") < first_of(*ordered, "Prometheus"));
   }
 }
 
