@@ -1,5 +1,7 @@
 #include "platform/kube/skim.hpp"
 
+#include <cstring>
+
 namespace sovdev::kube {
 namespace {
 
@@ -99,15 +101,24 @@ std::optional<std::pair<size_t, size_t>> find_member(std::string_view text, std:
     while (i < text.size() && space(text[i])) i++;
   };
   // The end of the string starting at text[i] == '"' (the index after its closing quote).
+  // Values can be megabytes (a ConfigMap's data), so quotes are found with memchr: a quote
+  // closes the string when an even number of backslashes precedes it.
   auto skip_string = [&]() -> bool {
-    for (i++; i < text.size(); i++) {
-      if (text[i] == '\\') {
-        i++;
-      } else if (text[i] == '"') {
-        i++;
+    const size_t start = i + 1;
+    for (size_t from = start; from < text.size();) {
+      const auto* quote =
+          static_cast<const char*>(std::memchr(text.data() + from, '"', text.size() - from));
+      if (quote == nullptr) break;
+      const auto at = static_cast<size_t>(quote - text.data());
+      size_t backslashes = 0;
+      while (at - backslashes > start && text[at - backslashes - 1] == '\\') backslashes++;
+      if (backslashes % 2 == 0) {
+        i = at + 1;
         return true;
       }
+      from = at + 1;
     }
+    i = text.size();
     return false;
   };
   skip_space();

@@ -46,5 +46,17 @@ TEST_CASE("find_member locates a member's value past strings that look like JSON
   CHECK_FALSE(find_member("not json", "a"));
 }
 
+TEST_CASE("find_member tells an escaped quote from a quote after an escaped backslash") {
+  // "q\"z" holds an escaped quote; "x\\" ends in an escaped backslash, then its real quote.
+  constexpr std::string_view text = R"({"a":"q\"z\\","b":"x\\","c":2})";
+  auto span = find_member(text, "b");
+  REQUIRE(span);
+  CHECK(text.substr(span->first, span->second - span->first) == R"("x\\")");
+  span = find_member(text, "c");
+  REQUIRE(span);
+  CHECK(text.substr(span->first, span->second - span->first) == "2");
+  CHECK_FALSE(find_member(R"({"a":"ends in an escaped quote\"})", "b"));
+}
+
 }  // namespace
 }  // namespace sovdev::kube
