@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -7,6 +8,7 @@
 #include "common/hex.hpp"
 #include "common/text.hpp"
 #include "platform/store/agent_cache.hpp"
+#include "platform/store/migrate.hpp"
 
 namespace sovdev::agent {
 namespace {
@@ -17,6 +19,39 @@ struct StatusOptions {
   std::string state;
   bool as_json = false;
 };
+
+// Read-only, so `status` works on a read-only state folder, on a copy, or as another user, and
+// never changes what it reports on. Only a cache an older agent left at an older schema is
+// opened for writing, to migrate it; where that is not allowed the message says what to do.
+Expected<store::Database> open_for_reading(const std::string& state) {
+  const std::string path = database_path(state);
+  if (!std::filesystem::exists(path)) {
+    return make_error(Errc::not_found,
+                      "no agent state in " + state + " (import a bundle or run the agent first)");
+  }
+  store::OpenOptions options;
+  options.create = false;
+  options.read_only = true;
+  auto db = store::Database::open(path, options);
+  if (!db) return std::move(db).error().context("open agent cache");
+  SOVDEV_ASSIGN(const int64_t version, store::schema_version(*db));
+  const auto known = static_cast<int64_t>(store::migrations(store::Schema::agent).size());
+  if (version == known) return db;
+  if (version > known) {
+    return make_error(Errc::store, path + " was written by a newer sovdev-agent (schema " +
+                                       std::to_string(version) + ", this one reads up to " +
+                                       std::to_string(known) + "): use that agent's status");
+  }
+  auto migrated = open_state(state, false);
+  if (!migrated) {
+    return make_error(migrated.error().code,
+                      path + " was written by an older sovdev-agent (schema " +
+                          std::to_string(version) + ", this one reads " + std::to_string(known) +
+                          ") and cannot be migrated here: " + migrated.error().message +
+                          " (run `sovdev-agent status` once as the agent's user)");
+  }
+  return migrated;
+}
 
 Expected<json> collect(store::Database& db) {
   json out;
@@ -85,7 +120,7 @@ void print_human(const json& s) {
 }
 
 Status status(const StatusOptions& o) {
-  SOVDEV_ASSIGN(store::Database db, open_state(o.state, false));
+  SOVDEV_ASSIGN(store::Database db, open_for_reading(o.state));
   SOVDEV_ASSIGN(json s, collect(db));
   if (o.as_json) {
     std::printf("%s\n", s.dump(2).c_str());

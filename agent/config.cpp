@@ -382,10 +382,20 @@ void read_broker(Reader& r, const toml::table& root, AgentConfig& c) {
   r.required(r.line("broker.urls") != 0, "broker.urls",
              "[broker] urls = [\"ssl://hub.example:8883\"]");
   bool any_ssl = false;
+  bool any_plain = false;
   for (const auto& url : b.urls) {
     if (auto what = url_problem(url))
       r.problem(r.line("broker.urls"), "broker.urls", url + " " + *what);
     any_ssl = any_ssl || url.rfind("ssl://", 0) == 0;
+    any_plain = any_plain || url.rfind("tcp://", 0) == 0;
+  }
+  // Paho tries the list in order and takes the first that answers: whoever can block the
+  // ssl:// port would have the agent fall back to plain text, credentials and all.
+  if (any_ssl && any_plain) {
+    r.problem(r.line("broker.urls"), "broker.urls",
+              "mixes ssl:// and tcp:// URLs, which lets anyone who can block TLS downgrade the "
+              "connection to plain text: use ssl:// for every broker (or tcp:// for all, on a "
+              "trusted network only)");
   }
   if (r.string(t, "broker", "topic_prefix", b.topic_prefix)) {
     if (auto what = topic_prefix_problem(b.topic_prefix)) {

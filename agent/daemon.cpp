@@ -8,6 +8,7 @@
 #include "agent/payload_source.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/messages.hpp"
+#include "common/text.hpp"
 #include "platform/proc/memory.hpp"
 
 namespace sovdev::agent {
@@ -94,7 +95,7 @@ void Daemon::reject(const std::string& what) {
   rejected_++;
   rejected_unreported_ = true;
   status_.set_rejected_messages(rejected_);
-  spdlog::warn("ignored: {}", what);
+  spdlog::warn("ignored: {}", escape_control(what));
 }
 
 Status Daemon::flush(int64_t now_ms) {

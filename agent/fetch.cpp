@@ -16,6 +16,7 @@
 #include "bundles/messages.hpp"
 #include "bundles/verify.hpp"
 #include "common/hex.hpp"
+#include "common/text.hpp"
 #include "platform/fs/files.hpp"
 
 namespace sovdev::agent {
@@ -224,7 +225,8 @@ Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
     case pb::FetchResponse::kError:
       if (phase_ == Phase::delta_offer) return on_delta_offer(resp, now_ms);
       if (resp.body_case() == pb::FetchResponse::kError) {
-        spdlog::warn("hub says for {}@{}: {}", goal_.stack, goal_.version, resp.error());
+        spdlog::warn("hub says for {}@{}: {}", goal_.stack, goal_.version,
+                     escape_control(resp.error()));
         if (phase_ == Phase::delta_chunks) {
           // The hub lost the delta (restart, other replica): fall back to the full payload.
           used_delta_ = false;

@@ -5,6 +5,7 @@
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/messages.hpp"
+#include "common/text.hpp"
 #include "hub/catalog.hpp"
 
 namespace sovdev::hub {
@@ -113,7 +114,7 @@ Status Server::handle(const mqtt::Event& event) {
 
 void Server::reject(const std::string& what) {
   stats_.rejected++;
-  spdlog::warn("rejected: {}", what);
+  spdlog::warn("rejected: {}", escape_control(what));
 }
 
 Status Server::send(const std::string& agent_id, const std::string& correlation,

@@ -59,8 +59,8 @@ Error errno_error(std::string_view what, const std::string& path, int err) {
   return make_error(Errc::io, std::string(what) + " " + path + ": " + std::strerror(err));
 }
 
-Expected<std::string> read_file(const std::string& path, size_t max_size) {
-  SOVDEV_ASSIGN(InputFile in, InputFile::open(path));
+Expected<std::string> read_file(const std::string& path, size_t max_size, Links links) {
+  SOVDEV_ASSIGN(InputFile in, InputFile::open(path, links));
   if (in.size() > max_size) {
     return make_error(Errc::too_large, path + " is " + std::to_string(in.size()) +
                                            " bytes, over the limit of " + std::to_string(max_size));
@@ -131,18 +131,48 @@ Expected<std::vector<std::string>> list_files(const std::string& dir,
 }
 
 Status make_dirs(const std::string& dir, mode_t mode) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return make_error(Errc::io, "create folder " + dir + ": " + ec.message());
-  ::chmod(dir.c_str(), mode);
+  std::filesystem::path target = std::filesystem::path(dir).lexically_normal();
+  if (!target.has_filename() && target.has_parent_path() && target != target.root_path()) {
+    target = target.parent_path();  // "a/b/" names the folder "a/b"
+  }
+  std::vector<std::string> missing;  // deepest first
+  for (std::filesystem::path p = target; !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return make_error(Errc::io, p.string() + " is not a folder");
+      break;
+    }
+    if (errno != ENOENT) return errno_error("stat", p.string(), errno);
+    missing.push_back(p.string());
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), mode) != 0) {
+      const int err = errno;
+      struct stat st {};
+      // Made by someone else in the meantime: theirs, so its mode stays theirs too.
+      if (err == EEXIST && ::stat(it->c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+      return errno_error("create folder", *it, err);
+    }
+    // Exactly `mode`, whatever the umask: only for a folder made here.
+    if (::chmod(it->c_str(), mode) != 0) return errno_error("chmod", *it, errno);
+  }
   return {};
 }
 
 // ------------------------------------------------------------------------------ InputFile
 
-Expected<InputFile> InputFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error("open", path, errno);
+Expected<InputFile> InputFile::open(const std::string& path, Links links) {
+  // Refusing also means not waiting: opening a planted FIFO would block until a writer came.
+  // O_NONBLOCK changes nothing for the regular files that pass the check below.
+  const int refuse = links == Links::refuse ? O_NOFOLLOW | O_NONBLOCK : 0;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | refuse);
+  if (fd < 0) {
+    if (errno == ELOOP && links == Links::refuse) {
+      return make_error(Errc::io, path + " is a symbolic link: refusing to follow it (remove it)");
+    }
+    return errno_error("open", path, errno);
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
@@ -152,6 +182,10 @@ Expected<InputFile> InputFile::open(const std::string& path) {
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
     return make_error(Errc::io, path + " is a folder, not a file");
+  }
+  if (links == Links::refuse && !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return make_error(Errc::io, path + " is not a regular file: refusing to read it");
   }
   return InputFile(fd, path, static_cast<uint64_t>(st.st_size));
 }
@@ -198,16 +232,39 @@ Expected<std::string_view> InputFile::read(size_t n) {
 // ------------------------------------------------------------------------------ OutputFile
 
 Expected<OutputFile> OutputFile::create(const std::string& path, mode_t mode) {
+  if (path == "-") {
+    const int fd = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return errno_error("write to", "stdout", errno);
+    return OutputFile(fd, path, "", true);
+  }
+  // Renaming over anything but a regular file would replace it: `--out /dev/null` run as root
+  // once left a regular file where the device was, and broke every program that writes there.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      return make_error(Errc::io, path + " is a folder: give the name of a file to write");
+    }
+    if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+      return make_error(Errc::io, path +
+                                      " is a block device or a socket: refusing to write there "
+                                      "(give a regular file, a character device, a FIFO or - "
+                                      "for stdout)");
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return errno_error("open", path, errno);
+    return OutputFile(fd, path, "", true);
+  }
   const std::string temp = temp_name(path);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return errno_error("create", temp, errno);
-  return OutputFile(fd, path, temp);
+  return OutputFile(fd, path, temp, false);
 }
 
 OutputFile::OutputFile(OutputFile&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
       path_(std::move(o.path_)),
       temp_(std::move(o.temp_)),
+      in_place_(o.in_place_),
       written_(o.written_) {}
 
 OutputFile& OutputFile::operator=(OutputFile&& o) noexcept {
@@ -216,6 +273,7 @@ OutputFile& OutputFile::operator=(OutputFile&& o) noexcept {
     fd_ = std::exchange(o.fd_, -1);
     path_ = std::move(o.path_);
     temp_ = std::move(o.temp_);
+    in_place_ = o.in_place_;
     written_ = o.written_;
   }
   return *this;
@@ -228,20 +286,25 @@ OutputFile::~OutputFile() {
 void OutputFile::discard() {
   if (fd_ >= 0) {
     ::close(fd_);
-    ::unlink(temp_.c_str());
+    if (!in_place_) ::unlink(temp_.c_str());
     fd_ = -1;
   }
 }
 
 Status OutputFile::write(std::string_view data) {
   if (fd_ < 0) return make_error(Errc::internal, "write to a closed file " + path_);
-  SOVDEV_TRY(write_all(fd_, data, temp_));
+  SOVDEV_TRY(write_all(fd_, data, temp_path()));
   written_ += data.size();
   return {};
 }
 
 Status OutputFile::commit() {
   if (fd_ < 0) return make_error(Errc::internal, "commit of a closed file " + path_);
+  if (in_place_) {
+    // A device, a FIFO or stdout: nothing to sync or rename (fsync fails on pipes).
+    if (::close(std::exchange(fd_, -1)) != 0) return errno_error("close", path_, errno);
+    return {};
+  }
   if (::fsync(fd_) != 0) return errno_error("sync", temp_, errno);
   if (::close(std::exchange(fd_, -1)) != 0) {
     ::unlink(temp_.c_str());

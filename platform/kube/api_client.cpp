@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "platform/kube/skim.hpp"
 
 namespace sovdev::kube {
@@ -188,7 +189,10 @@ Error api_error(std::string_view method, const std::string& path, const HttpResp
     if (status.contains("reason") && status["reason"].is_string()) reason = status["reason"];
     if (status.contains("message") && status["message"].is_string()) message = status["message"];
   }
-  if (message.empty()) message = response.body.substr(0, 512);
+  // Any other body may echo the object sent (a Secret's data): its size only, never its bytes.
+  message = message.empty() ? "a reply of " + std::to_string(response.body.size()) +
+                                  " bytes that is not a Status (not shown)"
+                            : escape_control(message);
   std::string text = std::string(method) + " " + path + ": " + std::to_string(response.code) +
                      (reason.empty() ? "" : " " + reason) + ": " + message;
   if (response.code == 401) {

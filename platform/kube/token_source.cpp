@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.hpp"
 #include "platform/fs/files.hpp"
-
-extern char** environ;
+#include "platform/proc/spawn.hpp"
 
 namespace sovdev::kube {
 namespace {
@@ -47,10 +47,18 @@ struct Fd {
   }
 };
 
-std::string command_line(const ExecPlugin& plugin) {
-  std::string out = plugin.command;
-  for (const auto& a : plugin.args) out += " " + a;
-  return out;
+// The plugin's program only: kubeconfig args and env may carry tokens (`--token=...`), and
+// these messages reach the agent's log and its status.
+std::string command_name(const ExecPlugin& plugin) {
+  return plugin.command;
+}
+
+// Its stderr, made one safe line: the plugin may relay an identity provider's text, or echo
+// its arguments.
+std::string stderr_text(const std::string& err, const ExecPlugin& plugin) {
+  std::vector<std::string> argv{plugin.command};
+  argv.insert(argv.end(), plugin.args.begin(), plugin.args.end());
+  return escape_control(proc::hide_arguments(trim_right(err), argv));
 }
 
 // The ExecCredential the plugin finds in KUBERNETES_EXEC_INFO.
@@ -69,27 +77,12 @@ std::string exec_info(const Credentials& c) {
   return info.dump();
 }
 
-// The agent's environment with KUBERNETES_EXEC_INFO and the plugin's entries set over it.
+// The agent's environment (less systemd's notify and watchdog entries) with
+// KUBERNETES_EXEC_INFO and the plugin's entries set over it.
 std::vector<std::string> plugin_env(const Credentials& c) {
   std::vector<std::pair<std::string, std::string>> set = c.exec->env;
   set.emplace_back("KUBERNETES_EXEC_INFO", exec_info(c));
-  std::vector<std::string> out;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string_view entry = *e;
-    const std::string_view name = entry.substr(0, entry.find('='));
-    const bool replaced =
-        std::any_of(set.begin(), set.end(), [&](const auto& kv) { return kv.first == name; });
-    if (!replaced) out.emplace_back(entry);
-  }
-  for (const auto& [name, value] : set) out.push_back(name + "=" + value);
-  return out;
-}
-
-std::vector<char*> c_strings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
+  return proc::child_environment(set);
 }
 
 // Runs the plugin to its end: stdout (bounded) and the tail of stderr.
@@ -100,7 +93,7 @@ struct PluginRun {
 
 Expected<PluginRun> run(const Credentials& c, std::chrono::milliseconds timeout) {
   const ExecPlugin& plugin = *c.exec;
-  const std::string what = "exec credential plugin '" + command_line(plugin) + "'";
+  const std::string what = "exec credential plugin '" + command_name(plugin) + "'";
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return make_error(Errc::internal, what + ": pipe failed");
   Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
@@ -112,6 +105,7 @@ Expected<PluginRun> run(const Credentials& c, std::chrono::milliseconds timeout)
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_w.fd, STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_w.fd, STDERR_FILENO);
+  const int closing = proc::close_other_descriptors(&actions);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;
@@ -127,10 +121,12 @@ Expected<PluginRun> run(const Credentials& c, std::chrono::milliseconds timeout)
   std::vector<std::string> argv_s{plugin.command};
   argv_s.insert(argv_s.end(), plugin.args.begin(), plugin.args.end());
   std::vector<std::string> env_s = plugin_env(c);
-  auto argv = c_strings(argv_s);
-  auto envp = c_strings(env_s);
+  auto argv = proc::c_strings(argv_s);
+  auto envp = proc::c_strings(env_s);
   pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  const int rc = closing != 0
+                     ? closing
+                     : ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
@@ -161,10 +157,11 @@ Expected<PluginRun> run(const Credentials& c, std::chrono::milliseconds timeout)
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       kill_all();
-      return make_error(Errc::unavailable,
-                        what + " did not finish within " + std::to_string(timeout.count()) +
-                            " ms and was killed" +
-                            (result.err.empty() ? "" : "; stderr: " + trim_right(result.err)));
+      return make_error(
+          Errc::unavailable,
+          what + " did not finish within " + std::to_string(timeout.count()) +
+              " ms and was killed" +
+              (result.err.empty() ? "" : "; stderr: " + stderr_text(result.err, plugin)));
     }
     pollfd fds[2] = {{out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
     const bool open = out_r.fd >= 0 || err_r.fd >= 0;
@@ -268,9 +265,9 @@ Expected<ExecCredential> run_exec_plugin(const Credentials& credentials,
   if (!credentials.exec) return make_error(Errc::internal, "no exec plugin configured");
   const ExecPlugin& plugin = *credentials.exec;
   const std::string what =
-      "exec credential plugin '" + command_line(plugin) + "' (" + credentials.source + ")";
+      "exec credential plugin '" + command_name(plugin) + "' (" + credentials.source + ")";
   SOVDEV_ASSIGN(PluginRun done, run(credentials, timeout));
-  const std::string err = trim_right(done.err);
+  const std::string err = stderr_text(done.err, plugin);
   if (WIFSIGNALED(done.status)) {
     return make_error(Errc::unavailable, what + " was killed by signal " +
                                              std::to_string(WTERMSIG(done.status)) +

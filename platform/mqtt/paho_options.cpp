@@ -43,6 +43,14 @@ Status validate(const Options& o) {
     }
     tls = tls || uses_tls(s);
   }
+  // The list is tried in order: a plain URL beside a TLS one is a downgrade for whoever can
+  // block the TLS port.
+  if (tls && !std::all_of(o.servers.begin(), o.servers.end(), uses_tls)) {
+    return make_error(Errc::invalid,
+                      "the broker URLs mix TLS (ssl://) and plain (tcp://): "
+                      "anyone who can block TLS could downgrade the connection; "
+                      "use ssl:// for every broker");
+  }
   if (o.client_id.empty()) return make_error(Errc::invalid, "the MQTT client id is empty");
   if (o.queue_capacity == 0 || o.max_pending_publishes == 0) {
     return make_error(Errc::invalid, "queue_capacity and max_pending_publishes must be at least 1");

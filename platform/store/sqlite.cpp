@@ -1,6 +1,9 @@
 #include "platform/store/sqlite.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <limits>
@@ -190,14 +193,76 @@ void configure_sqlite_once() {
   (void)configured;
 }
 
+bool is_file_path(const std::string& path) {
+  return !path.empty() && path != ":memory:" && path.rfind("file:", 0) != 0;
+}
+
+// The database and its -wal and -shm files readable by their owner alone: the agent's cache
+// holds bundle payloads, which may carry Secrets. SQLite creates a new file 0644 (less the
+// umask) and gives -wal and -shm the database file's mode, so the main file is created here,
+// 0600, before SQLite opens it; files an older version left 0644 are narrowed. Best effort:
+// a file owned by someone else keeps its mode, and SQLite reports whatever stops the open.
+void keep_private(const std::string& path, bool create) {
+  if (!is_file_path(path)) return;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+  if (fd < 0) return;
+  ::close(fd);
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0 || (st.st_mode & 077) == 0 || st.st_uid != ::geteuid()) {
+      continue;
+    }
+    ::chmod(file.c_str(), st.st_mode & 0700);
+  }
+}
+
+// `file:` URI of a path: the characters that mean something in a URI escaped.
+std::string file_uri(const std::string& path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "file:";
+  for (const char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '%' || c == '?' || c == '#' || u < 0x21 || u >= 0x7f) {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 }  // namespace
 
 Expected<Database> Database::open(const std::string& path, const OpenOptions& options) {
+  auto db = open_once(path, options, false);
+  // A read-only open of a WAL database needs its -shm file, which SQLite cannot create in a
+  // folder this user may not write to (`status` on a read-only state folder, or as another
+  // user). With no -wal file nothing is pending outside the main file, so reading it as
+  // immutable sees exactly what a normal read would.
+  if (!db && options.read_only && is_file_path(path) && !file_exists(path + "-shm") &&
+      !file_exists(path + "-wal") && file_exists(path)) {
+    return open_once(path, options, true);
+  }
+  return db;
+}
+
+Expected<Database> Database::open_once(const std::string& path, const OpenOptions& options,
+                                       bool immutable) {
   configure_sqlite_once();
   int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (options.create && !options.read_only) flags |= SQLITE_OPEN_CREATE;
+  if (!options.read_only) keep_private(path, options.create);
+  const std::string name = immutable ? file_uri(path) + "?immutable=1" : path;
+  if (immutable) flags |= SQLITE_OPEN_URI;
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   // SQLite hands out a handle even when opening fails; own it before anything else.
   Database db(raw, path);
   const std::string what = "open database " + path;

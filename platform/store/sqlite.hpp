@@ -22,8 +22,11 @@ enum class Synchronous {
   normal,  // fsync at checkpoints only: a power cut may lose the last commits, never consistency
 };
 
+// Files are created 0600 and an existing database, -wal and -shm of this user narrowed to its
+// owner: the caches hold bundle payloads, which may carry Secrets.
 struct OpenOptions {
   bool create = true;
+  // Never writes, so it works on a read-only folder or another user's files (`status`).
   bool read_only = false;
   Synchronous synchronous = Synchronous::full;
   // Page cache per connection. SQLite's default (2 MiB) would be a large share of the agent's
@@ -187,6 +190,8 @@ class Database {
     void operator()(sqlite3* db) const;
   };
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  [[nodiscard]] static Expected<Database> open_once(const std::string& path,
+                                                    const OpenOptions& options, bool immutable);
   [[nodiscard]] Status configure(const OpenOptions& options);
 
   struct Kept {

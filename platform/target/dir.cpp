@@ -64,16 +64,23 @@ std::string describe(const pb::ResourceRecord& o) {
   return out;
 }
 
-// Whether the file at `path` holds exactly `content`, read in pieces.
+// Whether the file at `path` holds exactly `content`, read in pieces. A link in its place is
+// refused: the agent never makes one, and following it would compare (and tell apart) a file
+// outside the folder.
 Expected<bool> same_content(const std::string& path, std::string_view content) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return false;
     return fs::errno_error("stat", path, errno);
   }
+  if (S_ISLNK(st.st_mode)) {
+    return make_error(Errc::io, path +
+                                    " is a symbolic link, not a file the agent wrote: refusing "
+                                    "to follow it out of the folder (remove it)");
+  }
   if (!S_ISREG(st.st_mode)) return make_error(Errc::io, path + " is not a regular file");
   if (static_cast<uint64_t>(st.st_size) != content.size()) return false;
-  SOVDEV_ASSIGN(fs::InputFile in, fs::InputFile::open(path));
+  SOVDEV_ASSIGN(fs::InputFile in, fs::InputFile::open(path, fs::Links::refuse));
   for (;;) {
     SOVDEV_ASSIGN(std::string_view piece, in.read(kCompareChunk));
     if (piece.empty()) return content.empty();

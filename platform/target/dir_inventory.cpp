@@ -26,6 +26,13 @@ Status sync_folder(const std::string& dir) {
   return {};
 }
 
+Error symlink_error(const std::string& path) {
+  return make_error(Errc::io, path +
+                                  " is a symbolic link: the agent never makes one, so someone "
+                                  "planted it; refusing to follow it out of the folder (remove "
+                                  "it)");
+}
+
 bool parse_entry(std::string_view line, std::string& name, InventoryEntry& entry) {
   const auto space = line.find(' ');
   if (space == std::string_view::npos) return false;
@@ -68,9 +75,14 @@ bool is_object_file_name(std::string_view name) {
 
 Expected<InventoryFile> read_inventory(const std::string& path) {
   InventoryFile out;
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return out;
-  SOVDEV_ASSIGN(std::string text, fs::read_file(path, kMaxInventorySize));
+  // lstat, not stat: a planted link, even a dangling one, must not be read or appended through.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return out;
+    return fs::errno_error("stat", path, errno);
+  }
+  if (S_ISLNK(st.st_mode)) return symlink_error(path);
+  SOVDEV_ASSIGN(std::string text, fs::read_file(path, kMaxInventorySize, fs::Links::refuse));
   std::string_view rest = text;
   for (size_t line_no = 1; !rest.empty(); ++line_no) {
     const auto eol = rest.find('\n');
@@ -117,9 +129,12 @@ Status write_inventory(const std::string& path, std::string_view comment,
 
 Status append_pending(const std::string& path, const std::string& name) {
   struct stat st {};
-  const bool existed = ::stat(path.c_str(), &st) == 0;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return fs::errno_error("open", path, errno);
+  const bool existed = ::lstat(path.c_str(), &st) == 0;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    if (errno == ELOOP) return symlink_error(path);
+    return fs::errno_error("open", path, errno);
+  }
   const std::string line = "pending " + name + "\n";
   const ssize_t n = ::write(fd, line.data(), line.size());
   int err = errno;

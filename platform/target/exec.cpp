@@ -12,7 +12,8 @@
 #include <cstring>
 #include <optional>
 
-extern char** environ;
+#include "common/text.hpp"
+#include "platform/proc/spawn.hpp"
 
 namespace sovdev::target {
 namespace {
@@ -77,8 +78,8 @@ class SigpipeGuard {
 
 class ExecTarget final : public Target {
  public:
-  ExecTarget(std::string command, std::vector<std::string> argv, ExecOptions options)
-      : command_(std::move(command)), argv_(std::move(argv)), options_(options) {}
+  ExecTarget(std::vector<std::string> argv, ExecOptions options)
+      : argv_(std::move(argv)), options_(options) {}
   ~ExecTarget() override { abort(); }
   ExecTarget(const ExecTarget&) = delete;
   ExecTarget& operator=(const ExecTarget&) = delete;
@@ -89,9 +90,11 @@ class ExecTarget final : public Target {
   void abort() override;
 
  private:
+  // Names the program only: the arguments may hold a token, and this text reaches the
+  // agent's log, its retained status and the hub's database.
   std::string what() const {
-    return "apply " + version_.stack + "@" + std::to_string(version_.version) + " through `" +
-           command_ + "`";
+    return "apply " + version_.stack + "@" + std::to_string(version_.version) + " through " +
+           argv_[0];
   }
   Status write_all(std::string_view data);
   void read_output(int& fd, std::string& sink, size_t max);
@@ -100,7 +103,6 @@ class ExecTarget final : public Target {
   Error failure(const std::string& why);
   Error timed_out();
 
-  std::string command_;
   std::vector<std::string> argv_;
   ExecOptions options_;
   ApplyBegin version_;
@@ -138,6 +140,7 @@ Status ExecTarget::begin(const ApplyBegin& version) {
   posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+  const int closing = proc::close_other_descriptors(&actions);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;
@@ -150,10 +153,12 @@ Status ExecTarget::begin(const ApplyBegin& version) {
   posix_spawnattr_setflags(
       &attr,
       static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP));
-  std::vector<char*> argv;
-  for (auto& a : argv_) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const int rc = ::posix_spawnp(&pid_, argv[0], &actions, &attr, argv.data(), environ);
+  std::vector<char*> argv = proc::c_strings(argv_);
+  std::vector<std::string> env_strings = proc::child_environment();
+  std::vector<char*> env = proc::c_strings(env_strings);
+  const int rc = closing != 0
+                     ? closing
+                     : ::posix_spawnp(&pid_, argv[0], &actions, &attr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   close_fd(in[0]);
@@ -250,8 +255,11 @@ bool ExecTarget::wait_exit(Clock::time_point until) {
 
 Error ExecTarget::failure(const std::string& why) {
   std::string msg = what() + ": " + argv_[0] + " " + why;
-  const std::string err = trim_right(stderr_tail_);
-  const std::string out = trim_right(stdout_tail_);
+  // Escaped, then cut again: a control byte takes four characters once escaped.
+  std::string err = escape_control(proc::hide_arguments(trim_right(stderr_tail_), argv_));
+  std::string out = escape_control(proc::hide_arguments(trim_right(stdout_tail_), argv_));
+  keep_tail(err, kStderrTail);
+  keep_tail(out, kStdoutTail);
   if (!err.empty()) {
     msg += "; stderr: " + err;
   } else if (!out.empty()) {
@@ -336,14 +344,17 @@ Expected<std::vector<std::string>> split_command(std::string_view command) {
     } else if (c == '\'') {
       const size_t end = command.find('\'', i + 1);
       if (end == std::string_view::npos) {
-        return make_error(Errc::invalid, "unterminated ' in command: " + std::string(command));
+        return make_error(Errc::invalid, "unterminated ' in the command (at character " +
+                                             std::to_string(i + 1) + ")");
       }
       word.append(command.substr(i + 1, end - i - 1));
       i = end;
     } else if (c == '"') {
+      const size_t start = i;
       for (++i;; ++i) {
         if (i == command.size()) {
-          return make_error(Errc::invalid, "unterminated \" in command: " + std::string(command));
+          return make_error(Errc::invalid, "unterminated \" in the command (at character " +
+                                               std::to_string(start + 1) + ")");
         }
         if (command[i] == '"') break;
         if (command[i] == '$' || command[i] == '`') {
@@ -363,8 +374,8 @@ Expected<std::vector<std::string>> split_command(std::string_view command) {
       return make_error(Errc::invalid,
                         std::string("command has an unquoted '") + c +
                             "', but it runs without a shell: quote it, or run a shell "
-                            "explicitly (sh -c '...'): " +
-                            std::string(command));
+                            "explicitly (sh -c '...'); at character " +
+                            std::to_string(i + 1));
     } else {
       word += c;
     }
@@ -378,7 +389,7 @@ Expected<std::unique_ptr<Target>> make_exec_target(const std::string& command,
                                                    ExecOptions options) {
   auto argv = split_command(command);
   if (!argv) return std::move(argv).error().context("apply.command");
-  return std::unique_ptr<Target>(std::make_unique<ExecTarget>(command, std::move(*argv), options));
+  return std::unique_ptr<Target>(std::make_unique<ExecTarget>(std::move(*argv), options));
 }
 
 }  // namespace sovdev::target
