@@ -69,6 +69,10 @@ struct TopicLimit {
   size_t max_payload = 0;
 };
 
+struct Options;
+// Options::queue_bytes with its default worked out.
+size_t queue_byte_limit(const Options& options);
+
 // Whether `topic` is matched by `filter` (MQTT rules, without $share).
 bool topic_matches(std::string_view filter, std::string_view topic);
 
@@ -84,10 +88,11 @@ struct Options {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds reconnect_min{500}, reconnect_max{30000};
   size_t queue_capacity = 64;  // messages held between Paho's thread and the owner's
-  // Bytes those messages may hold (see EventQueue), 0 = no byte limit. The default holds a
-  // 16-chunk window of 256 KiB chunks; a window of bigger chunks that the owner falls behind
-  // on loses some, which are asked for again. Owners set their own (the hub: hub/broker_options).
-  size_t queue_bytes = 8u << 20;
+  // Bytes those messages may hold (see EventQueue). 0, the default: 256 KiB for each of
+  // queue_capacity (the agent's 48 → 12 MiB, where 48 × 1.15 MiB had passed its MemoryMax=64M);
+  // an owner that falls behind on bigger messages loses some, and the sync protocol asks again.
+  // Owners may set their own (the hub: hub/broker_options.cpp). SIZE_MAX: no byte limit.
+  size_t queue_bytes = 0;
   // Checked in order; the first filter matching the topic decides. Empty: only
   // max_packet_size bounds a message.
   std::vector<TopicLimit> topic_limits;

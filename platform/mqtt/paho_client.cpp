@@ -14,7 +14,7 @@ namespace sovdev::mqtt {
 PahoClient::PahoClient(const Options& options)
     : options_(options),
       setup_(validate(options)),
-      queue_(options.queue_capacity, options.queue_bytes),
+      queue_(options.queue_capacity, queue_byte_limit(options)),
       rng_(std::random_device{}() ^ std::hash<std::string>{}(options.client_id)) {
   if (!setup_) return;
   try {

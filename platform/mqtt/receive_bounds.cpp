@@ -1,7 +1,18 @@
-// MQTT topic filter matching, for the per-topic size limits applied on Paho's thread.
+// The receiving side's bounds: the queue's byte limit, and the topic filter matching of the
+// per-topic size limits applied on Paho's thread.
+#include <cstdint>
+
 #include "platform/mqtt/client.hpp"
 
 namespace sovdev::mqtt {
+
+size_t queue_byte_limit(const Options& options) {
+  constexpr size_t kPerMessage = 256 * 1024;
+  if (options.queue_bytes == SIZE_MAX) return 0;  // EventQueue: no limit
+  if (options.queue_bytes > 0) return options.queue_bytes;
+  const size_t capacity = options.queue_capacity == 0 ? 1 : options.queue_capacity;
+  return capacity > SIZE_MAX / kPerMessage ? 0 : capacity * kPerMessage;
+}
 
 bool topic_matches(std::string_view filter, std::string_view topic) {
   // Level by level: "+" takes one whole level, "#" (last) takes the rest, even none.
