@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "bundles/messages.hpp"
 #include "platform/fs/files.hpp"
 
 namespace sovdev::hub {
@@ -44,6 +45,11 @@ Expected<std::unique_ptr<mqtt::Client>> connect_broker(const BrokerOptions& o,
   // per chunk outstanding, and a dropped request stalls its agent for a request_timeout (10 s by
   // default). A request is a few hundred bytes: 8192 of them are ~3 MiB at most, on the hub.
   options.queue_capacity = 8192;
+  // ... and in bytes: 16 MiB, whatever they are (issue #19: 400 × 1.1 MB requests were
+  // queued whole). Requests and statuses larger than any real one are dropped on arrival.
+  options.queue_bytes = 16u << 20;
+  options.topic_limits = {{o.prefix + "/fetch/+", kMaxFetchRequestBytes},
+                          {o.prefix + "/status/+", kMaxStatusBytes}};
   // Bursts of chunks fill the socket's buffer: see mqtt::Options::wake_topic.
   if (purpose == Purpose::serve) {
     options.wake_topic = o.prefix + "/hub-wake/" + options.client_id;

@@ -73,6 +73,8 @@ struct ServeCliOptions {
   int64_t ttl = kDefaultCatalogTtl;
   BrokerOptions broker;
   std::string metrics_listen;  // empty: no metrics endpoint
+  AgentLimitSettings limits;   // per agent (hub/limits.hpp)
+  DeltaCache::Limits deltas;
 };
 
 // /metrics on its own thread (the endpoint's), reading hub.db through a connection of its own:
@@ -114,6 +116,8 @@ Status serve(const ServeCliOptions& o) {
   options.prefix = o.broker.prefix;
   options.group = o.group;
   options.catalog_ttl = o.ttl;
+  options.limits = o.limits;
+  options.deltas = o.deltas;
   SOVDEV_ASSIGN(options.keys, load_secret_keys(o.keys));
   SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub", Purpose::serve));
   Server server(db, *client, options, unix_now);
@@ -181,6 +185,33 @@ void add_publish(CLI::App& app, cli::Commands& commands) {
   commands.push_back({cmd, [o] { return publish(*o); }});
 }
 
+// What one agent may make the hub do (issue #19 §3); the defaults sit well above a full-speed
+// sync. Over a limit the agent gets nothing and asks again after its timeout; /metrics counts
+// it (sovdev_hub_throttled_total, sovdev_hub_refused_total).
+void add_limit_options(CLI::App* cmd, AgentLimitSettings& l, DeltaCache::Limits& d) {
+  cmd->add_option("--agent-request-rate", l.requests_per_second,
+                  "Fetch requests a second one agent may send (bursts of 4x)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000000u))
+      ->each([&l](const std::string&) { l.request_burst = l.requests_per_second * 4; });
+  cmd->add_option("--agent-byte-rate", l.bytes_per_second,
+                  "Chunk bytes a second served to one agent, once its burst is spent")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd->add_option("--agent-byte-burst", l.byte_burst,
+                  "Chunk bytes served to one agent at full speed before --agent-byte-rate holds")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd->add_option("--chunk-serves", l.serves_per_chunk,
+                  "Times one chunk is served to one agent within a minute")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 255));
+  cmd->add_option("--agent-new-deltas", d.new_pairs,
+                  "New delta pairs one agent may have made at once; one more each 5 minutes")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000000u));
+}
+
 void add_serve(CLI::App& app, cli::Commands& commands) {
   auto o = std::make_shared<ServeCliOptions>();
   auto* cmd = app.add_subcommand(
@@ -198,6 +229,7 @@ void add_serve(CLI::App& app, cli::Commands& commands) {
   cmd->add_option("--metrics-listen", o->metrics_listen,
                   "Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9469 or "
                   "[::1]:9469; port 0 picks a free one and logs it); off when not given");
+  add_limit_options(cmd, o->limits, o->deltas);
   commands.push_back({cmd, [o] { return serve(*o); }});
 }
 

@@ -81,6 +81,28 @@ void render_loop(Writer& w, const LoopFigures& f, const RenderOptions& options) 
   w.family("sovdev_hub_send_failures_total", Type::counter,
            "Responses the broker did not accept (the agent asks again after its timeout).");
   w.sample({}, s.send_failures);
+  // Issue #19 §3: what the hub held back from agents, and what its incoming queue holds.
+  w.family("sovdev_hub_throttled_total", Type::counter,
+           "Held back from one agent over its budget (hub serve --help): fetch requests dropped "
+           "for their rate, chunks not served for its bytes a second.");
+  w.sample({{"what", "requests"}}, s.requests_throttled);
+  w.sample({{"what", "chunks"}}, s.chunks_throttled);
+  w.family("sovdev_hub_refused_total", Type::counter,
+           "Refused to one agent: chunks served to it too often already, new deltas over its "
+           "share of the delta worker.");
+  w.sample({{"what", "chunks"}}, s.chunks_refused);
+  w.sample({{"what", "deltas"}}, s.deltas_refused);
+  w.family("sovdev_hub_dropped_messages_total", Type::counter,
+           "Incoming messages dropped before handling: the queue was full (count or bytes), or "
+           "the message was larger than its topic allows.");
+  w.sample({{"reason", "queue_full"}}, s.messages_dropped);
+  w.sample({{"reason", "oversize"}}, s.messages_oversize);
+  w.family("sovdev_hub_queue_bytes", Type::gauge,
+           "Bytes of incoming messages waiting to be handled (topic, payload, properties).");
+  w.sample({}, s.queue_bytes);
+  w.family("sovdev_hub_queue_bytes_peak", Type::gauge,
+           "The most bytes of incoming messages that ever waited at once since the start.");
+  w.sample({}, s.queue_bytes_peak);
   w.histogram("sovdev_hub_request_duration_seconds",
               "Time the hub took to handle one fetch request (read, answer, publish).",
               f.request_duration);

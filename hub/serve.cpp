@@ -30,7 +30,8 @@ Server::Server(store::Database& db, mqtt::Client& client, ServeOptions options, 
       client_(client),
       options_(std::move(options)),
       now_(std::move(now)),
-      deltas_(delta_from_database(db.path()), options_.keys, options_.deltas) {}
+      deltas_(delta_from_database(db.path()), options_.keys, options_.deltas, options_.steady),
+      limits_(options_.limits, options_.steady) {}
 
 Status Server::start() {
   SOVDEV_TRY(client_.subscribe("$share/" + options_.group + "/" + options_.prefix + "/fetch/+", 1));
@@ -158,6 +159,9 @@ Status Server::broadcast(BroadcastStream& stream, pb::FetchResponse& response) {
 
 Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& message) {
   stats_.requests++;
+  // Before anything else is spent on it. Dropped without an answer: an answer is what an
+  // agent asking too often wants, and it asks again after its timeout.
+  if (limits_.request(agent_id) != Verdict::ok) return {};
   auto req = parse_fetch_request(message.payload);
   if (!req) {
     reject("fetch from " + agent_id + ": " + req.error().message);
@@ -204,7 +208,8 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
       pb::FetchResponse delta_resp = resp;
       delta_resp.clear_broadcast_stream();
       delta_resp.clear_broadcast_seq();
-      SOVDEV_ASSIGN(const DeltaOffer offer, deltas_.offer(db_, *bundle, req->base_digest()));
+      SOVDEV_ASSIGN(const DeltaOffer offer,
+                    deltas_.offer(db_, *bundle, req->base_digest(), agent_id));
       if (offer.entry) {
         if (!delta_resp.mutable_delta_manifest()->ParseFromString(offer.entry->envelope)) {
           return make_error(Errc::internal, "delta manifest unreadable");
@@ -228,7 +233,8 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
   BroadcastStream* stream = nullptr;
   const DeltaEntry* delta = nullptr;
   if (req->delta()) {
-    SOVDEV_ASSIGN(const DeltaOffer offer, deltas_.offer(db_, *bundle, req->base_digest()));
+    SOVDEV_ASSIGN(const DeltaOffer offer,
+                  deltas_.offer(db_, *bundle, req->base_digest(), agent_id));
     if (offer.preparing) {
       // Asked for chunks of a delta this hub no longer holds (a restart, another replica took
       // over) and is making again: no answer, so the agent asks again after its timeout and
@@ -251,8 +257,12 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
                    : &streams_.get(blob_topic(options_.prefix, bundle->digest), bundle->chunk_count,
                                    now_());
   }
+  const std::string& object = delta ? delta->manifest.delta_sha256() : bundle->digest;
+  const uint32_t object_chunks = delta ? delta_chunk_count(delta->manifest) : bundle->chunk_count;
   std::string data;
+  bool spent = false;  // the agent's byte budget ran out: the rest of the request waits too
   for (const auto& range : req->chunks()) {
+    if (spent) break;
     for (uint32_t i = range.first(); i < range.first() + range.count(); i++) {
       if (stream && stream->on_its_way(i, req->broadcast_stream(), req->broadcast_seen())) {
         stats_.chunks_on_their_way++;
@@ -269,6 +279,12 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
           SOVDEV_TRY(send(agent_id, message.correlation_data, chunk_resp));
           break;
         }
+        const Verdict verdict = limits_.chunk(agent_id, object, i, object_chunks, piece->size());
+        if (verdict == Verdict::throttled) {
+          spent = true;
+          break;
+        }
+        if (verdict == Verdict::refused) continue;
         chunk_resp.mutable_chunk()->set_data(std::move(*piece));
         chunk_resp.mutable_chunk()->set_delta(true);
         stats_.delta_chunks_sent++;
@@ -279,6 +295,12 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
           break;
         }
         SOVDEV_TRY(bundles.read_chunk(bundle->digest, i, data));
+        const Verdict verdict = limits_.chunk(agent_id, object, i, object_chunks, data.size());
+        if (verdict == Verdict::throttled) {
+          spent = true;
+          break;
+        }
+        if (verdict == Verdict::refused) continue;
         chunk_resp.mutable_chunk()->set_data(std::move(data));
         stats_.chunks_sent++;
       }
@@ -299,7 +321,7 @@ Status Server::answer_with_delta(const std::string& agent_id, const std::string&
                                  const pb::FetchRequest& req, const store::HubBundle& bundle,
                                  pb::FetchResponse& resp, bool may_hold) {
   if (may_hold && options_.delta_hold_ms > 0 && held_.size() < kMaxHeldAnswers) {
-    SOVDEV_ASSIGN(const DeltaOffer early, deltas_.offer(db_, bundle, req.base_digest()));
+    SOVDEV_ASSIGN(const DeltaOffer early, deltas_.offer(db_, bundle, req.base_digest(), agent_id));
     if (early.preparing) {
       held_.push_back(
           {agent_id, correlation, req,
@@ -313,7 +335,7 @@ Status Server::answer_with_delta(const std::string& agent_id, const std::string&
     }
     stats_.manifests_sent++;
   }
-  SOVDEV_ASSIGN(const DeltaOffer found, deltas_.offer(db_, bundle, req.base_digest()));
+  SOVDEV_ASSIGN(const DeltaOffer found, deltas_.offer(db_, bundle, req.base_digest(), agent_id));
   const DeltaEntry* entry = found.entry;
   if (entry) {
     // Whole in this message when the agent takes that much and the answer stays under the cap
@@ -342,7 +364,21 @@ Status Server::answer_with_delta(const std::string& agent_id, const std::string&
   return send(agent_id, correlation, resp);
 }
 
+void Server::refresh_counts() {
+  const LimitCounts& limits = limits_.counts();
+  stats_.requests_throttled = limits.requests_throttled;
+  stats_.chunks_throttled = limits.chunks_throttled;
+  stats_.chunks_refused = limits.chunks_refused;
+  stats_.deltas_refused = deltas_.refused_to_agents();
+  const mqtt::Stats mqtt = client_.stats();
+  stats_.messages_dropped = mqtt.dropped;
+  stats_.messages_oversize = mqtt.oversize;
+  stats_.queue_bytes = mqtt.queued_bytes;
+  stats_.queue_bytes_peak = mqtt.queued_bytes_peak;
+}
+
 void Server::poll() {
+  refresh_counts();
   deltas_.collect();
   if (held_.empty()) return;
   if (auto answered = answer_held(); !answered) {
@@ -363,7 +399,7 @@ Status Server::answer_held() {
       continue;
     }
     if (!*bundle) continue;  // the bundle went meanwhile: the agent asks again
-    auto offer = deltas_.offer(db_, **bundle, held.request.base_digest());
+    auto offer = deltas_.offer(db_, **bundle, held.request.base_digest(), held.agent_id);
     if (offer && offer->preparing && now < held.until) {
       waiting.push_back(std::move(held));
       continue;

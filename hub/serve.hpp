@@ -11,6 +11,7 @@
 #include "bundles/keys.hpp"
 #include "hub/broadcast.hpp"
 #include "hub/delta_cache.hpp"
+#include "hub/limits.hpp"
 #include "platform/mqtt/client.hpp"
 #include "platform/store/hub_store.hpp"
 
@@ -32,6 +33,9 @@ struct ServeOptions {
   // ask again. Well below the agents' request timeout (10 s by default, 2 s at the least
   // seen in use): an agent that times out first asks for the manifest again.
   uint32_t delta_hold_ms = 1000;
+  // Per agent: requests, bytes served, re-serves of one chunk (hub/limits.hpp).
+  AgentLimitSettings limits;
+  SteadyClock steady = real_steady_clock();  // the limits' clock; tests move it by hand
 };
 
 struct ServeStats {
@@ -46,6 +50,17 @@ struct ServeStats {
   uint64_t bytes_sent = 0;
   uint64_t statuses = 0;
   uint64_t send_failures = 0;
+  // Issue #19 §3: what agents were refused. See LimitCounts and DeltaCache::Counts.
+  uint64_t requests_throttled = 0;
+  uint64_t chunks_throttled = 0;
+  uint64_t chunks_refused = 0;
+  uint64_t deltas_refused = 0;  // new delta pairs refused to an agent over its share
+  // The MQTT client's incoming side, as last polled: messages dropped for a full queue or
+  // for being larger than their topic allows, and the queue's bytes now and at its peak.
+  uint64_t messages_dropped = 0;
+  uint64_t messages_oversize = 0;
+  uint64_t queue_bytes = 0;
+  uint64_t queue_bytes_peak = 0;
 };
 
 class Server {
@@ -80,12 +95,15 @@ class Server {
   // Publishes a chunk on its object's blob topic as the stream's next number.
   Status broadcast(BroadcastStream& stream, pb::FetchResponse& response);
   void reject(const std::string& what);
+  // Copies the limits' and the MQTT client's counts into stats_.
+  void refresh_counts();
 
   store::Database& db_;
   mqtt::Client& client_;
   ServeOptions options_;
   Clock now_;
   DeltaCache deltas_;
+  AgentLimits limits_;
   BroadcastStreams streams_;
   struct HeldAnswer {
     std::string agent_id;

@@ -19,12 +19,21 @@ struct BodySink {
   CURL* curl = nullptr;
   JsonSkimmer* skim = nullptr;  // filters a successful answer when set
   bool overflow = false;
-  int skimming = -1;  // decided at the first piece, once the status code is known
+  int skimming = -1;    // decided at the first piece, once the status code is known
+  size_t received = 0;  // every byte of the body, filtered or not
 };
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<BodySink*>(user);
   const size_t n = size * count;
+  // Every answer counts against the cap, 2xx and filtered ones included: a server answering a
+  // PATCH with 400 MB took the agent to 508 MB while the filter kept what it was asked to keep
+  // (issue #19).
+  if (sink->received + n > sink->max) {
+    sink->overflow = true;
+    return 0;  // makes curl fail with CURLE_WRITE_ERROR
+  }
+  sink->received += n;
   if (sink->skimming < 0) {
     long code = 0;
     curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &code);
@@ -33,10 +42,6 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   if (sink->skimming == 1) {
     sink->skim->feed(std::string_view(data, n));
     return n;
-  }
-  if (sink->body->size() + n > sink->max) {
-    sink->overflow = true;
-    return 0;  // makes curl fail with CURLE_WRITE_ERROR
   }
   sink->body->append(data, n);
   return n;
@@ -58,6 +63,39 @@ ApiClient::ApiClient(const Credentials& credentials, ApiClientOptions options)
 
 ApiClient::~ApiClient() {
   if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
+  if (connect_to_ != nullptr) curl_slist_free_all(static_cast<curl_slist*>(connect_to_));
+}
+
+Expected<ServerAddress> split_server(const std::string& server) {
+  const size_t scheme_end = server.find("://");
+  if (scheme_end == std::string::npos) {
+    return make_error(Errc::invalid, "server '" + server + "' is not a URL");
+  }
+  ServerAddress a;
+  a.scheme = server.substr(0, scheme_end);
+  const size_t start = scheme_end + 3;
+  const size_t slash = server.find('/', start);
+  const std::string authority =
+      server.substr(start, slash == std::string::npos ? slash : slash - start);
+  a.rest = slash == std::string::npos ? "" : server.substr(slash);
+  size_t colon = std::string::npos;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string::npos)
+      return make_error(Errc::invalid, "server '" + server + "': bad IPv6 address");
+    a.host = authority.substr(0, close + 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') colon = close + 1;
+  } else {
+    colon = authority.rfind(':');
+    a.host = authority.substr(0, colon);
+  }
+  a.port = colon == std::string::npos ? (a.scheme == "https" ? "443" : "80")
+                                      : authority.substr(colon + 1);
+  if (a.host.empty() || a.port.empty() ||
+      a.port.find_first_not_of("0123456789") != std::string::npos) {
+    return make_error(Errc::invalid, "server '" + server + "': no host and port in it");
+  }
+  return a;
 }
 
 Expected<std::unique_ptr<ApiClient>> ApiClient::create(const Credentials& credentials,
@@ -82,6 +120,25 @@ Expected<std::unique_ptr<ApiClient>> ApiClient::create(const Credentials& creden
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   if (!cr.proxy_url.empty()) curl_easy_setopt(c, CURLOPT_PROXY, cr.proxy_url.c_str());
+  client->base_url_ = cr.server;
+  if (!cr.tls_server_name.empty() && cr.server.rfind("https://", 0) == 0) {
+    // kubeconfig's tls-server-name: the certificate is checked against (and SNI names) that
+    // name while the connection goes to the server's own address. curl takes the TLS name
+    // from the URL's host, so the URL names it and CONNECT_TO sends it to the real address;
+    // the Host header keeps the server's, as kubectl sends it.
+    SOVDEV_ASSIGN(const ServerAddress a, split_server(cr.server));
+    if (cr.tls_server_name.find_first_of(":/[]@ ") != std::string::npos) {
+      return make_error(Errc::invalid, cr.source + ": tls-server-name '" + cr.tls_server_name +
+                                           "' is not a host name");
+    }
+    client->base_url_ = "https://" + cr.tls_server_name + ":" + a.port + a.rest;
+    client->host_header_ = "Host: " + a.host + (a.port == "443" ? "" : ":" + a.port);
+    const std::string rule = cr.tls_server_name + ":" + a.port + ":" + a.host + ":" + a.port;
+    curl_slist* list = curl_slist_append(nullptr, rule.c_str());
+    if (list == nullptr) return make_error(Errc::internal, "curl_slist_append failed");
+    client->connect_to_ = list;
+    curl_easy_setopt(c, CURLOPT_CONNECT_TO, list);
+  }
   return client;
 }
 
@@ -109,7 +166,7 @@ Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::s
                                            const std::set<std::string>* keep) {
   CURL* c = static_cast<CURL*>(curl_);
   SOVDEV_TRY(configure_tls());
-  const std::string url = credentials_.server + path;
+  const std::string url = base_url_ + path;
   const std::string verb(method);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -131,6 +188,7 @@ Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::s
   add_header("User-Agent: sovdev-agent");
   if (!content_type.empty()) add_header("Content-Type: " + std::string(content_type));
   if (!token.empty()) add_header("Authorization: Bearer " + token);
+  if (!host_header_.empty()) add_header(host_header_);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   HttpResponse response;
   std::optional<JsonSkimmer> skim;
@@ -141,8 +199,14 @@ Expected<HttpResponse> ApiClient::exchange(std::string_view method, const std::s
   const CURLcode rc = curl_easy_perform(c);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   if (sink.overflow) {
-    return make_error(Errc::too_large, verb + " " + url + ": the answer is larger than " +
-                                           std::to_string(options_.max_body) + " bytes");
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    // curl closes a connection left in the middle of an answer: the next request opens one.
+    return make_error(Errc::too_large,
+                      verb + " " + url + ": the API server's answer (HTTP " + std::to_string(code) +
+                          ") passed " + std::to_string(options_.max_body) +
+                          " bytes and was refused; a real API server never answers this with "
+                          "so much: check the server URL, or a proxy in between");
   }
   if (rc != CURLE_OK) {
     return make_error(Errc::unavailable, verb + " " + url + " (" + credentials_.source +
@@ -182,17 +246,65 @@ Expected<HttpResponse> ApiClient::request(std::string_view method, const std::st
   }
 }
 
+std::string without_values(std::string_view message) {
+  constexpr size_t kMax = 300;
+  std::string out;
+  for (size_t i = 0; i < message.size() && out.size() < kMax; i++) {
+    const char ch = message[i];
+    if (ch == '"') {
+      // A quoted value (Go's %q): dropped whole, escapes included.
+      for (i++; i < message.size() && message[i] != '"'; i++) {
+        if (message[i] == '\\') i++;
+      }
+      out += "\"…\"";
+      continue;
+    }
+    out += ch;
+    // An unquoted value after "Invalid value: " (numbers, objects): dropped up to the next ": ".
+    static constexpr std::string_view kInvalid = "Invalid value: ";
+    if (out.size() >= kInvalid.size() &&
+        std::string_view(out).substr(out.size() - kInvalid.size()) == kInvalid &&
+        i + 1 < message.size() && message[i + 1] != '"') {
+      const size_t end = message.find(": ", i + 1);
+      out += "…";
+      i = end == std::string_view::npos ? message.size() : end - 1;
+    }
+  }
+  if (out.size() >= kMax) out += "…";
+  return out;
+}
+
 Error api_error(std::string_view method, const std::string& path, const HttpResponse& response) {
+  // The API server's message may quote what was sent (a Secret's value in a 422), so only its
+  // code, its reason and its message without the quoted values reach errors, status and logs,
+  // plus the field paths of its causes.
   std::string reason, message;
   auto status = nlohmann::json::parse(response.body, nullptr, false);
   if (status.is_object()) {
     if (status.contains("reason") && status["reason"].is_string()) reason = status["reason"];
-    if (status.contains("message") && status["message"].is_string()) message = status["message"];
+    if (status.contains("message") && status["message"].is_string()) {
+      message = without_values(status["message"].get<std::string>());
+    }
+    const auto details = status.find("details");
+    if (details != status.end() && details->is_object() && details->contains("causes") &&
+        (*details)["causes"].is_array()) {
+      std::string fields;
+      for (const auto& cause : (*details)["causes"]) {
+        if (!cause.is_object() || !cause.contains("field") || !cause["field"].is_string()) continue;
+        if (fields.size() > 200) {
+          fields += ", …";
+          break;
+        }
+        fields += (fields.empty() ? "" : ", ") + without_values(cause["field"].get<std::string>());
+      }
+      if (!fields.empty()) message += " (fields: " + fields + ")";
+    }
   }
-  // Any other body may echo the object sent (a Secret's data): its size only, never its bytes.
-  message = message.empty() ? "a reply of " + std::to_string(response.body.size()) +
-                                  " bytes that is not a Status (not shown)"
-                            : escape_control(message);
+  if (message.empty()) {
+    message = "an answer of " + std::to_string(response.body.size()) +
+              " bytes that is not a Kubernetes Status (not shown: it may hold object data)";
+  }
+  message = escape_control(message);
   std::string text = std::string(method) + " " + path + ": " + std::to_string(response.code) +
                      (reason.empty() ? "" : " " + reason) + ": " + message;
   if (response.code == 401) {

@@ -23,10 +23,19 @@ struct HttpResponse {
 struct ApiClientOptions {
   std::chrono::milliseconds timeout{30000};  // a whole request
   std::chrono::milliseconds connect_timeout{10000};
-  size_t max_body = 32 * 1024 * 1024;          // a LIST of a large namespace fits; more is refused
+  // Every answer, 2xx included, filtered or not: more is refused (Errc::too_large). A LIST of
+  // one kind in a large namespace fits (etcd caps an object near 1.5 MiB); the agent's memory
+  // while one arrives is up to ~2x this (the body grows by doubling), under its MemoryMax=64M.
+  size_t max_body = 16 * 1024 * 1024;
   int attempts = 4;                            // for a failed exchange, 429 or 5xx
   std::chrono::milliseconds retry_pause{250};  // doubled after each attempt
 };
+
+// A server URL's parts: "https://[::1]:6443/prefix" → https, [::1], 6443, /prefix.
+struct ServerAddress {
+  std::string scheme, host, port, rest;
+};
+Expected<ServerAddress> split_server(const std::string& server);
 
 class ApiClient {
  public:
@@ -46,6 +55,8 @@ class ApiClient {
   Expected<HttpResponse> get(const std::string& path) { return request("GET", path); }
 
   const std::string& server() const { return credentials_.server; }
+  // What requests go to: server(), or https://<tls-server-name>:<port> connected to server().
+  const std::string& base_url() const { return base_url_; }
   const std::string& source() const { return credentials_.source; }
 
  private:
@@ -58,12 +69,19 @@ class ApiClient {
   Credentials credentials_;
   ApiClientOptions options_;
   TokenSource tokens_;
-  void* curl_ = nullptr;  // CURL*, kept for connection reuse
+  void* curl_ = nullptr;        // CURL*, kept for connection reuse
+  void* connect_to_ = nullptr;  // curl_slist* of CURLOPT_CONNECT_TO (tls-server-name)
+  std::string base_url_;        // the server, or https://<tls-server-name>:<port>
+  std::string host_header_;     // "Host: <server's host>" with tls-server-name
   std::string cert_in_use_;
 };
 
 // The API server's answer to a failed request as an error: "PATCH <path>: 422 Invalid:
-// <the server's message>"; 401/403 are Errc::denied with what permission is missing.
+// <the server's message without quoted values> (fields: <paths>)"; 401/403 are Errc::denied
+// with what permission is missing. Never the body itself: it may echo a Secret's data.
 Error api_error(std::string_view method, const std::string& path, const HttpResponse& response);
 
+// A Status message with every quoted value and every "Invalid value: X" replaced by "…",
+// at most ~300 bytes.
+std::string without_values(std::string_view message);
 }  // namespace sovdev::kube

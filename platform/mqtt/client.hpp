@@ -60,6 +60,22 @@ struct TlsOptions {
   std::string key_file;   // the client certificate's private key
 };
 
+// The largest payload accepted on the topics a filter matches ("+" and "#" as in MQTT).
+// Larger messages are dropped on arrival, before they are queued or copied, and counted
+// (Stats::oversize): a sender allowed on a topic of small messages cannot make the receiver
+// hold megabytes of them.
+struct TopicLimit {
+  std::string filter;
+  size_t max_payload = 0;
+};
+
+struct Options;
+// Options::queue_bytes with its default worked out.
+size_t queue_byte_limit(const Options& options);
+
+// Whether `topic` is matched by `filter` (MQTT rules, without $share).
+bool topic_matches(std::string_view filter, std::string_view topic);
+
 struct Options {
   std::vector<std::string>
       servers;  // "tcp://127.0.0.1:1883" or "ssl://127.0.0.1:8883"; tried in order
@@ -71,7 +87,15 @@ struct Options {
   std::chrono::seconds keepalive{30};
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds reconnect_min{500}, reconnect_max{30000};
-  size_t queue_capacity = 64;         // messages held between Paho's thread and the owner's
+  size_t queue_capacity = 64;  // messages held between Paho's thread and the owner's
+  // Bytes those messages may hold (see EventQueue). 0, the default: 256 KiB for each of
+  // queue_capacity (the agent's 48 → 12 MiB, where 48 × 1.15 MiB had passed its MemoryMax=64M);
+  // an owner that falls behind on bigger messages loses some, and the sync protocol asks again.
+  // Owners may set their own (the hub: hub/broker_options.cpp). SIZE_MAX: no byte limit.
+  size_t queue_bytes = 0;
+  // Checked in order; the first filter matching the topic decides. Empty: only
+  // max_packet_size bounds a message.
+  std::vector<TopicLimit> topic_limits;
   size_t max_pending_publishes = 64;  // outgoing QoS 1 messages not yet acknowledged
   // Largest packet the broker may send us (MQTT v5 MAXIMUM_PACKET_SIZE); the broker drops
   // larger messages for this client instead of making it hold them. 0 = no limit. The default
@@ -98,14 +122,17 @@ struct Event {
 };
 
 struct Stats {
-  uint64_t received = 0;        // messages that arrived from the broker, dropped ones included
-  uint64_t dropped = 0;         // arrived while the queue was full, and thrown away
-  uint64_t published = 0;       // publishes the broker acknowledged (QoS 0: written)
-  uint64_t bytes_in = 0;        // payload bytes received
-  uint64_t bytes_out = 0;       // payload bytes of acknowledged publishes
-  uint64_t reconnects = 0;      // successful connections after the first one
-  uint64_t publish_failed = 0;  // publishes refused by the broker (v5 reason code, e.g. ACL)
-  uint64_t nudges = 0;          // wake-ups of the library's stalled send thread (paho_client.cpp)
+  uint64_t received = 0;           // messages that arrived from the broker, dropped ones included
+  uint64_t dropped = 0;            // arrived while the queue was full, and thrown away
+  uint64_t oversize = 0;           // larger than their topic's limit, thrown away on arrival
+  uint64_t queued_bytes = 0;       // bytes waiting in the queue now
+  uint64_t queued_bytes_peak = 0;  // the most that ever waited
+  uint64_t published = 0;          // publishes the broker acknowledged (QoS 0: written)
+  uint64_t bytes_in = 0;           // payload bytes received
+  uint64_t bytes_out = 0;          // payload bytes of acknowledged publishes
+  uint64_t reconnects = 0;         // successful connections after the first one
+  uint64_t publish_failed = 0;     // publishes refused by the broker (v5 reason code, e.g. ACL)
+  uint64_t nudges = 0;  // wake-ups of the library's stalled send thread (paho_client.cpp)
 };
 
 // One connection to the broker. Not thread-safe: one owner thread calls every method; the

@@ -1,14 +1,26 @@
 #include "platform/mqtt/event_queue.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace sovdev::mqtt {
 
+size_t queued_size(const Message& message) {
+  // An Event in the deque, the strings' and the shared payload's heap blocks.
+  constexpr size_t kOverhead = sizeof(Event) + 64;
+  return kOverhead + message.topic.size() + message.payload.size() + message.response_topic.size() +
+         message.correlation_data.size();
+}
+
 bool EventQueue::push_message(Message message) {
+  const size_t size = queued_size(message);
   {
     std::lock_guard lock(mutex_);
-    const size_t limit = message.qos == 0 ? capacity_ - capacity_ / 4 : capacity_;
-    if (messages_ >= limit) {
+    const bool qos0 = message.qos == 0;
+    const size_t limit = qos0 ? capacity_ - capacity_ / 4 : capacity_;
+    const size_t byte_limit = qos0 ? max_bytes_ - max_bytes_ / 4 : max_bytes_;
+    const bool over_bytes = max_bytes_ > 0 && messages_ > 0 && bytes_ + size > byte_limit;
+    if (messages_ >= limit || over_bytes) {
       dropped_++;
       return false;
     }
@@ -17,6 +29,8 @@ bool EventQueue::push_message(Message message) {
     event.message = std::move(message);
     events_.push_back(std::move(event));
     messages_++;
+    bytes_ += size;
+    peak_bytes_ = std::max(peak_bytes_, bytes_);
   }
   ready_.notify_one();
   return true;
@@ -72,7 +86,10 @@ std::optional<Event> EventQueue::pop(std::chrono::steady_clock::time_point deadl
   if (events_.empty()) return std::nullopt;
   Event event = std::move(events_.front());
   events_.pop_front();
-  if (event.kind == Event::Kind::message) messages_--;
+  if (event.kind == Event::Kind::message) {
+    messages_--;
+    bytes_ -= std::min(bytes_, queued_size(event.message));
+  }
   return event;
 }
 
@@ -84,6 +101,20 @@ uint64_t EventQueue::dropped() const {
 size_t EventQueue::size() const {
   std::lock_guard lock(mutex_);
   return events_.size();
+}
+
+}  // namespace sovdev::mqtt
+
+namespace sovdev::mqtt {
+
+size_t EventQueue::bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
+size_t EventQueue::peak_bytes() const {
+  std::lock_guard lock(mutex_);
+  return peak_bytes_;
 }
 
 }  // namespace sovdev::mqtt

@@ -8,7 +8,19 @@ namespace sovdev::mqtt {
 
 void PahoClient::on_message(const ::mqtt::message& message) {
   received_++;
-  bytes_in_ += message.get_payload().size();
+  const size_t size = message.get_payload().size();
+  bytes_in_ += size;
+  // Before anything is copied or queued: a sender allowed on a topic of small messages (an
+  // agent's fetch requests) must not make us hold megabytes (issue #19: 400 × 1.1 MB took the
+  // hub from 20 MB to 473 MB).
+  for (const auto& limit : options_.topic_limits) {
+    if (!topic_matches(limit.filter, message.get_topic())) continue;
+    if (size > limit.max_payload) {
+      oversize_++;
+      return;
+    }
+    break;
+  }
   // Full queue: the message is dropped and counted. The sync protocol asks again for what it
   // misses, and memory stays bounded whatever the broker sends.
   Message m = from_paho(message);

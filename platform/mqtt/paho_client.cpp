@@ -14,7 +14,7 @@ namespace sovdev::mqtt {
 PahoClient::PahoClient(const Options& options)
     : options_(options),
       setup_(validate(options)),
-      queue_(options.queue_capacity),
+      queue_(options.queue_capacity, queue_byte_limit(options)),
       rng_(std::random_device{}() ^ std::hash<std::string>{}(options.client_id)) {
   if (!setup_) return;
   try {
@@ -382,6 +382,9 @@ Stats PahoClient::stats() const {
   Stats s;
   s.received = received_;
   s.dropped = queue_.dropped();
+  s.oversize = oversize_;
+  s.queued_bytes = queue_.bytes();
+  s.queued_bytes_peak = queue_.peak_bytes();
   s.published = published_;
   s.bytes_in = bytes_in_;
   s.bytes_out = bytes_out_;

@@ -121,7 +121,7 @@ class PahoClient final : public Client, private ::mqtt::iaction_listener {
   std::mt19937_64 rng_;
 
   std::atomic<uint64_t> received_{0}, published_{0}, bytes_in_{0}, bytes_out_{0};
-  std::atomic<uint64_t> reconnects_{0}, publish_failed_{0}, nudges_{0};
+  std::atomic<uint64_t> reconnects_{0}, publish_failed_{0}, nudges_{0}, oversize_{0};
 
   // Declared last so they go first, the listener after them; the destructor also resets them
   // explicitly.

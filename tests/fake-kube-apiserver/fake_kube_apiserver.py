@@ -141,6 +141,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(rule["delay_ms"] / 1000.0)
         if action == "drop":
             return self._drop(started, req.path, raw_query, req.user, rule)
+        if action == "huge":
+            return self._huge(started, req, raw_query, rule)
         if action == "status":
             rt, name, namespace, verb = fake.injection_context(req.method, req.path, req.query)
             err = injected_error(rule, rt, name, namespace, req.user, verb)
@@ -153,6 +155,28 @@ class Handler(BaseHTTPRequestHandler):
             return self._stream(resp)
         self._finish(started, req.path, raw_query, req.user, resp.code, resp.body, resp.headers, resp.content_type,
                      rule)
+
+    def _huge(self, started, req, raw_query, rule):
+        """A 200 answer of rule["bytes"] bytes (a JSON object with one long string), written in
+        1 MiB pieces so the double never holds it: what a hostile or broken server could send."""
+        head = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"status":{"blob":"'
+        tail = b'"}}\n'
+        total = max(rule["bytes"], len(head) + len(tail))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(total))
+        self.end_headers()
+        try:
+            self.wfile.write(head)
+            left = total - len(head) - len(tail)
+            piece = b"x" * (1 << 20)
+            while left > 0:
+                self.wfile.write(piece[:min(left, len(piece))])
+                left -= min(left, len(piece))
+            self.wfile.write(tail)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True  # the client gave up on it, as it should
+        self._record(started, req.path, raw_query, req.user, 200, rule)
 
     def _error(self, err):
         return err.code, err.status(), err.headers, "application/json"

@@ -3,14 +3,16 @@
 #   ca.crt/ca.key          the CA that signs both of the others
 #   server.crt/server.key  SAN DNS:localhost, IP:127.0.0.1
 #   client.crt/client.key  CN=sovdev-agent, O=sovdev (the user the server sees)
-# Idempotent: when all six files exist it leaves them alone.
+#   named.crt/named.key    SAN DNS:kube.sovdev.test only: a server reached by an address its
+#                          certificate does not name (kubeconfig tls-server-name)
+# Idempotent: when all eight files exist it leaves them alone.
 set -euo pipefail
 
 dir=${1:?usage: make-certs.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
 
-files=(ca.crt ca.key server.crt server.key client.crt client.key)
+files=(ca.crt ca.key server.crt server.key client.crt client.key named.crt named.key)
 all_there=1
 for f in "${files[@]}"; do [[ -s $f ]] || all_there=0; done
 if (( all_there )); then
@@ -44,12 +46,17 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1"
 
+sign named "/CN=kube.sovdev.test" "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:kube.sovdev.test"
+
 sign client "/O=sovdev/CN=sovdev-agent" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth"
 
 # Move into place last, certificates after keys, so an interrupted run leaves no half set.
-for f in ca.key server.key client.key ca.crt server.crt client.crt; do
+for f in ca.key server.key client.key named.key ca.crt server.crt client.crt named.crt; do
     mv -f "$tmp/$f" "./$f"
 done
-chmod 644 ca.crt server.crt client.crt
+chmod 644 ca.crt server.crt client.crt named.crt

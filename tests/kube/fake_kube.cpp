@@ -7,15 +7,16 @@ namespace sovdev::testing {
 
 using nlohmann::json;
 
-FakeKube::FakeKube() {
+FakeKube::FakeKube(const std::string& server_cert) {
   const std::string tool = source_dir() + "/tests/fake-kube-apiserver";
   const RunResult certs = run({tool + "/make-certs.sh", dir_.path()});
   if (certs.exit_code != 0) throw std::runtime_error("make-certs.sh failed: " + certs.err);
   const std::string log = dir_ / "server.log";
   server_ = std::make_unique<Child>(
       std::vector<std::string>{"/usr/bin/python3", tool + "/fake_kube_apiserver.py", "--port", "0",
-                               "--cert", dir_ / "server.crt", "--key", dir_ / "server.key",
-                               "--client-ca", dir_ / "ca.crt", "--token", kToken},
+                               "--cert", dir_ / (server_cert + ".crt"), "--key",
+                               dir_ / (server_cert + ".key"), "--client-ca", dir_ / "ca.crt",
+                               "--token", kToken},
       log);
   const std::regex listening("LISTENING ([0-9]+)");
   const bool up = wait_until(
@@ -28,7 +29,9 @@ FakeKube::FakeKube() {
       },
       std::chrono::seconds(20));
   if (!up) throw std::runtime_error("the fake API server did not start: " + read_text(log));
-  auto admin = kube::ApiClient::create(cert_credentials());
+  kube::Credentials admin_credentials = cert_credentials();
+  if (server_cert == "named") admin_credentials.tls_server_name = "kube.sovdev.test";
+  auto admin = kube::ApiClient::create(admin_credentials);
   if (!admin) throw std::runtime_error(admin.error().message);
   admin_ = std::move(*admin);
 }

@@ -16,7 +16,9 @@ class FakeKube {
  public:
   static constexpr const char* kToken = "sovdev-test-token";
 
-  FakeKube();
+  // `server_cert`: the certificate the server presents, from make-certs.sh: "server" (names
+  // localhost and 127.0.0.1) or "named" (names kube.sovdev.test only).
+  explicit FakeKube(const std::string& server_cert = "server");
   ~FakeKube();
 
   std::string server() const { return "https://127.0.0.1:" + std::to_string(port_); }

@@ -11,7 +11,7 @@ from . import errors as E, ownership
 from .status import MODES
 
 DEFAULT_TOKEN_USER = "system:serviceaccount:sovdev:sovdev-agent"
-ACTIONS = ("status", "delay", "drop", "drop_after")
+ACTIONS = ("status", "delay", "drop", "drop_after", "huge")
 MAX_LOG = 10000
 
 
@@ -84,6 +84,7 @@ class Injector:
                     "query_regex": spec.get("query_regex"), "action": action, "code": spec.get("code"),
                     "reason": spec.get("reason"), "message": spec.get("message"),
                     "delay_ms": int(spec.get("delay_ms", 0)), "skip": int(spec.get("skip", 0)),
+                    "bytes": int(spec.get("bytes", 0)),
                     "remaining": None if count is None or count < 0 else int(count), "fired": 0}
             re.compile(rule["path_regex"])
             re.compile(rule["query_regex"] or "")
