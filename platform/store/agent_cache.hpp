@@ -141,7 +141,8 @@ class BundleCache {
   // Forgets every bundle of a channel not in `followed` (imported or fetched before the agent
   // followed other channels): such a bundle is never applied, never a rollback target and
   // never a rollback floor. A last good bundle among them stops being the last good one.
-  // Returns the bundles forgotten, as "stack@version (channel c)". (bundle_scope.cpp)
+  // Returns the bundles forgotten, as "stack@version (channel c)"; an empty `followed` forgets
+  // nothing. (bundle_scope.cpp)
   [[nodiscard]] Expected<std::vector<std::string>> forget_other_channels(
       const std::vector<std::string>& followed);
   // Ordered by stack, then version.

@@ -34,6 +34,8 @@ Expected<std::optional<BundleInfo>> BundleCache::highest_verified(std::string_vi
 
 Expected<std::vector<std::string>> BundleCache::forget_other_channels(
     const std::vector<std::string>& followed) {
+  // No channel named is no scope to apply (an agent config always names one).
+  if (followed.empty()) return std::vector<std::string>();
   std::vector<std::string> gone_digests;
   auto forgotten = with_context(
       "forget the bundles of channels this agent does not follow",
