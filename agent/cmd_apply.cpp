@@ -85,6 +85,12 @@ Status apply(const ApplyOptions& o) {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
+  // A bundle of a channel this agent does not follow is never applied, nor kept as a fallback.
+  SOVDEV_ASSIGN(auto forgotten, store::BundleCache(db).forget_other_channels(config.channels));
+  for (const auto& f : forgotten) {
+    std::printf("%s: forgot cached %s: not a channel this agent follows\n", config.agent_id.c_str(),
+                f.c_str());
+  }
   SOVDEV_ASSIGN(const LastGoods before, last_goods(db));
   SOVDEV_TRY(daemon.apply_cached(now));
   if (daemon.failure()) return *daemon.failure();

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "agent/commands.hpp"
+#include "agent/config.hpp"
 #include "agent/import.hpp"
 #include "agent/trust_pin.hpp"
 #include "common/hex.hpp"
@@ -14,6 +15,7 @@ struct BundleOptions {
   std::string file;
   std::string trust;
   std::string state;
+  std::string config;
   std::string channel;
   std::string arch;
 };
@@ -32,12 +34,38 @@ Status verify(const BundleOptions& o) {
   return {};
 }
 
-Status import(const BundleOptions& o) {
-  SOVDEV_ASSIGN(store::Database db, open_state(o.state, true));
-  std::optional<std::string> trust_file;
+// The agent's channels, state folder and trust root: from its config when given, the options
+// overriding; a bundle of a channel the agent does not follow must never reach its cache.
+Expected<ImportScope> import_scope(BundleOptions& o, std::optional<std::string>& trust_file) {
+  ImportScope scope;
+  scope.arch = o.arch;
   if (!o.trust.empty()) trust_file = o.trust;
+  if (!o.config.empty()) {
+    SOVDEV_ASSIGN(AgentConfig config, load_config(o.config));
+    scope.channels = config.channels;
+    if (scope.arch.empty()) scope.arch = config.arch;
+    if (o.state.empty()) o.state = config.state_dir;
+    if (!trust_file && !config.trust_root.empty()) trust_file = config.trust_root;
+  }
+  if (!o.channel.empty()) scope.channels = {o.channel};
+  if (scope.channels.empty()) {
+    return make_error(Errc::usage,
+                      "import needs the channel the agent follows: give --config with the "
+                      "agent's configuration, or --channel (a bundle of another channel would "
+                      "be applied in its place)");
+  }
+  if (o.state.empty()) {
+    return make_error(Errc::usage, "import needs --state, or --config naming the state_dir");
+  }
+  return scope;
+}
+
+Status import(BundleOptions o) {
+  std::optional<std::string> trust_file;
+  SOVDEV_ASSIGN(const ImportScope scope, import_scope(o, trust_file));
+  SOVDEV_ASSIGN(store::Database db, open_state(o.state, true));
   SOVDEV_ASSIGN(TrustPolicy trust, pinned_trust(db, trust_file));
-  auto r = import_bundle(o.file, trust, db, {o.channel, o.arch});
+  auto r = import_bundle(o.file, trust, db, scope);
   if (!r) return std::move(r).error().context("import " + o.file);
   if (r->already_present) {
     print_bundle("already cached", r->bundle);
@@ -81,12 +109,24 @@ void add_import(CLI::App& app, cli::Commands& commands) {
   auto* cmd = app.add_subcommand(
       "import", "Verify a bundle file and store it in the agent's cache (for offline sites)");
   cmd->add_option("file", o->file, "Bundle file (.sdb)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--state", o->state, "Agent state folder (holds agent.db)")->required();
+  cmd->add_option("--state", o->state,
+                  "Agent state folder (holds agent.db); default: the state_dir of --config");
+  cmd->add_option("--config", o->config,
+                  "Agent configuration file: the channels it follows, its state folder, trust "
+                  "root and architecture")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--trust", o->trust,
                   "Trust root: pins the first one, or rotates the pinned one by one version")
       ->check(CLI::ExistingFile);
-  add_target_options(cmd, *o, true);
-  commands.push_back({cmd, [o] { return import(*o); }});
+  // No host default for --arch here: a --config naming its arch must be able to set it.
+  add_target_options(cmd, *o, false);
+  commands.push_back({cmd, [o] {
+                        BundleOptions options = *o;
+                        if (options.arch.empty() && options.config.empty()) {
+                          options.arch = host_arch();
+                        }
+                        return import(options);
+                      }});
 }
 
 }  // namespace sovdev::agent

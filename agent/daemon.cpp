@@ -55,6 +55,10 @@ Status Daemon::start(int64_t now_ms) {
   } else if (*swept > 0) {
     spdlog::info("removed {} payload files no cached bundle owns", *swept);
   }
+  SOVDEV_ASSIGN(auto forgotten, store::BundleCache(db_).forget_other_channels(settings_.channels));
+  for (const auto& f : forgotten) {
+    spdlog::warn("forgot cached {}: not a channel this agent follows", f);
+  }
   const auto& prefix = settings_.fetch.prefix;
   for (const auto& channel : settings_.channels) {
     SOVDEV_TRY(client_.subscribe(prefix + "/catalog/" + channel, 1));
@@ -174,9 +178,14 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
       continue;
     }
     SOVDEV_ASSIGN(auto good, log.last_good(e.stack()));
+    if (good) {
+      // A last good bundle whose payload was dropped as damaged is fetched again, in full.
+      SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
+      if (!good_info || good_info->state != store::BundleState::verified) good.reset();
+    }
     if (good && good->digest == e.manifest_digest()) continue;
     if (failed_.count(e.manifest_digest())) continue;  // rolled back from: wait for a newer one
-    SOVDEV_ASSIGN(auto highest, cache.highest_verified(e.stack()));
+    SOVDEV_ASSIGN(auto highest, cache.highest_verified(catalog.channel(), e.stack()));
     if (highest && highest->version > e.version()) continue;  // never go down
     if (fetch_ && fetch_->goal().stack == e.stack()) {
       if (fetch_->goal().digest == e.manifest_digest()) continue;
@@ -304,6 +313,9 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   SOVDEV_ASSIGN(auto info, cache.find(digest));
   if (!info) return make_error(Errc::store, "fetched bundle missing from the cache");
   SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
+  if (auto whole = verify_cached_payload(db_, *info, manifest); !whole) {
+    return on_damaged(*info, manifest, std::move(whole).error(), now_ms);
+  }
   SOVDEV_TRY(set_state("applying", now_ms));
   uint32_t objects = 0;
   ServiceTally tally;
@@ -324,6 +336,11 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
     if (!good_info) return set_state("degraded", now_ms);
     SOVDEV_ASSIGN(pb::BundleManifest good_manifest,
                   trust_.verify_manifest(good_info->envelope, nullptr));
+    if (auto whole = verify_cached_payload(db_, *good_info, good_manifest); !whole) {
+      Error why = std::move(whole).error();
+      why.message = error.message + "; rolling back: " + why.message;
+      return on_damaged(*good_info, good_manifest, std::move(why), now_ms);
+    }
     uint32_t good_objects = 0;
     ServiceTally good_tally;
     auto restored = apply_bundle(*good_info, good_manifest, good_objects, good_tally);
@@ -377,7 +394,11 @@ Status Daemon::apply_cached(int64_t now_ms) {
   store::ApplyLog log(db_);
   SOVDEV_ASSIGN(auto stacks, cached_stacks(cache));
   for (const auto& stack : stacks) {
-    SOVDEV_ASSIGN(auto newest, cache.highest_verified(stack));
+    std::optional<store::BundleInfo> newest;  // of the channels followed; the first one wins
+    for (const auto& channel : settings_.channels) {
+      if (newest) break;
+      SOVDEV_ASSIGN(newest, cache.highest_verified(channel, stack));
+    }
     if (!newest) continue;
     SOVDEV_ASSIGN(auto good, log.last_good(stack));
     if (good && good->digest == newest->digest) continue;
@@ -395,8 +416,13 @@ Status Daemon::reconcile(int64_t now_ms) {
     SOVDEV_ASSIGN(auto good, log.last_good(stack));
     if (!good) continue;
     SOVDEV_ASSIGN(auto info, cache.find(good->digest));
-    if (!info) continue;
+    // Not whole: its payload was dropped as damaged and is being fetched again.
+    if (!info || info->state != store::BundleState::verified) continue;
     SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
+    if (auto whole = verify_cached_payload(db_, *info, manifest); !whole) {
+      SOVDEV_TRY(on_damaged(*info, manifest, std::move(whole).error(), now_ms));
+      continue;
+    }
     uint32_t objects = 0;
     ServiceTally tally;
     auto applied = apply_bundle(*info, manifest, objects, tally);
@@ -425,6 +451,24 @@ Status Daemon::reconcile(int64_t now_ms) {
     }
   }
   return {};
+}
+
+Status Daemon::on_damaged(const store::BundleInfo& info, const pb::BundleManifest& manifest,
+                          Error error, int64_t now_ms) {
+  spdlog::error("{}", error.message);
+  SOVDEV_TRY(store::ApplyLog(db_).record(manifest.stack(), manifest.version(), info.digest,
+                                         "damaged", error.message));
+  status_.set_last_error(error.message);
+  failure_ = std::move(error);
+  // Fetched again by its digest (the hub keeps what it published) and applied as any fetch,
+  // unless a goal for the stack is under way already.
+  const auto same_stack = [&](const FetchGoal& g) { return g.stack == manifest.stack(); };
+  if (!(fetch_ && same_stack(fetch_->goal())) &&
+      std::none_of(queue_.begin(), queue_.end(), same_stack)) {
+    queue_.push_back(FetchGoal{manifest.stack(), manifest.version(), info.digest, std::nullopt});
+  }
+  SOVDEV_TRY(set_state("degraded", now_ms));
+  return next_fetch(now_ms);
 }
 
 Status Daemon::set_state(const std::string& state, int64_t now_ms) {

@@ -81,6 +81,10 @@ class Daemon {
   // Puts a stack's services, and whether the target was reached, into the status.
   void set_services(const std::string& stack, std::vector<pb::ServiceHealth> services,
                     const Error* target_error);
+  // A cached payload failed its check before an apply, reconcile or rollback (nothing reached
+  // the target): logged and reported with stack@version, and its digest fetched again.
+  Status on_damaged(const store::BundleInfo& info, const pb::BundleManifest& manifest, Error error,
+                    int64_t now_ms);
   Status plan_from_cache(int64_t now_ms);
   Status reconcile(int64_t now_ms);
   Status set_state(const std::string& state, int64_t now_ms);

@@ -38,6 +38,15 @@ Expected<std::optional<HeldVersion>> held(const std::optional<store::BundleInfo>
   return std::optional<HeldVersion>(HeldVersion{info->version, info->digest});
 }
 
+// A bundle of a channel the agent does not follow would be applied by the next `apply`.
+Status check_followed(const pb::BundleManifest& m, const std::vector<std::string>& channels) {
+  if (std::find(channels.begin(), channels.end(), m.channel()) != channels.end()) return {};
+  std::string followed;
+  for (const auto& c : channels) followed += (followed.empty() ? "'" : ", '") + c + "'";
+  return make_error(Errc::wrong_target, describe(m) + " is for channel '" + m.channel() +
+                                            "', this agent follows " + followed + ": not imported");
+}
+
 }  // namespace
 
 Expected<VerifyResult> verify_bundle_file(const std::string& path, const TrustPolicy& trust,
@@ -55,19 +64,25 @@ Expected<VerifyResult> verify_bundle_file(const std::string& path, const TrustPo
 }
 
 Expected<ImportResult> import_bundle(const std::string& path, const TrustPolicy& trust,
-                                     store::Database& db, const InstallTarget& target) {
+                                     store::Database& db, const ImportScope& scope) {
+  if (scope.channels.empty()) {
+    return make_error(Errc::usage,
+                      "no channel to import for: give the agent's --config, or the "
+                      "--channel it follows");
+  }
   SOVDEV_ASSIGN(Opened opened, open_verified(path, trust));
   ImportResult out;
   out.bundle = std::move(opened.result);
   const pb::BundleManifest& m = out.bundle.manifest;
   const std::string& digest = out.bundle.digest;
+  SOVDEV_TRY(check_followed(m, scope.channels));
 
   store::BundleCache cache(db);
-  SOVDEV_ASSIGN(auto highest_info, cache.highest_verified(m.stack()));
+  SOVDEV_ASSIGN(auto highest_info, cache.highest_verified(m.channel(), m.stack()));
   SOVDEV_ASSIGN(auto same_info, cache.find_version(m.stack(), m.version()));
   SOVDEV_ASSIGN(auto highest, held(highest_info));
   SOVDEV_ASSIGN(auto same, held(same_info));
-  SOVDEV_TRY(check_installable(m, digest, target, highest, same));
+  SOVDEV_TRY(check_installable(m, digest, {m.channel(), scope.arch}, highest, same));
   if (same_info && same_info->state == store::BundleState::verified) {
     out.already_present = true;
     out.bundle.records = m.resource_count();

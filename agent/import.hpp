@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bundles/manifest_rules.hpp"
 #include "bundles/trust.hpp"
@@ -28,10 +29,19 @@ struct ImportResult {
   uint32_t chunks_stored = 0;  // chunks written by this run (a resumed import writes fewer)
 };
 
-// Verifies and stores a bundle. Refuses rollback and same-version-other-content against the
-// cache. Interrupted at any point (even by SIGKILL) the cache stays consistent, and the next
+// What an agent takes in: the channels it follows (never empty) and its architecture (empty:
+// any).
+struct ImportScope {
+  std::vector<std::string> channels;
+  std::string arch;
+};
+
+// Verifies and stores a bundle. Refuses a bundle of a channel the agent does not follow (it
+// would be applied, and set the rollback floor of the channel it does follow), a rollback
+// against the newest verified bundle of the same (channel, stack), and same-version-other-
+// content. Interrupted at any point (even by SIGKILL) the cache stays consistent, and the next
 // import of the same file resumes with the chunks it lacks.
 Expected<ImportResult> import_bundle(const std::string& path, const TrustPolicy& trust,
-                                     store::Database& db, const InstallTarget& target);
+                                     store::Database& db, const ImportScope& scope);
 
 }  // namespace sovdev::agent

@@ -186,6 +186,34 @@ Status for_each_record(store::Database& db, const store::BundleInfo& info,
   return {};
 }
 
+Status verify_cached_payload(store::Database& db, const store::BundleInfo& info,
+                             const pb::BundleManifest& manifest) {
+  if (info.state != store::BundleState::verified) {
+    return make_error(Errc::not_found, "the cached payload of " + describe(manifest) +
+                                           " is not whole (" + store::state_name(info.state) +
+                                           "): it is being fetched again");
+  }
+  auto whole = read_records(db, info, manifest, [](pb::ResourceRecord&) -> Status { return {}; });
+  if (whole) return {};
+  Error why = std::move(whole).error();
+  std::string what = "the cached payload of " + describe(manifest) +
+                     (info.rebuilt ? " (rebuilt from a delta)" : "") +
+                     " is damaged; nothing of it was applied";
+  // Out of memory says nothing about the bytes: keep them.
+  if (why.code != Errc::internal) {
+    store::BundleMeta signed_;
+    signed_.digest = info.digest;
+    signed_.chunk_count = chunk_count(manifest);
+    signed_.payload_size = manifest.payload_size();
+    signed_.chunk_size = manifest.chunk_size();
+    auto dropped = store::BundleCache(db).drop_payload(signed_);
+    what += dropped ? "; dropped from the cache, to be fetched again"
+                    : "; dropping it failed too (" + dropped.error().message + ")";
+  }
+  why.message = what + ": " + why.message;
+  return why;
+}
+
 Status write_record_stream(store::Database& db, const store::BundleInfo& info,
                            const pb::BundleManifest& manifest, const std::string& path) {
   bool created = false;

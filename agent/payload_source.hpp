@@ -22,6 +22,16 @@ namespace sovdev::agent {
                                      const pb::BundleManifest& manifest,
                                      PayloadReader::OnRecord on_record);
 
+// Checks a cached payload completely — every chunk read, decompressed and hashed, every record
+// decoded and counted — without handing a record to anyone: the pass an apply, a reconcile or
+// a rollback runs before the first record goes to the target (for_each_record finds a
+// mismatch only at the end, when records are out already). Streaming, like for_each_record.
+// A payload that is not whole (partial: being fetched again) is Errc::not_found. A mismatch
+// drops the payload from the cache (BundleCache::drop_payload: the bundle is partial again, so
+// the next fetch of its digest brings it whole) and returns why, naming stack@version.
+[[nodiscard]] Status verify_cached_payload(store::Database& db, const store::BundleInfo& info,
+                                           const pb::BundleManifest& manifest);
+
 // Writes the bundle's record stream (its payload decompressed, exactly
 // manifest.uncompressed_size bytes) to a new file at `path`, streaming, with the same checks
 // as for_each_record except the decoding of records. The file is removed again on failure.

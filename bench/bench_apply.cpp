@@ -80,9 +80,9 @@ ProcessStats apply_bundle(const Paths& paths, const std::string& dir, const std:
   const std::string config = write_agent(dir, name, kube, keys);
   const std::string state = dir + "/state-" + name;
   std::filesystem::remove_all(state);
-  auto imported =
-      run_process({paths.agent(), "import", "--state", state, "--trust", keys.trust_root, bundle},
-                  dir + "/import-" + name + ".log");
+  auto imported = run_process({paths.agent(), "import", "--state", state, "--trust",
+                               keys.trust_root, "--channel", "edge", bundle},
+                              dir + "/import-" + name + ".log");
   if (imported.exit_code != 0) {
     throw std::runtime_error("import failed: " + read_text(dir + "/import-" + name + ".log"));
   }

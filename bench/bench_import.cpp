@@ -59,9 +59,9 @@ ProcessStats import(const Context& ctx, const std::string& bundle, double sample
   std::filesystem::remove_all(state);
   const std::string log = ctx.data + "/import.log";
   std::filesystem::remove(log);
-  auto stats = run_process(
-      {ctx.paths.agent(), "import", "--state", state, "--trust", ctx.keys.trust_root, bundle}, log,
-      sample_ms);
+  auto stats = run_process({ctx.paths.agent(), "import", "--state", state, "--trust",
+                            ctx.keys.trust_root, "--channel", "edge", bundle},
+                           log, sample_ms);
   if (stats.exit_code != 0) {
     throw std::runtime_error("sovdev-agent import " + bundle + " failed (exit " +
                              std::to_string(stats.exit_code) + "): " + read_text(log));

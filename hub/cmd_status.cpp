@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/hex.hpp"
 #include "common/text.hpp"
+#include "hub/agent_text.hpp"
 #include "hub/commands.hpp"
 #include "hub/fleet.hpp"
 
@@ -17,20 +19,29 @@ struct FleetOptions {
   bool as_json = false;
 };
 
+// Every string an agent supplied goes out through visible_text(): a status is anyone's to
+// write who holds the agent's broker account, and the operator's terminal must not obey it.
+std::string shown(std::string_view agent_text) {
+  return visible_text(agent_text);
+}
+
 json agent_json(const AgentView& a) {
   const pb::AgentStatus& st = a.status;
   json services = json::object();
   for (const auto& s : st.services()) {
-    services[s.service()] = {{"state", s.state()}, {"message", s.message()}};
+    services[shown(s.service())] = {{"state", shown(s.state())}, {"message", shown(s.message())}};
   }
-  return {{"agent", st.agent_id()},
-          {"channel", st.channel()},
+  // Environment, stack and version are the published bundle's, never the agent's claim.
+  return {{"agent", shown(st.agent_id())},
+          {"channel", shown(st.channel())},
           {"environment", a.environment},
-          {"stack", st.stack()},
-          {"applied_version", st.applied_version()},
-          {"state", st.state()},
+          {"stack", a.stack},
+          {"applied_version", a.version},
+          {"applied_digest", to_hex(a.digest)},
+          {"bundle", a.known_bundle ? "published" : std::string(a.environment)},
+          {"state", shown(st.state())},
           {"last_seen", utc_time(a.last_seen)},
-          {"last_error", st.last_error()},
+          {"last_error", shown(st.last_error())},
           {"bytes_fetched", st.bytes_fetched()},
           {"last_fetch_ms", st.last_fetch_ms()},
           {"last_fetch_bytes", st.last_fetch_bytes()},
@@ -48,12 +59,13 @@ json matrix_json(const FleetView& view) {
     for (const auto& env : view.environments) {
       const auto it = row.cells.find(env);
       const Cell cell = it == row.cells.end() ? Cell{} : it->second;
-      cells[env] = {{"state", cell.state.empty() ? "absent" : cell.state},
+      cells[env] = {{"state", cell.state.empty() ? "absent" : shown(cell.state)},
                     {"agents", cell.agents},
                     {"available", cell.good},
-                    {"message", cell.message}};
+                    {"message", shown(cell.message)}};
     }
-    rows.push_back({{"service", row.service}, {"title", row.title}, {"cells", cells}});
+    rows.push_back(
+        {{"service", shown(row.service)}, {"title", shown(row.title)}, {"cells", cells}});
   }
   return {{"environments", view.environments}, {"services", rows}};
 }
@@ -64,10 +76,10 @@ void print_matrix(const FleetView& view) {
   for (const auto& env : view.environments) std::printf(" %-14s", env.c_str());
   std::printf("\n");
   for (const auto& row : view.rows) {
-    std::printf("%-13s", row.title.c_str());
+    std::printf("%-13s", shown(row.title).c_str());
     for (const auto& env : view.environments) {
       const auto it = row.cells.find(env);
-      std::printf(" %-14s", it == row.cells.end() ? "-" : it->second.text().c_str());
+      std::printf(" %-14s", it == row.cells.end() ? "-" : shown(it->second.text()).c_str());
     }
     std::printf("\n");
   }
@@ -88,11 +100,11 @@ Status fleet_status(const FleetOptions& o) {
               "STATE", "LAST SEEN", "REJECTED", "LAST ERROR");
   for (const auto& a : view.agents) {
     const pb::AgentStatus& st = a.status;
-    std::printf("%-20s %-8s %-14s %-8llu %-12s %-21s %-8llu %s\n", st.agent_id().c_str(),
-                a.environment.c_str(), st.stack().c_str(),
-                static_cast<unsigned long long>(st.applied_version()), st.state().c_str(),
-                utc_time(a.last_seen).c_str(),
-                static_cast<unsigned long long>(st.rejected_messages()), st.last_error().c_str());
+    std::printf("%-20s %-8s %-14s %-8llu %-12s %-21s %-8llu %s\n", shown(st.agent_id()).c_str(),
+                a.environment.c_str(), a.stack.c_str(), static_cast<unsigned long long>(a.version),
+                shown(st.state()).c_str(), utc_time(a.last_seen).c_str(),
+                static_cast<unsigned long long>(st.rejected_messages()),
+                shown(st.last_error()).c_str());
   }
   if (view.agents.empty()) std::printf("(no agent has reported yet)\n");
   return {};
@@ -105,7 +117,8 @@ void add_fleet_status(CLI::App& app, cli::Commands& commands) {
   auto* cmd = app.add_subcommand(
       "status",
       "The fleet: service availability per environment (from what agents report), then one "
-      "row per agent: environment, applied version, state, last seen, last error");
+      "row per agent: environment, applied version (both from the published bundle whose "
+      "digest the agent reports), state, last seen (the hub's clock), last error");
   cmd->add_option("--db", o->db, "Hub database")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--json", o->as_json,
                 "Machine-readable output: {\"matrix\": {environments, services[{service, "

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <set>
 
+#include "bundles/hash.hpp"
+#include "bundles/keys.hpp"
+#include "bundles/trust.hpp"
+
 namespace sovdev::hub {
 namespace {
 
@@ -63,13 +67,28 @@ std::string Cell::text() const {
   return state + " " + std::to_string(good) + "/" + std::to_string(agents);
 }
 
-FleetView make_fleet_view(const std::vector<store::AgentRecord>& records) {
+FleetView make_fleet_view(const std::vector<store::AgentRecord>& records,
+                          const BundleLookup& published) {
   FleetView view;
   for (const auto& r : records) {
     AgentView a;
     if (!a.status.ParseFromString(r.status)) continue;
-    a.environment = environment_of(a.status, r.channel);
-    a.last_seen = r.updated_at;
+    a.digest = a.status.applied_digest();
+    pb::AgentStatus prior;
+    // A last will names no bundle; the status it replaced does.
+    if (a.digest.empty() && !r.prior_status.empty() && prior.ParseFromString(r.prior_status)) {
+      a.digest = prior.applied_digest();
+    }
+    const auto bundle = a.digest.empty() ? std::nullopt : published(a.digest);
+    a.known_bundle = bundle.has_value();
+    if (bundle) {
+      a.environment = bundle->environment;
+      a.stack = bundle->stack;
+      a.version = bundle->version;
+    } else {
+      a.environment = std::string(a.digest.empty() ? kNoBundle : kUnknownBundle);
+    }
+    a.last_seen = r.seen_at;
     view.agents.push_back(std::move(a));
   }
   // The last will carries no services: an offline agent is offline in every row its
@@ -105,10 +124,39 @@ FleetView make_fleet_view(const std::vector<store::AgentRecord>& records) {
   return view;
 }
 
+Expected<std::optional<PublishedBundle>> find_published(store::Database& db,
+                                                        std::string_view digest) {
+  if (digest.size() != kDigestSize) return std::optional<PublishedBundle>();
+  SOVDEV_ASSIGN(auto held, store::HubBundles(db).find(digest));
+  if (!held) return std::optional<PublishedBundle>();
+  PublishedBundle out{held->channel, held->stack, held->version, held->channel};
+  // The hub stored this envelope itself, after verifying it at publish: parsing is enough.
+  auto envelope = parse_signed(held->envelope, kTypeManifest, kMaxManifestBytes);
+  pb::BundleManifest manifest;
+  if (envelope && manifest.ParseFromString(envelope->body()) && !manifest.environment().empty()) {
+    out.environment = manifest.environment();
+  }
+  return std::optional<PublishedBundle>(std::move(out));
+}
+
 Expected<FleetView> load_fleet_view(store::Database& db) {
   store::FleetStatus fleet(db);
   SOVDEV_ASSIGN(auto records, fleet.list());
-  return make_fleet_view(records);
+  // Many agents run one bundle: each digest is looked up once.
+  std::map<std::string, std::optional<PublishedBundle>, std::less<>> seen;
+  std::optional<Error> failed;
+  auto view = make_fleet_view(records, [&](std::string_view digest) {
+    auto it = seen.find(digest);
+    if (it != seen.end()) return it->second;
+    auto found = find_published(db, digest);
+    if (!found) {
+      failed = std::move(found).error();
+      return std::optional<PublishedBundle>();
+    }
+    return seen.emplace(std::string(digest), *found).first->second;
+  });
+  if (failed) return std::move(*failed).context("look up the bundles agents report");
+  return view;
 }
 
 }  // namespace sovdev::hub

@@ -3,8 +3,11 @@
 // from what was planned.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -13,10 +16,31 @@
 
 namespace sovdev::hub {
 
+// A bundle the hub published, as its own store holds it: the only source of an agent's
+// environment, stack and version in the fleet view. An agent's status can claim anything (a
+// broker account is all it takes to publish on its own topic); the digest it reports either
+// names a bundle the hub published, whose signed manifest then says the rest, or it does not.
+struct PublishedBundle {
+  std::string channel;
+  std::string stack;
+  std::uint64_t version = 0;
+  std::string environment;  // the manifest's, else its channel
+};
+using BundleLookup = std::function<std::optional<PublishedBundle>(std::string_view digest)>;
+
+// The environment column of an agent whose digest names no bundle the hub published, and of
+// one that reports no digest at all (nothing applied yet).
+inline constexpr std::string_view kUnknownBundle = "unknown bundle";
+inline constexpr std::string_view kNoBundle = "no bundle";
+
 struct AgentView {
-  pb::AgentStatus status;
-  std::string environment;  // status.environment, else the channel
-  int64_t last_seen = 0;    // unix seconds the hub stored the status
+  pb::AgentStatus status;  // as reported: print its strings through visible_text()
+  std::string digest;      // the applied digest the view went by (a last will's: the prior one)
+  bool known_bundle = false;
+  std::string environment;    // of the published bundle; else kUnknownBundle or kNoBundle
+  std::string stack;          // of the published bundle; else empty
+  std::uint64_t version = 0;  // of the published bundle; else 0, whatever the agent claims
+  int64_t last_seen = 0;      // unix seconds by the hub's clock when it stored the status
 };
 
 struct Cell {
@@ -42,10 +66,16 @@ struct FleetView {
 };
 
 // Statuses that no longer parse are skipped (a newer agent's format is still read: protobuf).
-FleetView make_fleet_view(const std::vector<store::AgentRecord>& records);
+FleetView make_fleet_view(const std::vector<store::AgentRecord>& records,
+                          const BundleLookup& published);
 [[nodiscard]] Expected<FleetView> load_fleet_view(store::Database& db);
 
-// The environment an agent counts in: what it reports (from its bundle), else its channel.
+// The bundle the hub published under `digest`, from hub.db; nullopt when there is none.
+[[nodiscard]] Expected<std::optional<PublishedBundle>> find_published(store::Database& db,
+                                                                      std::string_view digest);
+
+// The environment an agent CLAIMS: what it reports, else its channel. Not for display: the
+// fleet view takes it from the published bundle instead (metrics.cpp still uses this).
 const std::string& environment_of(const pb::AgentStatus& status, const std::string& channel);
 
 // Whether a reported service state counts as available.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 namespace sovdev::hub::metrics {
 namespace {
@@ -36,6 +37,18 @@ size_t utf8_length(std::string_view s, size_t i) {
   return n;
 }
 
+// The code point of a valid UTF-8 sequence when it is a C1 control (an 8-bit CSI among them)
+// or a bidirectional override or isolate; 0 otherwise.
+char32_t hidden_code_point(std::string_view seq) {
+  if (seq.size() < 2 || seq.size() > 3) return 0;
+  char32_t cp = static_cast<unsigned char>(seq[0]) & (seq.size() == 2 ? 0x1fu : 0x0fu);
+  for (size_t k = 1; k < seq.size(); k++)
+    cp = (cp << 6) | (static_cast<unsigned char>(seq[k]) & 0x3fu);
+  const bool hidden = (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+                      (cp >= 0x2066 && cp <= 0x2069);
+  return hidden ? cp : 0;
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view value) {
@@ -49,8 +62,21 @@ std::string escape_label_value(std::string_view value) {
       out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      // Agents report these strings and dashboards print them: a control character is shown
+      // (as the text \x1b), never sent. Written escaped, so the value holds one backslash.
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\\\x%02x",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += buf;
     } else if (const size_t n = utf8_length(value, i); n > 0) {
-      out.append(value.substr(i, n));
+      if (const char32_t cp = hidden_code_point(value.substr(i, n)); cp != 0) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "\\\\u{%04x}", static_cast<unsigned>(cp));
+        out += buf;
+      } else {
+        out.append(value.substr(i, n));
+      }
       i += n;
       continue;
     } else {

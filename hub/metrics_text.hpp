@@ -14,7 +14,9 @@
 namespace sovdev::hub::metrics {
 
 // A label value is escaped (\\, \", \n) and made valid UTF-8 (agents report the strings; one
-// stray byte would make Prometheus reject the whole scrape).
+// stray byte would make Prometheus reject the whole scrape). Other control characters, C1 and
+// bidirectional overrides are shown as text (the value holds \x1b, \u{009b}), never passed
+// on to the dashboard or terminal that prints the value.
 struct Label {
   std::string_view name;
   std::string_view value;

@@ -123,11 +123,28 @@ class BundleCache {
   // all in one transaction: a crash or an error leaves the cache as it was. Errc::conflict when
   // the bundle is verified already or its stack and version are held under another digest.
   [[nodiscard]] Status put_rebuilt(const BundleMeta& meta, const ChunkSource& source);
+  // Forgets a payload found damaged when it was read (a failing disk, a file edited by hand):
+  // its chunks go, and the bundle is partial again with the signed payload's shape (`signed_`
+  // gives the digest and the manifest's chunk_count, payload_size and chunk_size), so the next
+  // fetch of its digest brings the signed payload whole. The row stays, so a stack's last good
+  // bundle keeps its place. False when the bundle is not cached. (bundle_scope.cpp)
+  [[nodiscard]] Expected<bool> drop_payload(const BundleMeta& signed_);
 
   [[nodiscard]] Expected<std::optional<BundleInfo>> find(std::string_view digest);
   [[nodiscard]] Expected<std::optional<BundleInfo>> find_version(std::string_view stack,
                                                                  std::uint64_t version);
   [[nodiscard]] Expected<std::optional<BundleInfo>> highest_verified(std::string_view stack);
+  // The same within one channel: rollback protection, "newest held" and offline apply are per
+  // (channel, stack), so a bundle of another channel never sets the floor. (bundle_scope.cpp)
+  [[nodiscard]] Expected<std::optional<BundleInfo>> highest_verified(std::string_view channel,
+                                                                     std::string_view stack);
+  // Forgets every bundle of a channel not in `followed` (imported or fetched before the agent
+  // followed other channels): such a bundle is never applied, never a rollback target and
+  // never a rollback floor. A last good bundle among them stops being the last good one.
+  // Returns the bundles forgotten, as "stack@version (channel c)"; an empty `followed` forgets
+  // nothing. (bundle_scope.cpp)
+  [[nodiscard]] Expected<std::vector<std::string>> forget_other_channels(
+      const std::vector<std::string>& followed);
   // Ordered by stack, then version.
   [[nodiscard]] Expected<std::vector<BundleInfo>> list();
   // Deletes the bundle and its chunks; false when it was not cached. Errc::conflict while it is

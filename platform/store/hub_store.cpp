@@ -1,5 +1,8 @@
 #include "platform/store/hub_store.hpp"
 
+#include <algorithm>
+#include <ctime>
+
 #include "platform/store/chunk_table.hpp"
 #include "platform/store/detail.hpp"
 #include "platform/store/migrate.hpp"
@@ -226,17 +229,20 @@ Expected<std::optional<HubCatalog>> HubCatalogs::catalog(std::string_view channe
 
 // ---------------------------------------------------------------- FleetStatus
 
-Expected<bool> FleetStatus::upsert(const AgentRecord& record) {
+Expected<bool> FleetStatus::upsert(const AgentRecord& record, std::int64_t now) {
   const std::string what = "record the status of agent " + record.agent_id;
+  if (now == 0) now = static_cast<std::int64_t>(std::time(nullptr));
   return with_context(what, [&]() -> Expected<bool> {
     SOVDEV_ASSIGN(Statement upsert,
-                  db_.prepare("INSERT INTO agents (agent_id, channel, status, updated_at) "
-                              "VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+                  db_.prepare("INSERT INTO agents (agent_id, channel, status, updated_at, seen_at) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (agent_id) DO UPDATE SET "
                               "channel = excluded.channel, status = excluded.status, "
-                              "updated_at = excluded.updated_at "
-                              "WHERE excluded.updated_at >= agents.updated_at OR ?"));
+                              "updated_at = excluded.updated_at, seen_at = excluded.seen_at, "
+                              "prior_status = CASE WHEN ?6 THEN agents.status ELSE NULL END "
+                              "WHERE excluded.updated_at >= agents.updated_at OR ?6"));
     SOVDEV_TRY(upsert.bind_all(record.agent_id, record.channel, Blob{record.status},
-                               record.updated_at, record.replaces_newer ? 1 : 0));
+                               std::min(record.updated_at, now), now,
+                               record.replaces_newer ? 1 : 0));
     SOVDEV_TRY(upsert.run());
     return db_.changes() > 0;
   }());
@@ -244,14 +250,17 @@ Expected<bool> FleetStatus::upsert(const AgentRecord& record) {
 
 Expected<std::vector<AgentRecord>> FleetStatus::list() {
   return with_context("list agents", [&]() -> Expected<std::vector<AgentRecord>> {
-    SOVDEV_ASSIGN(Statement select, db_.prepare("SELECT agent_id, channel, status, updated_at "
-                                                "FROM agents ORDER BY agent_id"));
+    SOVDEV_ASSIGN(Statement select,
+                  db_.prepare("SELECT agent_id, channel, status, updated_at, seen_at, "
+                              "prior_status FROM agents ORDER BY agent_id"));
     std::vector<AgentRecord> agents;
     for (;;) {
       SOVDEV_ASSIGN(const bool row, select.step());
       if (!row) return agents;
-      agents.push_back(
-          AgentRecord{select.text(0), select.text(1), select.blob(2), select.int64(3)});
+      AgentRecord r{select.text(0), select.text(1), select.blob(2), select.int64(3)};
+      r.seen_at = select.int64(4);
+      r.prior_status = select.blob(5);
+      agents.push_back(std::move(r));
     }
   }());
 }

@@ -108,6 +108,10 @@ struct AgentRecord {
   // Stored even when the held status is newer: a last will ("offline") carries the time the
   // agent connected, yet the broker sends it after everything that connection published.
   bool replaces_newer = false;
+  // Read back only (upsert sets them): the hub's clock when it stored the status, and the
+  // status a replaces_newer one (a last will) replaced, empty otherwise.
+  std::int64_t seen_at = 0;
+  std::string prior_status = {};
 };
 
 class FleetStatus {
@@ -115,8 +119,11 @@ class FleetStatus {
   explicit FleetStatus(Database& db) : db_(db) {}
 
   // Keeps the newest status per agent; returns false (and stores nothing) when the held one
-  // is newer, as happens when a retained status and a live one arrive out of order.
-  [[nodiscard]] Expected<bool> upsert(const AgentRecord& record);
+  // is newer, as happens when a retained status and a live one arrive out of order. The
+  // agent's updated_at only orders its reports, and counts as no later than the hub's clock
+  // (one report dated 2100 must not shut out the agent's honest ones); seen_at is that clock.
+  // `now` is the hub's clock in unix seconds (0: the system's).
+  [[nodiscard]] Expected<bool> upsert(const AgentRecord& record, std::int64_t now = 0);
   // Ordered by agent id.
   [[nodiscard]] Expected<std::vector<AgentRecord>> list();
 

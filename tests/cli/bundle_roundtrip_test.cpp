@@ -157,7 +157,7 @@ TEST_CASE("trust rotate writes a root the agent accepts and the import pins it",
   REQUIRE(rotated.exit_code == 0);
   REQUIRE(ws.build(edge_stack("v2"), ws.dir / "b.sdb", 2).exit_code == 0);
   auto imported = run({agent_binary(), "import", "--state", ws.state(), "--trust",
-                       ws.dir / "v2.root", ws.dir / "b.sdb"});
+                       ws.dir / "v2.root", "--channel", "edge", ws.dir / "b.sdb"});
   INFO(imported.err);
   REQUIRE(imported.exit_code == 0);
   auto status = run({agent_binary(), "status", "--state", ws.state(), "--json"});

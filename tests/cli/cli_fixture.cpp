@@ -1,5 +1,7 @@
 #include "tests/cli/cli_fixture.hpp"
 
+#include <algorithm>
+
 #include <filesystem>
 #include <stdexcept>
 
@@ -38,6 +40,10 @@ RunResult Workspace::import(const std::string& file, const std::vector<std::stri
   std::vector<std::string> argv = {agent_binary(), "import", "--state", state(),
                                    "--trust",      trust,    file};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  // import needs the agent's channel; build() makes edge bundles.
+  if (std::find(extra.begin(), extra.end(), "--channel") == extra.end()) {
+    argv.insert(argv.end(), {"--channel", "edge"});
+  }
   return run(argv);
 }
 

@@ -95,7 +95,8 @@ TEST_CASE(
   for (int i = 0; i < 3; i++) {
     const auto start = std::chrono::steady_clock::now();
     TempDir state;
-    auto r = run({agent_binary(), "import", "--state", state.path(), "--trust", ws.trust, file});
+    auto r = run({agent_binary(), "import", "--state", state.path(), "--trust", ws.trust,
+                  "--channel", "edge", file});
     REQUIRE(r.exit_code == 0);
     full = std::min(full, std::chrono::duration_cast<std::chrono::microseconds>(
                               std::chrono::steady_clock::now() - start));
@@ -109,7 +110,8 @@ TEST_CASE(
     TempDir state;
     const auto delay = std::chrono::microseconds(rng() % static_cast<uint64_t>(full.count()));
     {
-      Child child({agent_binary(), "import", "--state", state.path(), "--trust", ws.trust, file});
+      Child child({agent_binary(), "import", "--state", state.path(), "--trust", ws.trust,
+                   "--channel", "edge", file});
       std::this_thread::sleep_for(delay);  // the fault injection point, not synchronisation
       child.kill_hard();
       if (child.wait() == -1) interrupted++;
@@ -120,8 +122,8 @@ TEST_CASE(
       check_consistent(state / "agent.db", *trust);
       lacking = chunks_lacking(state / "agent.db");
     }
-    auto again =
-        run({agent_binary(), "import", "--state", state.path(), "--trust", ws.trust, file});
+    auto again = run({agent_binary(), "import", "--state", state.path(), "--trust", ws.trust,
+                      "--channel", "edge", file});
     INFO(again.err);
     REQUIRE(again.exit_code == 0);
     // The next import stores exactly the chunks the killed one had not committed.

@@ -30,7 +30,23 @@ store::AgentRecord report(const std::string& agent, const std::string& env,
     s->set_state(health);
     s->set_message(name + " is " + health);
   }
-  return {agent, env, st.SerializeAsString(), 100};
+  // The hub places an agent by the bundle it reports (a last will: the one before it).
+  const std::string digest = std::string(32 - env.size(), '#') + env;
+  store::AgentRecord r{agent, env, "", 100};
+  if (state == "offline") {
+    pb::AgentStatus before;
+    before.set_applied_digest(digest);
+    r.prior_status = before.SerializeAsString();
+  } else {
+    st.set_applied_digest(digest);
+  }
+  r.status = st.SerializeAsString();
+  return r;
+}
+
+std::optional<hub::PublishedBundle> published(std::string_view digest) {
+  const std::string env(digest.substr(digest.find_last_of('#') + 1));
+  return hub::PublishedBundle{env, "sovdev", 1, env};
 }
 
 const hub::Cell& cell(const hub::FleetView& view, const std::string& service,
@@ -89,14 +105,17 @@ TEST_CASE("the tally reports healthy, external and degraded services", "[fleet]"
 
 TEST_CASE("the matrix has the stack's rows and environments in order, worst state per cell",
           "[fleet]") {
-  auto view = hub::make_fleet_view({
-      report("edge-2", "edge", "healthy", {{"kubernetes", "healthy"}, {"postgresql", "healthy"}}),
-      report("edge-1", "edge", "rolled_back",
-             {{"kubernetes", "healthy"}, {"postgresql", "degraded"}}),
-      report("prod-1", "prod", "healthy",
-             {{"kubernetes", "healthy"}, {"postgresql", "external"}, {"zookeeper", "healthy"}}),
-      report("dev-1", "dev", "offline", {}),
-  });
+  auto view = hub::make_fleet_view(
+      {
+          report("edge-2", "edge", "healthy",
+                 {{"kubernetes", "healthy"}, {"postgresql", "healthy"}}),
+          report("edge-1", "edge", "rolled_back",
+                 {{"kubernetes", "healthy"}, {"postgresql", "degraded"}}),
+          report("prod-1", "prod", "healthy",
+                 {{"kubernetes", "healthy"}, {"postgresql", "external"}, {"zookeeper", "healthy"}}),
+          report("dev-1", "dev", "offline", {}),
+      },
+      published);
   REQUIRE(view.environments == std::vector<std::string>{"dev", "prod", "edge"});
   std::vector<std::string> rows;
   for (const auto& r : view.rows) rows.push_back(r.title);

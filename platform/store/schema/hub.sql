@@ -34,7 +34,9 @@ CREATE TABLE agents (
   agent_id TEXT PRIMARY KEY,
   channel TEXT NOT NULL,
   status BLOB NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  seen_at INTEGER NOT NULL DEFAULT 0,
+  prior_status BLOB
 );
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
