@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "sovdev.pb.h"
 #include "tests/sync/sync_fixture.hpp"
 
 using namespace sovdev;
@@ -214,4 +215,86 @@ TEST_CASE(
   auto again = fleet.sync_once("agent-a", 60);
   INFO(again.out << again.err);
   CHECK(again.exit_code == 0);
+}
+
+TEST_CASE(
+    "a forged manifest on the agent's data topic is ignored and counted, and the fetch "
+    "goes on without waiting for the next catalog",
+    "[sync][alive][hostile]") {
+  Fleet fleet;
+  REQUIRE(fleet.ws.build(tiny_stack(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
+          0);
+  REQUIRE(fleet.ws.build(tiny_stack(fleet, "v2", "two"), fleet.ws.dir / "v2.sdb", 2).exit_code ==
+          0);
+  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
+  fleet.agent_config("agent-a");
+  auto watcher = fleet.client("sovdev-hub", "watcher");
+  REQUIRE(watcher->subscribe("sovdev/v1/agent/agent-a/data", 1));
+  REQUIRE(watcher->subscribe("sovdev/v1/fetch/agent-a", 1));
+  REQUIRE(watcher->subscribe("sovdev/v1/catalog/edge", 1));
+  auto hub = fleet.serve("hub.log");
+  REQUIRE(fleet.sync_once("agent-a", 60).exit_code == 0);
+  // Version 1's signed manifest, as the hub sent it: genuine, but not what a v2 fetch wants.
+  pb::Signed old_manifest;
+  std::string catalog_digest;
+  size_t requests = 0;
+  const auto drain = [&] {
+    while (auto e = watcher->next(std::chrono::milliseconds(20))) {
+      if (e->kind != mqtt::Event::Kind::message) continue;
+      const std::string payload = e->message.payload.str();
+      if (e->message.topic == "sovdev/v1/fetch/agent-a") requests++;
+      pb::FetchResponse r;
+      if (e->message.topic == "sovdev/v1/agent/agent-a/data" && r.ParseFromString(payload) &&
+          r.has_manifest()) {
+        old_manifest = r.manifest();
+      }
+      pb::Signed envelope;
+      pb::Catalog catalog;
+      if (e->message.topic == "sovdev/v1/catalog/edge" && envelope.ParseFromString(payload) &&
+          catalog.ParseFromString(envelope.body()) && catalog.entries_size() == 1) {
+        catalog_digest = catalog.entries(0).manifest_digest();
+      }
+    }
+  };
+  REQUIRE(wait_until(
+      [&] {
+        drain();
+        return old_manifest.body().size() > 0;
+      },
+      std::chrono::seconds(20)));
+
+  // No hub while version 2 is announced: the agent's manifest request stays unanswered, and
+  // the forged answer is the only one.
+  hub.reset();
+  auto agent = fleet.run_agent("agent-a", "agent-a.log");
+  const auto log = [&] { return read_text(fleet.ws.dir / "agent-a.log"); };
+  REQUIRE(wait_until([&] { return log().find("connected to the broker") != std::string::npos; },
+                     std::chrono::seconds(20)));
+  const size_t before = requests;
+  REQUIRE(fleet.publish_live(fleet.ws.dir / "v2.sdb").exit_code == 0);
+  REQUIRE(wait_until(
+      [&] {
+        drain();
+        return requests > before && !catalog_digest.empty() &&
+               catalog_digest != std::string(32, '\0');
+      },
+      std::chrono::seconds(20)));
+  auto evil = fleet.client("sovdev-hub", "evil");
+  pb::FetchResponse forged;
+  forged.set_schema(1);
+  forged.set_manifest_digest(catalog_digest);
+  *forged.mutable_manifest() = old_manifest;
+  mqtt::Message m;
+  m.topic = "sovdev/v1/agent/agent-a/data";
+  m.payload = forged.SerializeAsString();
+  REQUIRE(evil->publish(m));
+  INFO("agent: " << log());
+  CHECK(wait_until([&] { return log().find("sent for") != std::string::npos; },
+                   std::chrono::seconds(20)));
+  // The hub is back: the same fetch asks again after its timeout and gets version 2.
+  hub = fleet.serve("hub-2.log");
+  CHECK(wait_until([&] { return log().find("applied kp@2") != std::string::npos; },
+                   std::chrono::seconds(30)));
+  agent->kill_hard();
+  agent->wait();
 }
