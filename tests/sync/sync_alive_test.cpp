@@ -291,7 +291,17 @@ TEST_CASE(
   INFO("agent: " << log());
   CHECK(wait_until([&] { return log().find("sent for") != std::string::npos; },
                    std::chrono::seconds(20)));
-  // The hub is back: the same fetch asks again after its timeout and gets version 2.
+  // The fetch goes on: it asks again after its timeout (the hub is still away, so this is not
+  // a new catalog starting it over).
+  drain();
+  const size_t after_forgery = requests;
+  CHECK(wait_until(
+      [&] {
+        drain();
+        return requests >= after_forgery + 2;
+      },
+      std::chrono::seconds(20)));
+  // The hub is back: version 2 arrives.
   hub = fleet.serve("hub-2.log");
   CHECK(wait_until([&] { return log().find("applied kp@2") != std::string::npos; },
                    std::chrono::seconds(30)));
