@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   add_run(*app, commands);
   add_check_config(*app, commands);
   add_apply(*app, commands);
+  add_retry(*app, commands);
   return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 

@@ -3,6 +3,10 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
+
+#include <sqlite3.h>
+#include <sys/statvfs.h>
 
 #include <spdlog/spdlog.h>
 
@@ -27,6 +31,12 @@ struct RunOptions {
 // The longest the loop sleeps without a deadline asking for it: bounds what a step of the wall
 // clock (the daemon's deadlines are wall-clock times) can delay.
 constexpr int64_t kMaxWaitMs = 600000;
+// After an error the loop keeps running through (a full disk), the daemon's next tick waits
+// this long: a failing step is not retried in a busy loop.
+constexpr int64_t kErrorPauseMs = 5000;
+// Events held while an apply runs: connection events and the newest message per topic (a
+// catalog); data answers are dropped (no fetch runs during an apply, so they are stale).
+constexpr size_t kHeldTopics = 64;
 
 int64_t now_ms() {
   using namespace std::chrono;
@@ -76,6 +86,7 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
       std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.backoff_max).count();
   s.fetch.install = {c.channels.size() == 1 ? c.channels.front() : std::string(), c.arch};
   s.fetch.work_dir = c.state_dir + "/work";
+  s.fetch.state_dir = c.state_dir;
   s.channels = c.channels;
   s.stacks = c.stacks;
   s.reconcile_interval_ms =
@@ -86,6 +97,59 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
   s.target_kind = std::string(target::target_kind_name(c.apply.target.kind));
   return s;
 }
+
+// The cache on a disk with no room left. SQLite's WAL mode keeps its index in a shared-memory
+// file beside the database, which it must grow before the first read; on a full disk that
+// fails and the cache does not even open, and the agent would exit at every restart (a crash
+// loop under systemd, the site's stack unwatched). Then the cache is opened again with the
+// index in the process's own memory (the unix-excl VFS: other processes cannot read the cache
+// while this one runs): reads work, writes fail with "disk full" and are reported, and the
+// agent runs from its cache until there is room and it restarts.
+Expected<store::Database> open_cache(const std::string& state_dir) {
+  auto db = open_state(state_dir, true);
+  if (db || (db.error().code != Errc::io && db.error().code != Errc::store)) return db;
+  struct statvfs fs {};
+  const bool full =
+      ::statvfs(state_dir.c_str(), &fs) == 0 && uint64_t{fs.f_bavail} * fs.f_frsize < 1024 * 1024;
+  sqlite3_vfs* exclusive = sqlite3_vfs_find("unix-excl");
+  if (!full || exclusive == nullptr) return db;
+  spdlog::error(
+      "{}; the disk of {} is full: running from the cache, which no other process "
+      "can read until there is room and the agent restarts",
+      db.error().message, state_dir);
+  sqlite3_vfs_register(exclusive, 1);
+  return open_state(state_dir, true);
+}
+
+// What arrives while an apply holds the loop: taken off the client's bounded queue (so a
+// burst cannot push a catalog out of it) and handed to the daemon once the apply is over.
+class HeldEvents {
+ public:
+  explicit HeldEvents(std::string data_topic) : data_topic_(std::move(data_topic)) {}
+  void hold(mqtt::Event event) {
+    if (event.kind == mqtt::Event::Kind::message) {
+      if (event.message.topic == data_topic_) return;
+      for (auto& e : events_) {
+        if (e.kind == mqtt::Event::Kind::message && e.message.topic == event.message.topic) {
+          e = std::move(event);  // the newest retained catalog is the one that counts
+          return;
+        }
+      }
+      if (events_.size() >= kHeldTopics) return;
+    }
+    events_.push_back(std::move(event));
+  }
+  std::optional<mqtt::Event> take() {
+    if (events_.empty()) return std::nullopt;
+    mqtt::Event e = std::move(events_.front());
+    events_.pop_front();
+    return e;
+  }
+
+ private:
+  std::string data_topic_;
+  std::deque<mqtt::Event> events_;
+};
 
 // The line `systemctl status` shows: the link, then what the state machine is doing.
 std::string service_status(bool connected, const Daemon& daemon) {
@@ -99,7 +163,8 @@ std::string service_status(bool connected, const Daemon& daemon) {
 Status run(const RunOptions& o) {
   proc::install_stop_handlers();
   SOVDEV_ASSIGN(AgentConfig config, load_config(o.config));
-  SOVDEV_ASSIGN(store::Database db, open_state(config.state_dir, true));
+  SOVDEV_ASSIGN(store::Database db,
+                o.once ? open_state(config.state_dir, true) : open_cache(config.state_dir));
   SOVDEV_ASSIGN(TrustPolicy trust, pinned_trust(db, config.trust_root));
   SOVDEV_ASSIGN(auto target, make_apply_target(db, config.apply));
   SOVDEV_ASSIGN(mqtt::Options options, client_options(config));
@@ -111,8 +176,18 @@ Status run(const RunOptions& o) {
     spdlog::warn("broker not reachable yet: {}", connected.error().message);
     if (o.once) return std::move(connected).error().context("sync");
   }
-  Daemon daemon(db, trust, *client, *target, daemon_settings(config));
-  SOVDEV_TRY(daemon.start(now_ms()));
+  const DaemonSettings settings = daemon_settings(config);
+  Daemon daemon(db, trust, *client, *target, settings);
+  // A daemon keeps running through what its steps cannot do (a full disk): it reports it and
+  // tries again; only `sync --once` stops at the first error.
+  int64_t next_tick = now_ms();
+  const auto survive = [&](Status step) -> Status {
+    if (step || o.once) return step;
+    daemon.note_error(step.error(), now_ms());
+    next_tick = now_ms() + kErrorPauseMs;
+    return {};
+  };
+  SOVDEV_TRY(survive(daemon.start(now_ms())));
   // Type=notify under systemd (READY, STATUS, watchdog); does nothing elsewhere.
   proc::ServiceNotifier systemd([](const std::string& w) { spdlog::warn("systemd: {}", w); });
   systemd.ready(service_status(online, daemon));
@@ -120,11 +195,26 @@ Status run(const RunOptions& o) {
     if (e.kind == mqtt::Event::Kind::connected) online = true;
     if (e.kind == mqtt::Event::Kind::connection_lost) online = false;
   };
+  // While an apply waits (a command, a health gate), the target beats: the watchdog is fed,
+  // the status goes out when due, and events are held for the loop (see daemon.hpp).
+  HeldEvents held(settings.fetch.prefix + "/agent/" + settings.fetch.agent_id + "/data");
+  auto last_beat = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  daemon.set_heartbeat([&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_beat < std::chrono::milliseconds(100)) return;  // per object: cheap
+    last_beat = now;
+    while (auto event = client->next(std::chrono::milliseconds(0))) {
+      track_link(*event);
+      held.hold(std::move(*event));
+    }
+    daemon.heartbeat(now_ms());
+    systemd.status(service_status(online, daemon));
+    systemd.tick(now);
+  });
   const int64_t deadline = now_ms() + o.timeout_s * 1000;
   // The loop sleeps until an event or the nearest deadline (the daemon's next tick, the
   // watchdog, --timeout): an idle agent wakes for its status, its reconcile and systemd, never
   // on a period of its own. A clock step only moves a wake-up; the next turn recomputes it.
-  int64_t next_tick = now_ms();
   while (!proc::stop_requested()) {
     int64_t now = now_ms();
     int64_t wake = o.once ? std::min(next_tick, deadline) : next_tick;
@@ -134,29 +224,38 @@ Status run(const RunOptions& o) {
       wake = std::min(wake, now + left.count());
     }
     const auto wait = std::chrono::milliseconds(std::clamp<int64_t>(wake - now, 0, kMaxWaitMs));
-    if (auto event = client->next(wait)) {
+    // What an apply held comes first, in order, before anything newer.
+    auto event = held.take();
+    if (!event) event = client->next(wait);
+    if (event) {
       track_link(*event);
-      SOVDEV_TRY(daemon.handle(*event, now_ms()));
+      SOVDEV_TRY(survive(daemon.handle(*event, now_ms())));
       // What is queued already joins the same commit: one commit per burst, not per chunk.
       for (uint32_t i = 1; i < config.sync.window; i++) {
-        auto more = client->next(std::chrono::milliseconds(0));
+        auto more = held.take();
+        if (!more) more = client->next(std::chrono::milliseconds(0));
         if (!more) break;
         track_link(*more);
-        SOVDEV_TRY(daemon.handle(*more, now_ms()));
+        SOVDEV_TRY(survive(daemon.handle(*more, now_ms())));
       }
-      SOVDEV_TRY(daemon.flush(now_ms()));
+      SOVDEV_TRY(survive(daemon.flush(now_ms())));
       // An event can start a fetch or leave a rejection to report: their timers come sooner.
       next_tick = std::min(next_tick, daemon.next_tick_ms(now_ms()));
     }
     now = now_ms();
     if (now >= next_tick) {
-      SOVDEV_TRY(daemon.tick(now));
-      next_tick = daemon.next_tick_ms(now);
+      next_tick = now + kErrorPauseMs;  // unless the tick succeeds and says otherwise
+      auto ticked = daemon.tick(now);
+      if (ticked) next_tick = daemon.next_tick_ms(now_ms());
+      SOVDEV_TRY(survive(std::move(ticked)));
     }
     systemd.status(service_status(online, daemon));
     systemd.tick(std::chrono::steady_clock::now());
     if (!o.once) continue;
-    if (daemon.up_to_date()) break;
+    if (daemon.settled()) {
+      if (auto unmet = daemon.unmet()) return *unmet;
+      break;
+    }
     if (daemon.failure()) return *daemon.failure();
     if (now >= deadline) {
       return make_error(Errc::unavailable, "not up to date after " + std::to_string(o.timeout_s) +
@@ -189,7 +288,12 @@ void add_run(CLI::App& app, cli::Commands& commands) {
   s->once = true;
   auto* sync = app.add_subcommand(
       "sync",
-      "Fetch and apply what is due, then exit: 0 = up to date, 13 = hub or broker not reachable");
+      "Fetch and apply what is due, then exit. Exit codes: 0 = up to date (every channel's "
+      "catalog seen, every version it lists applied, the last reconcile clean); 13 = broker, "
+      "hub or API server not reachable, or not up to date within --timeout; 15 = an apply, "
+      "rollback or reconcile failed, or a catalog lists a version that failed here (see "
+      "`sovdev-agent retry`); 3 = disk full or state not writable; 4 = bad config; 5 = a "
+      "signature does not verify");
   sync->add_option("--config", s->config, "Agent configuration file (TOML)")
       ->required()
       ->check(CLI::ExistingFile);

@@ -10,6 +10,7 @@
 #include "bundles/messages.hpp"
 #include "common/text.hpp"
 #include "platform/proc/memory.hpp"
+#include "platform/store/failed_bundles.hpp"
 
 namespace sovdev::agent {
 namespace {
@@ -104,7 +105,7 @@ void Daemon::reject(const std::string& what) {
 
 Status Daemon::flush(int64_t now_ms) {
   if (!fetch_) return {};
-  SOVDEV_TRY(fetch_->flush(now_ms));
+  SOVDEV_TRY(guard_fetch(fetch_->flush(now_ms)));
   return after_fetch(now_ms);
 }
 
@@ -116,7 +117,7 @@ Status Daemon::handle(const mqtt::Event& event, int64_t now_ms) {
   if (!data) SOVDEV_TRY(flush(now_ms));
   if (event.kind == mqtt::Event::Kind::connected) {
     spdlog::info("connected to the broker");
-    if (fetch_) SOVDEV_TRY(fetch_->on_reconnect(now_ms));
+    if (fetch_) SOVDEV_TRY(guard_fetch(fetch_->on_reconnect(now_ms)));
     return publish_status(now_ms);
   }
   if (event.kind == mqtt::Event::Kind::connection_lost) {
@@ -148,7 +149,12 @@ Status Daemon::on_catalog(const std::string& channel, const mqtt::Message& m, in
   }
   store::CatalogCache catalogs(db_);
   auto stored = catalogs.put({channel, catalog->serial(), m.payload.str(), now_ms / 1000});
-  if (!stored) {
+  if (!stored && (stored.error().code == Errc::io || stored.error().code == Errc::store)) {
+    // A full disk: the catalog is verified, so it is followed; only a restart without a broker
+    // misses it.
+    spdlog::warn("catalog {} serial {} not cached: {}", channel, catalog->serial(),
+                 stored.error().message);
+  } else if (!stored) {
     // An older catalog replayed after a newer one, or two catalogs with one serial.
     reject("catalog " + channel + " serial " + std::to_string(catalog->serial()) + ": " +
            stored.error().message);
@@ -183,8 +189,23 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
       SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
       if (!good_info || good_info->state != store::BundleState::verified) good.reset();
     }
-    if (good && good->digest == e.manifest_digest()) continue;
-    if (failed_.count(e.manifest_digest())) continue;  // rolled back from: wait for a newer one
+    if (good && good->digest == e.manifest_digest()) {
+      behind_.erase(e.stack());
+      continue;
+    }
+    if (failed_before(e.manifest_digest())) {
+      // Rolled back from (in this run or an earlier one): wait for a newer one, or `retry`.
+      const std::string why = e.stack() + "@" + std::to_string(e.version()) +
+                              " failed here and is not tried again (sovdev-agent retry clears it)";
+      if (behind_[e.stack()] != why) spdlog::warn("{}", why);
+      behind_[e.stack()] = why;
+      continue;
+    }
+    behind_.erase(e.stack());
+    if (auto r = retries_.find(e.stack()); r != retries_.end()) {
+      if (r->second.goal.digest == e.manifest_digest()) continue;  // tried again when due
+      retries_.erase(r);                                           // a newer one replaces it
+    }
     SOVDEV_ASSIGN(auto highest, cache.highest_verified(catalog.channel(), e.stack()));
     if (highest && highest->version > e.version()) continue;  // never go down
     if (fetch_ && fetch_->goal().stack == e.stack()) {
@@ -210,7 +231,7 @@ Status Daemon::next_fetch(int64_t now_ms) {
     fetch_start_bytes_ = counters_.bytes_received;
     status_.set_fetching_version(goal.version);
     SOVDEV_TRY(set_state("fetching", now_ms));
-    SOVDEV_TRY(fetch_->start(now_ms));
+    SOVDEV_TRY(guard_fetch(fetch_->start(now_ms)));
     SOVDEV_TRY(after_fetch(now_ms));
   }
   return {};
@@ -223,8 +244,18 @@ Status Daemon::on_data(const mqtt::Message& m, int64_t now_ms) {
     return {};
   }
   if (!fetch_ || resp->manifest_digest() != fetch_->goal().digest) return {};  // stale
-  SOVDEV_TRY(fetch_->on_response(*resp, now_ms));
+  const uint64_t ignored = counters_.ignored_responses;
+  SOVDEV_TRY(guard_fetch(fetch_->on_response(*resp, now_ms)));
+  // A forged answer (another bundle's manifest, a bad signature) is counted and the fetch
+  // goes on: anyone on the broker could otherwise stop it until the next catalog.
+  if (counters_.ignored_responses != ignored) reject("data message: " + counters_.last_ignored);
   return after_fetch(now_ms);
+}
+
+Status Daemon::guard_fetch(Status step) {
+  if (step || !fetch_) return step;
+  if (step.error().code != Errc::io && step.error().code != Errc::store) return step;
+  return fetch_->storage_failed(step.error());
 }
 
 Status Daemon::after_fetch(int64_t now_ms) {
@@ -232,8 +263,14 @@ Status Daemon::after_fetch(int64_t now_ms) {
   status_.set_progress_permille(fetch_->progress_permille());
   status_.set_bytes_fetched(counters_.bytes_received);
   if (fetch_->phase() == BundleFetch::Phase::failed) {
-    failure_ = make_error(Errc::invalid, fetch_->error());
+    failure_ = make_error(fetch_->error_code(), fetch_->error());
     status_.set_last_error(fetch_->error());
+    // A full disk is not the bundle's fault: the fetch starts over once there is room.
+    if (fetch_->error_code() == Errc::io) {
+      retry_fetch(fetch_->goal(), *failure_, now_ms);
+    } else {
+      retries_.erase(fetch_->goal().stack);
+    }
     fetch_.reset();
     SOVDEV_TRY(set_state("degraded", now_ms));
     return next_fetch(now_ms);
@@ -264,6 +301,7 @@ Expected<target::ApplyResult> Daemon::apply_bundle(const store::BundleInfo& info
         target_.begin({manifest.stack(), manifest.version(), short_hex(info.digest), info.digest}));
     SOVDEV_TRY(for_each_record(db_, info, manifest, [&](pb::ResourceRecord& r) -> Status {
       objects++;
+      if (heartbeat_) heartbeat_();  // a slow API server makes a long apply of many objects
       tally.add(r);
       auto ok = target_.apply(r);
       if (!ok) tally.fail_current(ok.error().message);
@@ -323,13 +361,16 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   last_reconcile_ms_ = now_ms;
   if (!applied) {
     const Error error = std::move(applied).error();
-    SOVDEV_TRY(log.record(manifest.stack(), manifest.version(), digest, "failed", error.message));
     spdlog::error("{}", error.message);
-    failed_.insert(digest);
-    failure_ = error;
-    status_.set_last_error(error.message);
-    // Back to the last good bundle, from the cache: the site keeps running what worked.
     set_services(manifest.stack(), tally.health(), &error);
+    if (retry_if_transient(manifest, digest, error, now_ms)) return set_state("degraded", now_ms);
+    if (auto logged =
+            log.record(manifest.stack(), manifest.version(), digest, "failed", error.message);
+        !logged) {
+      spdlog::warn("{}", logged.error().message);
+    }
+    record_failed(manifest, digest, error, now_ms);
+    // Back to the last good bundle, from the cache: the site keeps running what worked.
     SOVDEV_ASSIGN(auto good, log.last_good(manifest.stack()));
     if (!good || good->digest == digest) return set_state("degraded", now_ms);
     SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
@@ -365,6 +406,14 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
                             std::to_string(applied->unchanged) + " unchanged, " +
                             std::to_string(applied->pruned) + " pruned"));
   SOVDEV_TRY(log.set_last_good(manifest.stack(), manifest.version(), digest));
+  retries_.erase(manifest.stack());
+  behind_.erase(manifest.stack());
+  reconcile_error_.reset();
+  // What failed before this version is history: the catalog will never list it again.
+  if (auto cleared = store::FailedBundles(db_).clear_below(manifest.stack(), manifest.version());
+      !cleared) {
+    spdlog::warn("{}", cleared.error().message);
+  }
   spdlog::info("applied {}: {} objects ({} written, {} pruned)", describe(manifest), objects,
                applied->applied, applied->pruned);
   failure_.reset();
@@ -412,7 +461,10 @@ Status Daemon::reconcile(int64_t now_ms) {
   store::BundleCache cache(db_);
   store::ApplyLog log(db_);
   SOVDEV_ASSIGN(auto stacks, cached_stacks(cache));
+  bool clean = true;
   for (const auto& stack : stacks) {
+    // A newer version half applied, to be tried again: the last good would undo its progress.
+    if (retries_.count(stack) && retries_.at(stack).apply) continue;
     SOVDEV_ASSIGN(auto good, log.last_good(stack));
     if (!good) continue;
     SOVDEV_ASSIGN(auto info, cache.find(good->digest));
@@ -433,8 +485,13 @@ Status Daemon::reconcile(int64_t now_ms) {
       // say so; the next reconcile tries again.
       spdlog::error("reconcile: {}", applied.error().message);
       status_.set_last_error("reconcile: " + applied.error().message);
-      SOVDEV_TRY(log.record(stack, manifest.version(), good->digest, "failed",
-                            "reconcile: " + applied.error().message));
+      reconcile_error_ = applied.error().context("reconcile");
+      clean = false;
+      if (auto logged = log.record(stack, manifest.version(), good->digest, "failed",
+                                   "reconcile: " + applied.error().message);
+          !logged) {
+        spdlog::warn("{}", logged.error().message);  // a full disk: the status still says it
+      }
       SOVDEV_TRY(set_state("degraded", now_ms));
       continue;
     }
@@ -450,6 +507,7 @@ Status Daemon::reconcile(int64_t now_ms) {
       SOVDEV_TRY(set_state("healthy", now_ms));
     }
   }
+  if (clean) reconcile_error_.reset();
   return {};
 }
 
@@ -502,13 +560,17 @@ Status Daemon::publish_status(int64_t now_ms) {
 
 Status Daemon::tick(int64_t now_ms) {
   if (fetch_) {
-    SOVDEV_TRY(fetch_->on_tick(now_ms));
+    SOVDEV_TRY(guard_fetch(fetch_->on_tick(now_ms)));
     SOVDEV_TRY(after_fetch(now_ms));
   }
+  SOVDEV_TRY(run_retries(now_ms));
   const int64_t interval = settings_.reconcile_interval_ms;
   if (interval > 0 && !fetch_ && queue_.empty() &&
       (last_reconcile_ms_ == 0 || now_ms - last_reconcile_ms_ >= interval)) {
-    SOVDEV_TRY(reconcile(now_ms));
+    // The cached catalogs first: what `sovdev-agent retry` cleared is tried again now.
+    if (last_reconcile_ms_ != 0) SOVDEV_TRY(plan_from_cache(now_ms));
+    if (!fetch_ && queue_.empty()) SOVDEV_TRY(reconcile(now_ms));
+    last_reconcile_ms_ = now_ms;
   }
   const int64_t since = now_ms - last_status_ms_;
   if (since >= settings_.status_interval_ms || (rejected_unreported_ && since >= kRejectReportMs)) {
@@ -521,6 +583,7 @@ int64_t Daemon::next_tick_ms(int64_t now_ms) const {
   if (fetch_ || !queue_.empty()) return now_ms + kFetchTickMs;
   int64_t due =
       settings_.status_interval_ms > 0 ? last_status_ms_ + settings_.status_interval_ms : INT64_MAX;
+  for (const auto& [stack, r] : retries_) due = std::min(due, r.due_ms);
   if (rejected_unreported_) due = std::min(due, last_status_ms_ + kRejectReportMs);
   if (settings_.reconcile_interval_ms > 0) {
     due = std::min(due, last_reconcile_ms_ == 0
@@ -531,7 +594,11 @@ int64_t Daemon::next_tick_ms(int64_t now_ms) const {
 }
 
 bool Daemon::up_to_date() const {
-  if (fetch_ || !queue_.empty() || failure_) return false;
+  return settled() && !unmet();
+}
+
+bool Daemon::settled() const {
+  if (fetch_ || !queue_.empty() || !retries_.empty()) return false;
   return std::all_of(fresh_.begin(), fresh_.end(), [](const auto& kv) { return kv.second; });
 }
 

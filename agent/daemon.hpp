@@ -1,6 +1,21 @@
 // The agent's state machine: follows the catalogs of its channels, fetches what is newer
 // (one bundle at a time), applies it to the target, and reports its status. Driven by MQTT
 // events and ticks from one thread; every transition is committed to SQLite first.
+//
+// An apply can take minutes (an exec command, a kube health gate of up to health_timeout).
+// It runs on the loop's thread, and the target calls a heartbeat (set_heartbeat) at least every
+// second while it waits; the owner's heartbeat feeds the systemd watchdog, sets the systemd
+// status, publishes the agent's status when due and takes MQTT events off the bounded queue,
+// holding them until the apply returns. Why not a worker thread for the apply: the target, the
+// kube inventory and the bundle reader all use this one SQLite connection and the Daemon's own
+// state, so a thread needed a second connection and a hand-over of every result, for the same
+// effect; and a watchdog fed only by progress still catches a target that hangs inside a call.
+//
+// A failed apply (refused by the target, or not healthy in time) is recorded in SQLite
+// (store::FailedBundles) and never tried again by itself, across restarts too; a newer version
+// or `sovdev-agent retry` clears it. A transient error (API server or the agent's own disk not
+// available) is not a verdict on the bundle: the same apply is tried again with backoff. A
+// fetch stopped by a full disk is tried again the same way, the last good version staying.
 #pragma once
 
 #include <deque>
@@ -54,8 +69,24 @@ class Daemon {
   // good one (with the usual rollback), without catalogs or a broker.
   Status apply_cached(int64_t now_ms);
 
+  // The owner's work while an apply waits (see the header comment); also called per object.
+  void set_heartbeat(std::function<void()> heartbeat);
+  // From inside the heartbeat: publishes the status when it is due, and nothing more (the
+  // daemon is in the middle of an apply; events wait for the loop).
+  void heartbeat(int64_t now_ms);
+  // An error of handle/flush/tick the owner keeps running through (a full disk): reported in
+  // the status, and the owner tries again later.
+  void note_error(const Error& error, int64_t now_ms);
+
   // Every channel's catalog has been seen fresh, and everything it lists is applied.
   bool up_to_date() const;
+  // Nothing more will happen without a new catalog or the clock: every catalog seen, no fetch,
+  // apply or retry pending.
+  bool settled() const;
+  // Why the agent is not where its catalogs say, for `sync --once`'s exit code: the last apply
+  // or reconcile failed (Errc::unhealthy; a transient one keeps its own code), or a catalog
+  // lists a version that failed here (Errc::unhealthy). None when nothing is wrong.
+  std::optional<Error> unmet() const;
   // The error that stopped the last fetch or apply, if any.
   const std::optional<Error>& failure() const { return failure_; }
   const pb::AgentStatus& status() const { return status_; }
@@ -68,6 +99,9 @@ class Daemon {
   Status plan(const pb::Catalog& catalog, int64_t now_ms);
   Status next_fetch(int64_t now_ms);
   Status after_fetch(int64_t now_ms);
+  // A step of the fetch that failed to store what it got (a full disk) fails the fetch rather
+  // than the agent: after_fetch() then tries it again later.
+  Status guard_fetch(Status step);
   Status apply(const std::string& digest, int64_t now_ms);
   // begin, every record, commit: the target's result or the error that stopped it.
   // The tally counts the objects per service and marks the services whose objects failed.
@@ -85,6 +119,18 @@ class Daemon {
   // the target): logged and reported with stack@version, and its digest fetched again.
   Status on_damaged(const store::BundleInfo& info, const pb::BundleManifest& manifest, Error error,
                     int64_t now_ms);
+  // The result of a failed apply: a transient error is tried again later (true); anything
+  // else is recorded as this bundle's failure (false), kept across restarts.
+  bool retry_if_transient(const pb::BundleManifest& manifest, const std::string& digest,
+                          const Error& error, int64_t now_ms);
+  void record_failed(const pb::BundleManifest& manifest, const std::string& digest,
+                     const Error& error, int64_t now_ms);
+  // Whether the bundle failed here before (in this run or in the store).
+  bool failed_before(const std::string& digest);
+  // A fetch the disk stopped, tried again later from the start.
+  void retry_fetch(FetchGoal goal, const Error& error, int64_t now_ms);
+  // Starts the applies and fetches whose retry is due.
+  Status run_retries(int64_t now_ms);
   Status plan_from_cache(int64_t now_ms);
   Status reconcile(int64_t now_ms);
   Status set_state(const std::string& state, int64_t now_ms);
@@ -106,7 +152,19 @@ class Daemon {
   int64_t last_status_ms_ = 0;
   int64_t fetch_started_ms_ = 0;
   int64_t last_reconcile_ms_ = 0;  // 0: not yet since start
-  std::set<std::string> failed_;   // digests whose apply failed: not tried again until restart
+  // Digests whose apply failed, as recorded in store::FailedBundles; kept here too so a full
+  // disk that keeps the record from being written does not start the same apply over.
+  std::set<std::string> failed_;
+  struct Retry {
+    FetchGoal goal;        // the bundle: fetched again (fetch) or applied again (apply)
+    bool apply = false;    // apply the cached bundle again, rather than fetch it
+    int64_t due_ms = 0;    // INT64_MAX while the attempt runs
+    int64_t delay_ms = 0;  // the last wait; doubled after each failed attempt
+  };
+  std::map<std::string, Retry> retries_;       // per stack: a transient apply error or a full disk
+  std::map<std::string, std::string> behind_;  // stack → why its listed version is not applied
+  std::optional<Error> reconcile_error_;       // the last reconcile's, until one succeeds
+  std::function<void()> heartbeat_;
   uint64_t fetch_start_bytes_ = 0;
   uint64_t rejected_ = 0;
   bool rejected_unreported_ = false;  // published at most every kRejectReportMs

@@ -1,6 +1,7 @@
 #include "agent/fetch.hpp"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +41,12 @@ Status chunk_durability(store::Database& db, bool batch) {
   SOVDEV_TRY(db.exec_cached(batch ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL"));
   return db.exec_cached(batch ? "PRAGMA wal_autocheckpoint = 16384"
                               : "PRAGMA wal_autocheckpoint = 1000");
+}
+
+// Room for the chunks' rows, the WAL and the bundle's row beside its payload: a little more
+// than the payload itself.
+uint64_t with_overhead(uint64_t payload) {
+  return payload + payload / 64 + 128 * 1024;
 }
 
 }  // namespace
@@ -119,10 +126,58 @@ uint32_t BundleFetch::progress_permille() const {
 Status BundleFetch::fail(Error error) {
   phase_ = Phase::failed;
   error_ = error.message;
+  error_code_ = error.code;
   spdlog::error("fetch {}@{}: {}", goal_.stack, goal_.version, error.message);
   if (!delta_file_.empty()) drop_delta_files();
   stop_listening();
   return {};
+}
+
+void BundleFetch::ignore(const std::string& why) {
+  counters_.ignored_responses++;
+  counters_.last_ignored = why;
+}
+
+Status BundleFetch::check_room(uint64_t bytes) {
+  if (auto full = disk_full(bytes, false)) return fail(std::move(*full));
+  return {};
+}
+
+std::optional<Error> BundleFetch::disk_full(uint64_t bytes, bool anyway) const {
+  if (settings_.state_dir.empty()) return std::nullopt;
+  struct statvfs fs {};
+  if (::statvfs(settings_.state_dir.c_str(), &fs) != 0) return std::nullopt;  // writes will tell
+  const uint64_t has = uint64_t{fs.f_bavail} * fs.f_frsize;
+  const uint64_t needs = with_overhead(bytes);
+  if (has >= needs && !anyway) return std::nullopt;
+  return make_error(Errc::io, "disk full: needs " + human_bytes(needs) + ", has " +
+                                  human_bytes(has) + " in " + settings_.state_dir);
+}
+
+Status BundleFetch::storage_failed(const Error& error) {
+  if (phase_ == Phase::done || phase_ == Phase::failed) return error;
+  if (batch_) {
+    batch_.reset();  // rolled back
+    (void)chunk_durability(db_, false);
+  }
+  in_flight_.clear();
+  uncommitted_.clear();
+  if (!delta_file_.empty()) drop_delta_files();
+  // What this fetch wrote goes: a full disk must not keep the agent (and the site) without
+  // room. The bundle is never the last good one while it is fetched, so remove() may drop it.
+  store::BundleCache cache(db_);
+  if (auto removed = cache.remove(goal_.digest); !removed) {
+    spdlog::warn("fetch {}@{}: dropping the partial payload: {}", goal_.stack, goal_.version,
+                 removed.error().message);
+  } else if (*removed) {
+    (void)cache.sweep_payloads();  // the file goes now, not at the next start
+  }
+  // What is free now that this fetch's own bytes are gone, against what it needs.
+  const bool full = error.message.find("No space left") != std::string::npos ||
+                    error.message.find("disk is full") != std::string::npos;
+  if (auto room = disk_full(manifest_.payload_size(), full)) return fail(std::move(*room));
+  return fail(make_error(Errc::io, error.message)
+                  .context("store " + goal_.stack + "@" + std::to_string(goal_.version)));
 }
 
 int64_t BundleFetch::backoff_ms() {
@@ -182,6 +237,9 @@ Status BundleFetch::start(int64_t now_ms) {
     }
     SOVDEV_ASSIGN(const bool resumed, resume_delta(now_ms));
     if (resumed) return {};
+    SOVDEV_ASSIGN(auto missing, cache.missing_chunks(goal_.digest));
+    SOVDEV_TRY(check_room(uint64_t{manifest_.chunk_size()} * missing.size()));
+    if (phase_ == Phase::failed) return {};
     return begin_chunks(now_ms);
   }
   // Listening before the manifest is asked for lets the hub's answer say where its broadcast
@@ -244,16 +302,23 @@ Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
 Status BundleFetch::on_manifest(const pb::Signed& envelope, int64_t now_ms) {
   std::string digest;
   auto manifest = trust_.verify_manifest(envelope, &digest);
-  if (!manifest) return fail(std::move(manifest).error());
+  // The catalog named the manifest by its digest: anything else is not the hub's answer to
+  // this fetch (anyone on the broker can publish on the data topic). The real one still comes,
+  // or the request is made again when it times out.
+  if (!manifest) {
+    ignore("a manifest for " + short_hex(goal_.digest) +
+           " that does not verify: " + manifest.error().message);
+    return {};
+  }
   if (digest != goal_.digest) {
-    return fail(make_error(Errc::signature, "the hub sent manifest " + short_hex(digest) + " for " +
-                                                short_hex(goal_.digest)));
+    ignore("manifest " + short_hex(digest) + " sent for " + short_hex(goal_.digest));
+    return {};
   }
   store::BundleCache cache(db_);
   SOVDEV_ASSIGN(auto same, cache.find_version(manifest->stack(), manifest->version()));
   std::optional<HeldVersion> same_held;
   if (same) same_held = HeldVersion{same->version, same->digest};
-  SOVDEV_ASSIGN(auto highest, cache.highest_verified(manifest->stack()));
+  SOVDEV_ASSIGN(auto highest, cache.highest_verified(manifest->channel(), manifest->stack()));
   std::optional<HeldVersion> highest_held;
   if (highest) highest_held = HeldVersion{highest->version, highest->digest};
   if (auto ok = check_installable(*manifest, digest, settings_.install, highest_held, same_held);
@@ -271,6 +336,9 @@ Status BundleFetch::on_manifest(const pb::Signed& envelope, int64_t now_ms) {
   meta.chunk_count = chunk_count(manifest_);
   meta.payload_size = manifest_.payload_size();
   meta.chunk_size = manifest_.chunk_size();
+  // Before anything is written: a bundle the disk cannot hold is not started.
+  SOVDEV_TRY(check_room(manifest_.payload_size()));
+  if (phase_ == Phase::failed) return {};
   SOVDEV_TRY(cache.begin(meta));
   if (goal_.base) {
     phase_ = Phase::delta_offer;

@@ -29,6 +29,9 @@ struct FetchSettings {
   int64_t backoff_max_ms = 300000;
   InstallTarget install;
   std::string work_dir;  // temporary files of delta rebuilds
+  // The folder of the cache (agent.db and its payloads): its free space is checked before a
+  // payload is fetched into it. Empty: not checked (a cache in memory).
+  std::string state_dir;
 };
 
 struct FetchCounters {
@@ -36,6 +39,10 @@ struct FetchCounters {
   uint64_t chunks_received = 0;
   uint64_t bad_chunks = 0;
   uint64_t requests_sent = 0;
+  // Answers that were not the bundle asked for (another bundle's manifest, a bad signature):
+  // forged or misrouted, ignored so the fetch goes on. The last one's reason, for the log.
+  uint64_t ignored_responses = 0;
+  std::string last_ignored;
 };
 
 struct FetchGoal {
@@ -70,6 +77,12 @@ class BundleFetch {
   Phase phase() const { return phase_; }
   const FetchGoal& goal() const { return goal_; }
   const std::string& error() const { return error_; }
+  // The class of error(): Errc::io when the disk stopped it (fetched again once there is room).
+  Errc error_code() const { return error_code_; }
+  // An error storing what arrived (a full disk): the partial payload this fetch wrote is
+  // dropped, so the disk gets its room back and the last good bundle keeps working, and the
+  // fetch fails with Errc::io ("disk full: needs X, has Y" when that is why).
+  Status storage_failed(const Error& error);
   uint32_t progress_permille() const;
   bool used_delta() const { return used_delta_; }
   // How long marking a full payload complete took: its flush to disk, for the log.
@@ -106,6 +119,13 @@ class BundleFetch {
   Status finish_delta();
   Status send(pb::FetchRequest request, int64_t now_ms);
   Status fail(Error error);
+  // Fails with "disk full: needs X, has Y" (Errc::io) when the cache's folder has less room
+  // than `bytes` more of payload need.
+  Status check_room(uint64_t bytes);
+  // That error when the folder has less room than `bytes` need (or `anyway`: after ENOSPC).
+  std::optional<Error> disk_full(uint64_t bytes, bool anyway) const;
+  // Counts a response that is not this bundle's and goes on as if it had not come.
+  void ignore(const std::string& why);
   int64_t backoff_ms();
 
   store::Database& db_;
@@ -117,6 +137,7 @@ class BundleFetch {
 
   Phase phase_ = Phase::manifest;
   std::string error_;
+  Errc error_code_ = Errc::internal;
   pb::BundleManifest manifest_;
   std::string envelope_;
   pb::DeltaManifest delta_;

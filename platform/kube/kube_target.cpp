@@ -202,6 +202,7 @@ class KubeTarget final : public target::Target {
       }
       why = health.message;
       if (Clock::now() >= deadline) break;
+      beat();  // the health gate may wait minutes: the agent's loop runs meanwhile
       std::this_thread::sleep_for(options_.poll_interval);
     }
     return make_error(Errc::unhealthy,
@@ -282,6 +283,7 @@ class KubeTarget final : public target::Target {
       for (auto& [p, why] : waiting) pending_.push_back(p);
       if (pending_.empty()) return {};
       if (Clock::now() >= deadline) break;
+      beat();  // the health gate may wait minutes: the agent's loop runs meanwhile
       std::this_thread::sleep_for(options_.poll_interval);
     }
     std::string list;

@@ -211,7 +211,10 @@ Status ExecTarget::write_all(std::string_view data) {
     }
     if (fds[1].revents != 0) read_output(out_, stdout_tail_, kStdoutTail);
     if (fds[2].revents != 0) read_output(err_, stderr_tail_, kStderrTail);
-    if (fds[0].revents == 0) continue;
+    if (fds[0].revents == 0) {
+      beat();  // the command is busy and not reading: the agent's loop runs meanwhile
+      continue;
+    }
     const ssize_t w = ::write(in_, data.data(), data.size());
     if (w > 0) {
       data.remove_prefix(static_cast<size_t>(w));
@@ -250,6 +253,7 @@ bool ExecTarget::wait_exit(Clock::time_point until) {
     }
     if (exited_ && n <= 0) return true;
     if (!exited_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
+    beat();  // at most every 200 ms: a command applying for minutes keeps the agent alive
   }
 }
 

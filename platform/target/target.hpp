@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,20 @@ class Target {
   virtual Expected<ApplyResult> commit() = 0;
   // After a failure mid-way; leaves the previous state usable. Safe to call at any time.
   virtual void abort() = 0;
+
+  // Called by the target at least every second while it waits inside begin/apply/commit (a
+  // command's exit, a health gate, a CRD): an apply may take minutes, and the agent's loop
+  // still has to feed the systemd watchdog and report meanwhile. Only waits that make progress
+  // beat, so a target stuck in one call still starves the watchdog, as it should.
+  void set_heartbeat(std::function<void()> heartbeat) { heartbeat_ = std::move(heartbeat); }
+
+ protected:
+  void beat() const {
+    if (heartbeat_) heartbeat_();
+  }
+
+ private:
+  std::function<void()> heartbeat_;
 };
 
 // The dir and exec targets a config names (the agent builds the kube target itself, with its

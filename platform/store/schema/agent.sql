@@ -67,4 +67,12 @@ CREATE TABLE kube_inventory (
   PRIMARY KEY (stack, api_group, kind, namespace, name)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 4;
+CREATE TABLE failed_bundles (
+  digest BLOB PRIMARY KEY CHECK (typeof(digest) = 'blob' AND length(digest) = 32),
+  stack TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version >= 0),
+  reason TEXT NOT NULL,
+  failed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+PRAGMA user_version = 5;
