@@ -9,6 +9,11 @@
 namespace sovdev {
 namespace {
 
+// "an online", "a targets": messages read as sentences.
+std::string with_article(const std::string& word) {
+  return (!word.empty() && (word[0] == 'o' || word[0] == 'a') ? "an " : "a ") + word;
+}
+
 bool has_key(const pb::Role& role, std::string_view id) {
   for (const auto& k : role.key_ids()) {
     if (k == id) return true;
@@ -40,7 +45,7 @@ Status check_role(const pb::Role& role, std::string_view name, const KeyRing& ke
 
 // The online keys sit on the serving hub, which parses every agent's traffic: were one of them
 // also a targets or root key, taking the hub would be enough to install content or a new root.
-Status check_online_apart(const pb::TrustRoot& root, const KeyRing& keys) {
+Status check_online_apart(const pb::TrustRoot& root) {
   for (const auto& id : root.online().key_ids()) {
     std::string name = short_hex(id);
     for (const auto& k : root.keys()) {
@@ -56,7 +61,6 @@ Status check_online_apart(const pb::TrustRoot& root, const KeyRing& keys) {
       }
     }
   }
-  (void)keys;
   return {};
 }
 
@@ -78,7 +82,7 @@ Status check_roles(const pb::TrustRoot& root, const KeyRing& keys) {
   }
   SOVDEV_TRY(check_role(root.targets(), "targets", keys));
   SOVDEV_TRY(check_role(root.online(), "online", keys));
-  return check_online_apart(root, keys);
+  return check_online_apart(root);
 }
 
 Expected<KeyRing> keyring_of(const pb::TrustRoot& root) {
@@ -288,11 +292,11 @@ Status TrustPolicy::check_signers(TrustRole r, const std::vector<SecretKey>& sig
         holds += (holds.empty() ? "" : ", ") + std::string(role_name(other));
     }
     if (!has_key(role(r), id)) {
-      return make_error(Errc::signature, std::string(what) + ": " + label + " is not a" +
-                                             (r == TrustRole::online ? "n " : " ") + name +
-                                             " key of " + where +
-                                             (holds.empty() ? "" : " (it is a " + holds + " key)") +
-                                             ": agents would refuse what it signs");
+      return make_error(Errc::signature,
+                        std::string(what) + ": " + label + " is not " + with_article(name) +
+                            " key of " + where +
+                            (holds.empty() ? "" : " (it is " + with_article(holds) + " key)") +
+                            ": agents would refuse what it signs");
     }
     // In a schema 2 root the roles are apart already (check_online_apart); a root key may also
     // be a targets key (both offline) but must never be handed to the hub.
