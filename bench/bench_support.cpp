@@ -141,18 +141,24 @@ std::string fixed(double value, int decimals) {
 }
 
 Keys make_keys(const Paths& paths, const std::string& dir) {
-  Keys keys{dir + "/keys/pub1.key", dir + "/trust.root"};
-  if (std::filesystem::exists(keys.trust_root)) return keys;
+  Keys keys{dir + "/keys/pub1.key", dir + "/trust.root", dir + "/keys/online1.key"};
+  // A root from before the roles were split names no online key: make the set again.
+  if (std::filesystem::exists(keys.trust_root) && std::filesystem::exists(keys.online_key)) {
+    return keys;
+  }
+  std::filesystem::remove_all(dir + "/keys");
+  std::filesystem::remove(keys.trust_root);
   const std::string log = dir + "/keys.log";
-  for (const char* name : {"root1", "pub1"}) {
+  for (const char* name : {"root1", "pub1", "online1"}) {
     if (run_process({paths.hub(), "keygen", "--out", dir + "/keys", "--name", name}, log)
             .exit_code != 0) {
       throw std::runtime_error("sovdev-hub keygen failed: " + read_text(log));
     }
   }
   if (run_process(
-          {paths.hub(), "trust", "init", "--root", dir + "/keys/root1.pub", "--publisher",
-           dir + "/keys/pub1.pub", "--sign", dir + "/keys/root1.key", "--out", keys.trust_root},
+          {paths.hub(), "trust", "init", "--root", dir + "/keys/root1.pub", "--targets",
+           dir + "/keys/pub1.pub", "--online", dir + "/keys/online1.pub", "--sign",
+           dir + "/keys/root1.key", "--out", keys.trust_root},
           log)
           .exit_code != 0) {
     throw std::runtime_error("sovdev-hub trust init failed: " + read_text(log));

@@ -81,8 +81,9 @@ struct Paths {
 };
 
 struct Keys {
-  std::string publisher_key;  // secret key file that signs bundles
-  std::string trust_root;     // trust.root naming that key as publisher
+  std::string publisher_key;  // secret key file that signs bundles (the targets key)
+  std::string trust_root;     // trust.root: root1 root, pub1 targets, online1 online
+  std::string online_key;     // secret key file the hub serves and publishes with
 };
 
 // Makes keys and a trust root in `dir` with `sovdev-hub keygen` and `trust init`, or reuses

@@ -172,12 +172,13 @@ Hub start_hub(const Context& ctx, const std::string& name, const std::string& bu
   const std::string db = ctx.dir + "/hub-" + name + ".db";
   const std::string log = ctx.dir + "/hub-" + name + ".log";
   const auto p = run_process({ctx.paths.hub(), "publish", bundle, "--db", db, "--key",
-                              ctx.keys.publisher_key, "--trust", ctx.keys.trust_root},
+                              ctx.keys.online_key, "--trust", ctx.keys.trust_root},
                              log);
   if (p.exit_code != 0) throw std::runtime_error("sovdev-hub publish failed: " + read_text(log));
   Hub hub{-1, "bench-" + name + "/v1"};
   hub.pid = spawn({ctx.paths.hub(), "serve", "--db", db, "--broker", ctx.url(), "--key",
-                   ctx.keys.publisher_key, "--group", "benchhubs", "--prefix", hub.prefix},
+                   ctx.keys.online_key, "--trust", ctx.keys.trust_root, "--group", "benchhubs",
+                   "--prefix", hub.prefix},
                   log);
   // Ready once the retained catalog is on the broker.
   const std::string out = ctx.dir + "/catalog-" + name + ".out";

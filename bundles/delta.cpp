@@ -42,7 +42,7 @@ Error delta_invalid(const std::string& what) {
   return make_error(Errc::invalid, "malformed delta manifest: " + what);
 }
 
-// Gives each signature sent without its key id the id of the publisher key it verifies with
+// Gives each signature sent without its key id the id of the online key it verifies with
 // (none when no key does: the threshold check then refuses it as unknown).
 void name_signing_keys(const TrustPolicy& trust, pb::Signed& envelope) {
   if (sodium_init() < 0) return;  // idempotent; the threshold check then reports it
@@ -50,7 +50,7 @@ void name_signing_keys(const TrustPolicy& trust, pb::Signed& envelope) {
   for (auto& signature : *envelope.mutable_signatures()) {
     if (!signature.key_id().empty() || signature.signature().size() != crypto_sign_BYTES) continue;
     if (input.empty()) input = signing_input(envelope.type(), envelope.body());
-    for (const auto& id : trust.root().publisher().key_ids()) {
+    for (const auto& id : trust.role(TrustRole::online).key_ids()) {
       for (const auto& key : trust.root().keys()) {
         if (key.key_id() != id || key.ed25519().size() != crypto_sign_PUBLICKEYBYTES) continue;
         const auto* sig = reinterpret_cast<const unsigned char*>(signature.signature().data());
@@ -186,7 +186,7 @@ std::string sign_delta_offer(const pb::DeltaManifest& manifest,
     sent.clear_delta_size();
     sent.clear_delta_sha256();
     envelope.clear_type();
-    // The agent finds the key among its few publisher keys by trying them.
+    // The agent finds the key among its few online keys by trying them.
     for (auto& signature : *envelope.mutable_signatures()) signature.clear_key_id();
   }
   envelope.set_body(sent.SerializeAsString());

@@ -63,13 +63,13 @@ struct Delta {
 // inline form: no chunks, the delta travels whole beside it (at most kMaxInlineDelta bytes).
 pb::DeltaManifest make_delta_manifest(std::string_view target_digest, std::string_view base_digest,
                                       const Delta& delta, uint32_t chunk_size = kDefaultChunkSize);
-// A pb::Signed of type "delta", signed by every key given (the hub's publisher keys).
+// A pb::Signed of type "delta", signed by every key given (the hub's online keys).
 std::string sign_delta_manifest(const pb::DeltaManifest& manifest,
                                 const std::vector<SecretKey>& keys);
 // The same signature over the same body, but what is sent leaves out every field the agent
 // that asked can work out itself: manifest_digest and base_digest (it named both), and for the
 // inline form also delta_size and delta_sha256 (of the delta sent beside it), the envelope's
-// type and the signatures' key ids (the agent tries its publisher keys). ~150 bytes less on
+// type and the signatures' key ids (the agent tries its online keys). ~150 bytes less on
 // every offer, and an offer verifies only for the pair the agent named
 // and, inline, only with the very bytes that were signed (verify_offered_delta).
 std::string sign_delta_offer(const pb::DeltaManifest& manifest, const std::vector<SecretKey>& keys);
@@ -78,7 +78,7 @@ std::string sign_delta_offer(const pb::DeltaManifest& manifest, const std::vecto
 // (Errc::too_large above kMaxDeltaWindowLog). Needs no trust decision.
 [[nodiscard]] Status check_delta_shape(const pb::DeltaManifest& manifest);
 
-// Signed by a threshold of the publisher role and well formed (TrustPolicy::verify_delta).
+// Signed by a threshold of the online role and well formed (TrustPolicy::verify_delta).
 [[nodiscard]] Expected<pb::DeltaManifest> verify_delta_manifest(const TrustPolicy& trust,
                                                                 std::string_view signed_delta);
 [[nodiscard]] Expected<pb::DeltaManifest> verify_delta_manifest(const TrustPolicy& trust,

@@ -126,13 +126,17 @@ void add_signature(pb::Signed& envelope, const SecretKey& key) {
 }
 
 Status verify_threshold(const pb::Signed& envelope, std::string_view type, const pb::Role& role,
-                        const KeyRing& keys, std::string_view what) {
+                        const KeyRing& keys, std::string_view what, std::string_view role_name) {
+  const std::string role_keys =
+      role_name.empty() ? std::string("keys of the role") : std::string(role_name) + " keys";
   if (envelope.type() != type) {
     return make_error(Errc::signature, std::string(what) + " is a '" + envelope.type() +
                                            "' object, expected '" + std::string(type) + "'");
   }
   if (envelope.signatures_size() == 0) {
-    return make_error(Errc::signature, std::string(what) + " has no signatures");
+    return make_error(Errc::signature, std::string(what) + " has no signatures (" +
+                                           std::to_string(role.threshold()) + " of the " +
+                                           role_keys + " must sign it)");
   }
   if (role.threshold() == 0) {
     return make_error(Errc::signature, std::string(what) + ": role threshold is 0");
@@ -145,7 +149,7 @@ Status verify_threshold(const pb::Signed& envelope, std::string_view type, const
   for (const auto& sig : envelope.signatures()) {
     const std::string who = "key " + short_hex(sig.key_id());
     if (!in_role.count(sig.key_id())) {
-      problems.push_back(who + ": unknown key (not in the trusted role)");
+      problems.push_back(who + ": unknown key (not one of the " + role_keys + ")");
       continue;
     }
     auto key = keys.find(sig.key_id());
@@ -164,9 +168,9 @@ Status verify_threshold(const pb::Signed& envelope, std::string_view type, const
     }
   }
   if (valid.size() >= role.threshold()) return {};
-  std::string msg = std::string(what) +
-                    ": signature threshold not met: " + std::to_string(valid.size()) + " of " +
-                    std::to_string(role.threshold()) + " required valid signature(s)";
+  std::string msg =
+      std::string(what) + ": signature threshold not met: " + std::to_string(valid.size()) +
+      " of " + std::to_string(role.threshold()) + " required valid signature(s) by " + role_keys;
   for (const auto& p : problems) msg += "; " + p;
   return make_error(Errc::signature, msg);
 }

@@ -50,9 +50,12 @@ void add_signature(pb::Signed& envelope, const SecretKey& key);
 using KeyRing = std::map<std::string, std::string>;
 
 // Counts distinct keys of `role` with a valid signature over the envelope. Fails with
-// Errc::signature when fewer than the role's threshold verify, explaining each signature.
-Status verify_threshold(const pb::Signed& envelope, std::string_view type, const pb::Role& role,
-                        const KeyRing& keys, std::string_view what);
+// Errc::signature when fewer than the role's threshold verify, explaining each signature and
+// naming the role (`role_name`: "targets", "online", "root") so an operator sees which keys were
+// expected.
+[[nodiscard]] Status verify_threshold(const pb::Signed& envelope, std::string_view type,
+                                      const pb::Role& role, const KeyRing& keys,
+                                      std::string_view what, std::string_view role_name = "");
 
 // Parses a serialized Signed envelope of the given type (refusing others and oversized input).
 Expected<pb::Signed> parse_signed(std::string_view bytes, std::string_view type, size_t max_size);

@@ -78,7 +78,7 @@ Status for_each_source(const BuildRequest& req, std::vector<std::string>& used,
 }
 
 Expected<BuildResult> build_bundle(const BuildRequest& req) {
-  if (req.keys.empty()) return make_error(Errc::usage, "no publisher key to sign with");
+  if (req.keys.empty()) return make_error(Errc::usage, "no targets key to sign with");
   std::vector<std::string> used;
   SOVDEV_ASSIGN(Sources sources, read_sources(req, used));
   SOVDEV_ASSIGN(auto ordered, yaml::order_objects(std::move(sources.objects)));

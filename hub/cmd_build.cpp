@@ -52,21 +52,6 @@ std::function<void(const BuildProgress&)> progress_printer(bool quiet) {
   };
 }
 
-Status check_keys_trusted(const std::string& trust_path, const std::vector<SecretKey>& keys) {
-  SOVDEV_ASSIGN(std::string bytes, fs::read_file(trust_path, kMaxTrustRootBytes));
-  SOVDEV_ASSIGN(TrustPolicy policy, TrustPolicy::from_initial(bytes));
-  for (const auto& k : keys) {
-    const std::string id = key_id(k.public_key());
-    bool found = false;
-    for (const auto& p : policy.root().publisher().key_ids()) found = found || p == id;
-    if (!found) {
-      return make_error(Errc::signature, "key '" + k.name + "' is not a publisher key of " +
-                                             trust_path + ": agents would refuse the bundle");
-    }
-  }
-  return {};
-}
-
 // A stack folder (base/ + env/) is rendered for --env, which also supplies defaults: the
 // channel is the environment's name, the stack the folder's, the architectures its [build].
 Status build(BuildOptions o) {
@@ -101,8 +86,12 @@ Status build(BuildOptions o) {
               static_cast<int64_t>(std::time(nullptr))};
   req.options.level = o.level;
   req.options.chunk_size = o.chunk_size;
-  SOVDEV_ASSIGN(req.keys, load_secret_keys(o.keys));
-  if (!o.trust.empty()) SOVDEV_TRY(check_keys_trusted(o.trust, req.keys));
+  if (o.trust.empty()) {
+    SOVDEV_ASSIGN(req.keys, load_secret_keys(o.keys));
+  } else {
+    SOVDEV_ASSIGN(TrustPolicy trust, load_trust_file(o.trust));
+    SOVDEV_ASSIGN(req.keys, load_role_keys(o.keys, trust, TrustRole::targets, "build"));
+  }
   req.progress = progress_printer(o.quiet);
   SOVDEV_ASSIGN(BuildResult r, build_bundle(req));
   std::printf("built %s: %u objects from %zu files\n", describe(r.manifest).c_str(),
@@ -140,7 +129,10 @@ void add_build(CLI::App& app, cli::Commands& commands) {
                   "values file's [build] arch")
       ->delimiter(',')
       ->check(CLI::IsMember({"amd64", "arm64", "armhf", "riscv64", "ppc64el", "s390x"}));
-  cmd->add_option("--key", o->keys, "Publisher secret key file(s) to sign with")->required();
+  cmd->add_option("--key", o->keys,
+                  "Targets secret key file(s) to sign the bundle manifest with (never the hub's "
+                  "online key: agents refuse bundles it signs)")
+      ->required();
   cmd->add_option("--out", o->out, "Bundle file to write (.sdb)")->required();
   cmd->add_option("--env", o->env,
                   "Environment (dev, staging, prod, edge): renders a stack folder with "
@@ -148,7 +140,8 @@ void add_build(CLI::App& app, cli::Commands& commands) {
   cmd->add_option("--revision", o->revision,
                   "Source revision recorded in the manifest (e.g. a git commit)");
   cmd->add_option("--trust", o->trust,
-                  "Check that the keys are publishers of this trust root first")
+                  "Check first that the keys are targets keys of this trust root and meet its "
+                  "targets threshold")
       ->check(CLI::ExistingFile);
   cmd->add_option("--level", o->level, "zstd compression level")
       ->capture_default_str()

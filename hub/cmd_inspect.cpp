@@ -109,20 +109,33 @@ Expected<json> inspect_signed(const InspectOptions& o) {
     json keys = json::array();
     for (const auto& k : r.keys()) {
       json roles = json::array();
-      for (const auto& id : r.root().key_ids())
-        if (id == k.key_id()) roles.push_back("root");
-      for (const auto& id : r.publisher().key_ids())
-        if (id == k.key_id()) roles.push_back("publisher");
+      auto holds = [&](const pb::Role& role) {
+        for (const auto& id : role.key_ids())
+          if (id == k.key_id()) return true;
+        return false;
+      };
+      if (holds(r.root())) roles.push_back("root");
+      if (holds(r.publisher())) roles.push_back("publisher");
+      if (holds(r.targets())) roles.push_back("targets");
+      if (holds(r.online())) roles.push_back("online");
       keys.push_back({{"name", k.name()}, {"key_id", to_hex(k.key_id())}, {"roles", roles}});
     }
-    return json{{"type", "trust-root"},
-                {"version", r.version()},
-                {"created_at", utc_time(r.created_at())},
-                {"root_threshold", r.root().threshold()},
-                {"publisher_threshold", r.publisher().threshold()},
-                {"keys", keys},
-                {"signatures", signatures_json(env)},
-                {"signatures_verified", true}};
+    json out{{"type", "trust-root"},
+             {"version", r.version()},
+             {"schema", r.schema()},
+             {"created_at", utc_time(r.created_at())},
+             {"root_threshold", r.root().threshold()},
+             {"targets_threshold", policy.role(TrustRole::targets).threshold()},
+             {"online_threshold", policy.role(TrustRole::online).threshold()},
+             {"keys", keys},
+             {"signatures", signatures_json(env)},
+             {"signatures_verified", true}};
+    if (policy.legacy()) {
+      out["legacy"] =
+          "schema 1 root: its publisher keys hold both the targets and the online role (the hub's "
+          "key can sign bundles); rotate to targets and online keys with sovdev-hub trust rotate";
+    }
+    return out;
   }
   if (env.type() == kTypeCatalog) {
     pb::Catalog c;

@@ -22,7 +22,8 @@ Status keygen(const KeygenOptions& o) {
   SOVDEV_TRY(
       fs::write_file_exclusive(public_path, encode_public_key({key.name, key.public_key()}), 0644));
   std::printf(
-      "key %s (id %s)\n  secret: %s (mode 0600: keep it offline for root keys)\n"
+      "key %s (id %s)\n  secret: %s (mode 0600; root and targets keys stay offline, only "
+      "online keys go on the hub)\n"
       "  public: %s\n",
       o.name.c_str(), short_hex(key_id(key.public_key())).c_str(), secret_path.c_str(),
       public_path.c_str());

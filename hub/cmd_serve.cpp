@@ -41,10 +41,12 @@ Status publish(const PublishOptions& o) {
   SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
   PublishRequest req;
   req.file = o.file;
-  SOVDEV_ASSIGN(req.keys, load_secret_keys(o.keys));
-  if (!o.trust.empty()) {
-    SOVDEV_ASSIGN(std::string bytes, fs::read_file(o.trust, kMaxTrustRootBytes));
-    SOVDEV_ASSIGN(req.trust, TrustPolicy::from_initial(bytes));
+  if (o.trust.empty()) {
+    SOVDEV_ASSIGN(req.keys, load_secret_keys(o.keys));
+  } else {
+    SOVDEV_ASSIGN(req.trust, load_trust_file(o.trust));
+    // publish signs the catalog, nothing else: the bundle came signed by the targets keys.
+    SOVDEV_ASSIGN(req.keys, load_role_keys(o.keys, *req.trust, TrustRole::online, "publish"));
   }
   req.now = unix_now();
   req.catalog_ttl = o.ttl;
@@ -69,6 +71,7 @@ Status publish(const PublishOptions& o) {
 struct ServeCliOptions {
   std::string db;
   std::vector<std::string> keys;
+  std::string trust;
   std::string group = "sovdev-hubs";
   int64_t ttl = kDefaultCatalogTtl;
   BrokerOptions broker;
@@ -118,11 +121,15 @@ Status serve(const ServeCliOptions& o) {
   options.catalog_ttl = o.ttl;
   options.limits = o.limits;
   options.deltas = o.deltas;
-  SOVDEV_ASSIGN(options.keys, load_secret_keys(o.keys));
+  // The serving hub parses every agent's traffic: it holds online keys only, so that taking it
+  // can delay or withhold updates but never sign content. Checked before connecting.
+  SOVDEV_ASSIGN(TrustPolicy trust, load_trust_file(o.trust));
+  SOVDEV_ASSIGN(options.keys, load_role_keys(o.keys, trust, TrustRole::online, "serve"));
   SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub", Purpose::serve));
   Server server(db, *client, options, unix_now);
   SOVDEV_TRY(server.start());
-  spdlog::info("serving {} (group {})", o.db, o.group);
+  spdlog::info("serving {} (group {}), signing as online under trust root v{}", o.db, o.group,
+               trust.version());
   // Type=notify under systemd (READY, STATUS, watchdog); does nothing elsewhere.
   proc::ServiceNotifier systemd([](const std::string& w) { spdlog::warn("systemd: {}", w); });
   const std::string serving = "serving " + o.db + " (group " + o.group + ")";
@@ -175,8 +182,13 @@ void add_publish(CLI::App& app, cli::Commands& commands) {
       "publish", "Store a built bundle in hub.db and advance its channel's signed catalog");
   cmd->add_option("file", o->file, "Bundle file (.sdb)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--db", o->db, "Hub database (created if missing)")->required();
-  cmd->add_option("--key", o->keys, "Publisher secret key(s) to sign the catalog")->required();
-  cmd->add_option("--trust", o->trust, "Check the bundle's signatures against this trust root")
+  cmd->add_option("--key", o->keys,
+                  "Online secret key(s) to sign the catalog (the bundle is already signed by "
+                  "its targets keys)")
+      ->required();
+  cmd->add_option("--trust", o->trust,
+                  "Check the bundle's targets signatures and that --key holds the online role "
+                  "in this trust root")
       ->check(CLI::ExistingFile);
   cmd->add_option("--catalog-ttl", o->ttl, "Seconds until the catalog expires")
       ->capture_default_str()
@@ -217,8 +229,13 @@ void add_serve(CLI::App& app, cli::Commands& commands) {
   auto* cmd = app.add_subcommand(
       "serve", "Answer agents' fetch requests over MQTT, keep catalogs fresh, record agent status");
   cmd->add_option("--db", o->db, "Hub database")->required();
-  cmd->add_option("--key", o->keys, "Publisher secret key(s): catalogs and delta manifests")
+  cmd->add_option("--key", o->keys,
+                  "Online secret key(s): sign catalogs and delta manifests. A targets or root "
+                  "key is refused: the hub must not be able to sign content")
       ->required();
+  cmd->add_option("--trust", o->trust, "The trust root agents pin; --key must be online keys of it")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--group", o->group,
                   "Shared-subscription group: replicas in one group split the load")
       ->capture_default_str();

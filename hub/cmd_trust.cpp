@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <ctime>
+#include <set>
 
 #include "bundles/hash.hpp"
 #include "bundles/trust.hpp"
@@ -13,9 +14,11 @@ namespace {
 struct TrustOptions {
   std::string current;  // rotate only
   std::vector<std::string> roots;
-  std::vector<std::string> publishers;
+  std::vector<std::string> targets;
+  std::vector<std::string> online;
   uint32_t threshold = 1;
-  uint32_t publisher_threshold = 1;
+  uint32_t targets_threshold = 1;
+  uint32_t online_threshold = 1;
   std::vector<std::string> sign;
   std::string out;
 };
@@ -25,19 +28,49 @@ Expected<pb::TrustRoot> make_root(const TrustOptions& o, uint64_t version) {
   spec.version = version;
   spec.created_at = static_cast<int64_t>(std::time(nullptr));
   SOVDEV_ASSIGN(spec.root_keys, load_public_keys(o.roots));
-  SOVDEV_ASSIGN(spec.publisher_keys, load_public_keys(o.publishers));
+  SOVDEV_ASSIGN(spec.targets_keys, load_public_keys(o.targets));
+  SOVDEV_ASSIGN(spec.online_keys, load_public_keys(o.online));
   spec.root_threshold = o.threshold;
-  spec.publisher_threshold = o.publisher_threshold;
+  spec.targets_threshold = o.targets_threshold;
+  spec.online_threshold = o.online_threshold;
   return make_trust_root(spec);
 }
 
+void print_role(const TrustPolicy& policy, TrustRole role, const char* what) {
+  const pb::Role& r = policy.role(role);
+  std::printf("  %-7s %d key(s), threshold %u: %s\n", std::string(role_name(role)).c_str(),
+              r.key_ids_size(), r.threshold(), what);
+}
+
 void print_root(const TrustPolicy& policy, const std::string& path) {
-  const auto& r = policy.root();
-  std::printf("trust root v%llu written to %s\n", static_cast<unsigned long long>(r.version()),
-              path.c_str());
-  std::printf("  root keys: %d (threshold %u), publisher keys: %d (threshold %u), signatures ok\n",
-              r.root().key_ids_size(), r.root().threshold(), r.publisher().key_ids_size(),
-              r.publisher().threshold());
+  std::printf("trust root v%llu written to %s (signatures ok)\n",
+              static_cast<unsigned long long>(policy.version()), path.c_str());
+  print_role(policy, TrustRole::root, "signs trust roots (keep offline)");
+  print_role(policy, TrustRole::targets, "signs bundle manifests (keep offline; hub build)");
+  print_role(policy, TrustRole::online, "signs catalogs and delta manifests (hub serve, publish)");
+}
+
+bool same_keys(const pb::Role& a, const pb::Role& b) {
+  std::set<std::string> x(a.key_ids().begin(), a.key_ids().end());
+  std::set<std::string> y(b.key_ids().begin(), b.key_ids().end());
+  return x == y && a.threshold() == b.threshold();
+}
+
+// What a rotation means for the fleet: the operator should not have to work it out.
+void print_changes(const TrustPolicy& from, const TrustPolicy& to) {
+  if (from.legacy()) {
+    std::printf(
+        "  replaces legacy v%llu: its publisher keys now sign only what their new role allows\n",
+        static_cast<unsigned long long>(from.version()));
+    return;
+  }
+  std::printf("  online keys %s; targets keys %s\n",
+              same_keys(from.role(TrustRole::online), to.role(TrustRole::online))
+                  ? "unchanged"
+                  : "changed (restart sovdev-hub serve with the new --key and --trust)",
+              same_keys(from.role(TrustRole::targets), to.role(TrustRole::targets))
+                  ? "unchanged: every bundle signed so far stays valid"
+                  : "changed: bundles are accepted only if the new targets keys signed them");
 }
 
 Status init(const TrustOptions& o) {
@@ -71,19 +104,30 @@ Status rotate(const TrustOptions& o) {
   }
   SOVDEV_TRY(fs::write_file_atomic(o.out, bytes, 0644));
   print_root(*next, o.out);
+  print_changes(*current, *next);
   return {};
 }
 
 void add_role_options(CLI::App* cmd, TrustOptions& o) {
-  cmd->add_option("--root", o.roots, "Public key file(s) of the root role")->required();
-  cmd->add_option("--publisher", o.publishers,
-                  "Public key file(s) allowed to sign bundles and catalogs")
+  cmd->add_option("--root", o.roots, "Public key file(s) of the root role: they sign trust roots")
       ->required();
-  cmd->add_option("--threshold", o.threshold, "Root signatures required")
+  cmd->add_option("--targets", o.targets,
+                  "Public key file(s) of the targets role: they sign bundle manifests "
+                  "(sovdev-hub build --key); keep their secret keys offline")
+      ->required();
+  cmd->add_option("--online", o.online,
+                  "Public key file(s) of the online role: they sign catalogs and delta manifests, "
+                  "never bundles (sovdev-hub serve and publish --key); they live on the hub")
+      ->required();
+  cmd->add_option("--threshold", o.threshold, "Root signatures required on the next trust root")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  cmd->add_option("--publisher-threshold", o.publisher_threshold,
-                  "Publisher signatures required on bundles and catalogs")
+  cmd->add_option("--targets-threshold", o.targets_threshold,
+                  "Targets signatures required on each bundle manifest")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--online-threshold", o.online_threshold,
+                  "Online signatures required on each catalog and delta manifest")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--sign", o.sign, "Secret root key file(s) to sign with")->required();
@@ -104,7 +148,10 @@ void add_trust(CLI::App& app, cli::Commands& commands) {
 
   auto rot_opts = std::make_shared<TrustOptions>();
   auto* rot_cmd = trust->add_subcommand(
-      "rotate", "Create version N+1 of a trust root, signed by the old and the new root keys");
+      "rotate",
+      "Create version N+1 of a trust root, signed by the old and the new root keys. Rotating the "
+      "online or targets keys needs the root keys only; bundles already signed by a targets key "
+      "that stays stay valid. A legacy root (publisher keys) rotates to targets and online here");
   rot_cmd->add_option("--current", rot_opts->current, "The trust root in force now")
       ->required()
       ->check(CLI::ExistingFile);

@@ -48,4 +48,26 @@ Expected<std::vector<PublicKeyInfo>> load_public_keys(const std::vector<std::str
   return keys;
 }
 
+Expected<TrustPolicy> load_trust_file(const std::string& path) {
+  SOVDEV_ASSIGN(std::string bytes, fs::read_file(path, kMaxTrustRootBytes));
+  auto policy = TrustPolicy::from_initial(bytes);
+  if (!policy) return std::move(policy).error().context(path);
+  return policy;
+}
+
+Expected<std::vector<SecretKey>> load_role_keys(const std::vector<std::string>& paths,
+                                                const TrustPolicy& trust, TrustRole role,
+                                                std::string_view what) {
+  SOVDEV_ASSIGN(auto keys, load_secret_keys(paths));
+  SOVDEV_TRY(trust.check_signers(role, keys, what));
+  if (trust.legacy()) {
+    std::fprintf(stderr,
+                 "warning: trust root v%llu is a legacy root: its publisher keys sign bundles as "
+                 "well as catalogs, so a stolen hub could sign content; rotate to targets and "
+                 "online keys (sovdev-hub trust rotate --targets ... --online ...)\n",
+                 static_cast<unsigned long long>(trust.version()));
+  }
+  return keys;
+}
+
 }  // namespace sovdev::hub

@@ -21,7 +21,7 @@ struct ServeOptions {
   std::string prefix = "sovdev/v1";
   std::string group = "sovdev-hubs";  // replicas in one group share the fetch requests
   int64_t catalog_ttl = 24 * 3600;
-  std::vector<SecretKey> keys;  // publisher keys: catalogs and delta manifests
+  std::vector<SecretKey> keys;  // online keys: catalogs and delta manifests, never content
   DeltaCache::Limits deltas;
   // While a delta is being made the agent is told to ask again after this long: about the
   // time a small delta takes, so most agents ask once or twice, and a fleet waiting for a big

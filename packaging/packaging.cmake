@@ -84,7 +84,7 @@ MQTT v5, answers the agents' fetch requests with chunks and deltas, and
 records the fleet's status.
 
 Runs as the sovdev-hub system user under a hardened systemd unit (not
-enabled on install: create a publisher key and set the broker first).")
+enabled on install: create the online key and trust root and set the broker first).")
 set(CPACK_DEBIAN_HUB_PACKAGE_CONTROL_EXTRA "${SOVDEV_hub_CONTROL}")
 
 include(CPack)

@@ -88,11 +88,12 @@ sys.exit(0 if ($cond) else 1)"; do
 
 envs=(dev staging prod edge)
 declare -A agent_pids=()
-step "keys: a root key (kept offline) and a publisher key; the trust root every agent pins"
+step "keys: root and targets keys (kept offline), the hub's online key; the trust root agents pin"
 quiet "$hub" keygen --out keys --name root-1
-quiet "$hub" keygen --out keys --name publisher-1
-quiet "$hub" trust init --root keys/root-1.pub --publisher keys/publisher-1.pub \
-  --sign keys/root-1.key --out trust.root
+quiet "$hub" keygen --out keys --name targets-1
+quiet "$hub" keygen --out keys --name online-1
+quiet "$hub" trust init --root keys/root-1.pub --targets keys/targets-1.pub \
+  --online keys/online-1.pub --sign keys/root-1.key --out trust.root
 
 step "broker: mosquitto with TLS client certificates (CN = agent id) and the topic ACLs"
 mkdir -p broker
@@ -119,7 +120,7 @@ echo "mosquitto: hub on 127.0.0.1:$port (password), agents on 127.0.0.1:$tls_por
 step "hub: serving fetch requests and recording what agents report"
 group="hubs-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 broker_opts=(--broker "tcp://127.0.0.1:$port" --username sovdev-hub --password-file hub.password)
-"$hub" serve --db hub.db --key keys/publisher-1.key --group "$group" "${broker_opts[@]}" \
+"$hub" serve --db hub.db --key keys/online-1.key --trust trust.root --group "$group" "${broker_opts[@]}" \
   --metrics-listen 127.0.0.1:0 2> logs/hub.log & pids+=($!)
 for _ in $(seq 100); do
   metrics=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' logs/hub.log | head -1) && break
@@ -152,9 +153,10 @@ PY
 
 step "hub: render, build, sign and publish stacks/sovdev for each environment"
 for env in "${envs[@]}"; do
-  quiet "$hub" build "$repo/stacks/sovdev" --env "$env" --version 1 --key keys/publisher-1.key \
+  quiet "$hub" build "$repo/stacks/sovdev" --env "$env" --version 1 --key keys/targets-1.key \
     --trust trust.root --out "sovdev-$env-1.sdb" --quiet
-  quiet "$hub" publish "sovdev-$env-1.sdb" --db hub.db --key keys/publisher-1.key "${broker_opts[@]}"
+  quiet "$hub" publish "sovdev-$env-1.sdb" --db hub.db --key keys/online-1.key \
+    --trust trust.root "${broker_opts[@]}"
 done
 $short || ls -l sovdev-*-1.sdb | awk '{print "  " $9 ": " $5 " bytes"}'
 
@@ -213,9 +215,10 @@ step "meanwhile: a new edge version (Grafana upgraded, PostgreSQL tuned) is buil
 cp -r "$repo/stacks/sovdev" stack
 sed -i 's/^PG_WORK_MEM = .*/PG_WORK_MEM = "4MB"/' stack/env/edge.toml
 printf '\n# the demo: a Grafana upgrade for edge only\nGRAFANA_TAG = "11.3.2"\n' >> stack/env/edge.toml
-quiet "$hub" build stack --stack sovdev --env edge --version 2 --key keys/publisher-1.key \
+quiet "$hub" build stack --stack sovdev --env edge --version 2 --key keys/targets-1.key \
   --trust trust.root --out sovdev-edge-2.sdb --quiet
-quiet "$hub" publish sovdev-edge-2.sdb --db hub.db --key keys/publisher-1.key "${broker_opts[@]}"
+quiet "$hub" publish sovdev-edge-2.sdb --db hub.db --key keys/online-1.key \
+    --trust trust.root "${broker_opts[@]}"
 full=$(stat -c %s sovdev-edge-2.sdb)
 
 step "edge comes back: it resyncs from the retained catalog and fetches only what changed"

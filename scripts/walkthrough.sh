@@ -24,14 +24,16 @@ cd "$work"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*" | sed "s#$hub#sovdev-hub#; s#$agent#sovdev-agent#"; "$@"; }
 
-step "hub: one root key (kept offline) and one publisher key, and the trust root agents pin"
+step "hub: a root and a targets key (kept offline), the serving hub's online key, the trust root"
 show "$hub" keygen --out keys --name root-1
-show "$hub" keygen --out keys --name publisher-1
-show "$hub" trust init --root keys/root-1.pub --publisher keys/publisher-1.pub --sign keys/root-1.key --out trust.root
+show "$hub" keygen --out keys --name targets-1
+show "$hub" keygen --out keys --name online-1
+show "$hub" trust init --root keys/root-1.pub --targets keys/targets-1.pub \
+  --online keys/online-1.pub --sign keys/root-1.key --out trust.root
 
 step "hub: build $stack version 1 for the edge channel into one signed file"
 show "$hub" build "$v1" --stack "$stack" --channel edge --version 1 --arch amd64,arm64 \
-  --key keys/publisher-1.key --trust trust.root --env edge --out "$stack-1.sdb"
+  --key keys/targets-1.key --trust trust.root --env edge --out "$stack-1.sdb"
 show "$hub" inspect "$stack-1.sdb" --trust trust.root
 
 step "the file travels (USB stick); the agent verifies it completely, then imports it"
@@ -40,7 +42,7 @@ show "$agent" import --state agent-state --trust trust.root --channel edge "$sta
 
 step "an upgrade: version 2 from the next upstream commit"
 show "$hub" build "$v2" --stack "$stack" --channel edge --version 2 --arch amd64,arm64 \
-  --key keys/publisher-1.key --env edge --out "$stack-2.sdb"
+  --key keys/targets-1.key --env edge --out "$stack-2.sdb"
 show "$agent" import --state agent-state --channel edge "$stack-2.sdb"
 show "$agent" status --state agent-state
 
@@ -61,6 +63,9 @@ refuse "truncated copy" "$agent" verify --trust trust.root truncated.sdb
 "$hub" build "$v2" --stack "$stack" --channel edge --version 3 --arch amd64,arm64 \
   --key keys/intruder.key --out forged.sdb --quiet >/dev/null
 refuse "signed by an unknown key" "$agent" import --state agent-state --channel edge forged.sdb
+"$hub" build "$v2" --stack "$stack" --channel edge --version 3 --arch amd64,arm64 \
+  --key keys/online-1.key --out by-hub.sdb --quiet >/dev/null
+refuse "signed by the hub's online key" "$agent" import --state agent-state --channel edge by-hub.sdb
 refuse "bundle for another channel" "$agent" import --state agent-state --channel prod "$stack-2.sdb"
 
 step "over MQTT: a broker on loopback, the hub serving, a second agent pulling into a folder"
@@ -71,8 +76,8 @@ for try in 1 2 3 4 5; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
 done
-show "$hub" publish "$stack-1.sdb" --db hub.db --key keys/publisher-1.key --trust trust.root
-"$hub" serve --db hub.db --key keys/publisher-1.key --broker "tcp://127.0.0.1:$port" \
+show "$hub" publish "$stack-1.sdb" --db hub.db --key keys/online-1.key --trust trust.root
+"$hub" serve --db hub.db --key keys/online-1.key --trust trust.root --broker "tcp://127.0.0.1:$port" \
   --group "demo-$RANDOM$RANDOM" 2> hub.log & pids+=($!)
 mkdir -p applied
 cat > agent.toml <<TOML
@@ -90,7 +95,7 @@ show "$agent" check-config agent.toml >/dev/null && echo "agent.toml is valid"
 show "$agent" sync --once --config agent.toml --timeout 60
 echo "$(ls applied | wc -l) object files written to the dir target"
 step "the hub publishes version 2: the agent catches up with a delta"
-show "$hub" publish "$stack-2.sdb" --db hub.db --key keys/publisher-1.key --trust trust.root \
+show "$hub" publish "$stack-2.sdb" --db hub.db --key keys/online-1.key --trust trust.root \
   --broker "tcp://127.0.0.1:$port" --username hub
 show "$agent" sync --once --config agent.toml --timeout 60
 grep -h "delta" hub.log | tail -1 | sed 's/^/hub: /'

@@ -142,9 +142,10 @@ TEST_CASE("trust rotate writes a root the agent accepts and the import pins it",
   Workspace ws;
   REQUIRE(run({hub_binary(), "keygen", "--out", ws.dir / "keys", "--name", "root2"}).exit_code ==
           0);
-  auto refused = run({hub_binary(), "trust", "rotate", "--current", ws.trust, "--root",
-                      ws.dir / "keys/root2.pub", "--publisher", ws.dir / "keys/pub1.pub", "--sign",
-                      ws.key("root2"), "--out", ws.dir / "v2.root"});
+  auto refused =
+      run({hub_binary(), "trust", "rotate", "--current", ws.trust, "--root",
+           ws.dir / "keys/root2.pub", "--targets", ws.dir / "keys/pub1.pub", "--online",
+           ws.dir / "keys/online1.pub", "--sign", ws.key("root2"), "--out", ws.dir / "v2.root"});
   CHECK(refused.exit_code == 5);
   CHECK_THAT(refused.err, Catch::Contains("current root keys"));
   CHECK_FALSE(std::filesystem::exists(ws.dir / "v2.root"));
@@ -152,8 +153,9 @@ TEST_CASE("trust rotate writes a root the agent accepts and the import pins it",
   REQUIRE(ws.build(edge_stack("v1"), ws.dir / "a.sdb", 1).exit_code == 0);
   REQUIRE(ws.import(ws.dir / "a.sdb").exit_code == 0);  // pins v1
   auto rotated = run({hub_binary(), "trust", "rotate", "--current", ws.trust, "--root",
-                      ws.dir / "keys/root2.pub", "--publisher", ws.dir / "keys/pub1.pub", "--sign",
-                      ws.key("root1"), "--sign", ws.key("root2"), "--out", ws.dir / "v2.root"});
+                      ws.dir / "keys/root2.pub", "--targets", ws.dir / "keys/pub1.pub", "--online",
+                      ws.dir / "keys/online1.pub", "--sign", ws.key("root1"), "--sign",
+                      ws.key("root2"), "--out", ws.dir / "v2.root"});
   REQUIRE(rotated.exit_code == 0);
   REQUIRE(ws.build(edge_stack("v2"), ws.dir / "b.sdb", 2).exit_code == 0);
   auto imported = run({agent_binary(), "import", "--state", ws.state(), "--trust",

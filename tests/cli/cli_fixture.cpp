@@ -14,13 +14,14 @@
 namespace sovdev::testing {
 
 Workspace::Workspace() {
-  for (const char* name : {"root1", "pub1"}) {
+  for (const char* name : {"root1", "pub1", "online1"}) {
     auto r = run({hub_binary(), "keygen", "--out", dir / "keys", "--name", name});
     if (r.exit_code != 0) throw std::runtime_error("keygen failed: " + r.err);
   }
   trust = dir / "trust.root";
-  auto r = run({hub_binary(), "trust", "init", "--root", dir / "keys/root1.pub", "--publisher",
-                dir / "keys/pub1.pub", "--sign", key("root1"), "--out", trust});
+  auto r = run({hub_binary(), "trust", "init", "--root", dir / "keys/root1.pub", "--targets",
+                dir / "keys/pub1.pub", "--online", dir / "keys/online1.pub", "--sign", key("root1"),
+                "--out", trust});
   if (r.exit_code != 0) throw std::runtime_error("trust init failed: " + r.err);
 }
 

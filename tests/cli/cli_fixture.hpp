@@ -12,10 +12,13 @@ namespace sovdev::testing {
 
 struct Workspace {
   TempDir dir;
-  std::string trust;  // trust.root: root1 signs, pub1 publishes
+  // trust.root: root1 signs it, pub1 is the targets key (bundles: build), online1 the online
+  // key (catalogs and delta manifests: publish and serve).
+  std::string trust;
 
   Workspace();
   std::string key(const std::string& name) const { return dir / ("keys/" + name + ".key"); }
+  std::string online_key() const { return key("online1"); }
   // sovdev-hub build with the usual options; extra arguments appended.
   RunResult build(const std::string& source, const std::string& out, uint64_t version,
                   const std::vector<std::string>& extra = {}) const;

@@ -36,7 +36,9 @@ std::vector<std::string> serve_argv(const Fleet& fleet) {
           "--db",
           fleet.hub_db,
           "--key",
-          fleet.ws.key("pub1"),
+          fleet.ws.online_key(),
+          "--trust",
+          fleet.ws.trust,
           "--broker",
           fleet.broker->url(),
           "--username",
@@ -216,8 +218,9 @@ TEST_CASE("the metrics endpoint is off unless --metrics-listen is given", "[metr
 
 TEST_CASE("serve refuses a malformed metrics address and a taken port, saying which", "[metrics]") {
   Workspace ws;
-  std::vector<std::string> argv = {hub_binary(), "serve",        "--db",     ws.dir / "hub.db",
-                                   "--key",      ws.key("pub1"), "--broker", "tcp://127.0.0.1:1"};
+  std::vector<std::string> argv = {hub_binary(), "serve",         "--db",    ws.dir / "hub.db",
+                                   "--key",      ws.online_key(), "--trust", ws.trust,
+                                   "--broker",   "tcp://127.0.0.1:1"};
   auto with = [&](const std::string& listen) {
     auto a = argv;
     a.insert(a.end(), {"--metrics-listen", listen});

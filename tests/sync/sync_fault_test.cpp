@@ -233,7 +233,7 @@ TEST_CASE("hostile traffic on every topic is ignored and counted, and the cache 
   old.set_channel("edge");
   old.set_serial(0);
   old.set_expires_at(4102444800);
-  auto pub = hub::load_secret_key(fleet.ws.key("pub1"));
+  auto pub = hub::load_secret_key(fleet.ws.online_key());
   REQUIRE(pub);
   send("sovdev/v1/catalog/edge", sign_catalog(old, {*pub}));
   // Garbage and oversized messages on the agent's topics; the largest last.

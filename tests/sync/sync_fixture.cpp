@@ -23,21 +23,22 @@ std::string Fleet::password_file(const std::string& user) const {
 }
 
 RunResult Fleet::publish(const std::string& file) const {
-  return run({hub_binary(), "publish", file, "--db", hub_db, "--key", ws.key("pub1"), "--trust",
+  return run({hub_binary(), "publish", file, "--db", hub_db, "--key", ws.online_key(), "--trust",
               ws.trust});
 }
 
 RunResult Fleet::publish_live(const std::string& file) const {
-  return run({hub_binary(), "publish", file, "--db", hub_db, "--key", ws.key("pub1"), "--trust",
+  return run({hub_binary(), "publish", file, "--db", hub_db, "--key", ws.online_key(), "--trust",
               ws.trust, "--broker", broker->url(), "--username", "sovdev-hub", "--password-file",
               password_file("sovdev-hub")});
 }
 
 std::unique_ptr<Child> Fleet::serve(const std::string& log_name, const std::string& group) const {
   return std::make_unique<Child>(
-      std::vector<std::string>{hub_binary(), "serve", "--db", hub_db, "--key", ws.key("pub1"),
-                               "--broker", broker->url(), "--username", "sovdev-hub",
-                               "--password-file", password_file("sovdev-hub"), "--group", group},
+      std::vector<std::string>{hub_binary(), "serve", "--db", hub_db, "--key", ws.online_key(),
+                               "--trust", ws.trust, "--broker", broker->url(), "--username",
+                               "sovdev-hub", "--password-file", password_file("sovdev-hub"),
+                               "--group", group},
       ws.dir / log_name);
 }
 
