@@ -23,8 +23,9 @@ TEST_CASE("the agent's config check refuses broker URLs that mix ssl:// and tcp:
 
 TEST_CASE("the hub refuses --broker lists that mix ssl:// and tcp://", "[cli][hygiene]") {
   Workspace ws;
-  auto r = run({hub_binary(), "serve", "--db", ws.dir / "hub.db", "--key", ws.key("pub1"),
-                "--broker", "ssl://127.0.0.1:1", "--broker", "tcp://127.0.0.1:1"});
+  auto r =
+      run({hub_binary(), "serve", "--db", ws.dir / "hub.db", "--key", ws.online_key(), "--trust",
+           ws.trust, "--broker", "ssl://127.0.0.1:1", "--broker", "tcp://127.0.0.1:1"});
   INFO(r.out << r.err);
   CHECK(r.exit_code == 4);
   CHECK_THAT(r.err, Catch::Contains("mix TLS (ssl://) and plain (tcp://)"));

@@ -167,8 +167,8 @@ TEST_CASE("import into an existing shared folder leaves that folder's mode alone
   const std::string shared = ws.dir / "tmp-like";
   REQUIRE(::mkdir(shared.c_str(), 0755) == 0);
   REQUIRE(::chmod(shared.c_str(), 01777) == 0);
-  auto r =
-      run({agent_binary(), "import", "--state", shared, "--trust", ws.trust, ws.dir / "x.sdb"});
+  auto r = run({agent_binary(), "import", "--state", shared, "--trust", ws.trust, "--channel",
+                "edge", ws.dir / "x.sdb"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK((mode_of(shared) & 07777) == 01777);

@@ -105,8 +105,8 @@ TEST_CASE("an agent pinned to a legacy publisher root keeps working and rotates 
 
   // The publisher key signs bundles and (with a warning) serves: both roles, as before.
   REQUIRE(ws.build(edge_stack("v1"), ws.dir / "a.sdb", 1, {"--trust", legacy}).exit_code == 0);
-  auto imported =
-      run({agent_binary(), "import", "--state", ws.state(), "--trust", legacy, ws.dir / "a.sdb"});
+  auto imported = run({agent_binary(), "import", "--state", ws.state(), "--trust", legacy,
+                       "--channel", "edge", ws.dir / "a.sdb"});
   INFO(imported.err);
   REQUIRE(imported.exit_code == 0);
   auto publish = run({hub_binary(), "publish", ws.dir / "a.sdb", "--db", ws.dir / "hub.db", "--key",
@@ -124,7 +124,7 @@ TEST_CASE("an agent pinned to a legacy publisher root keeps working and rotates 
   CHECK_THAT(rotated.out, Catch::Contains("replaces legacy v1"));
   REQUIRE(ws.build(edge_stack("v2"), ws.dir / "b.sdb", 2).exit_code == 0);
   auto upgraded = run({agent_binary(), "import", "--state", ws.state(), "--trust",
-                       ws.dir / "v2.root", ws.dir / "b.sdb"});
+                       ws.dir / "v2.root", "--channel", "edge", ws.dir / "b.sdb"});
   INFO(upgraded.err);
   REQUIRE(upgraded.exit_code == 0);
   auto status = run({agent_binary(), "status", "--state", ws.state(), "--json"});

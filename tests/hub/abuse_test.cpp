@@ -43,9 +43,10 @@ Hub start_hub(const Fleet& fleet) {
   hub.log = fleet.ws.dir / "hub.log";
   hub.process = std::make_unique<Child>(
       std::vector<std::string>{hub_binary(), "serve", "--db", fleet.hub_db, "--key",
-                               fleet.ws.key("pub1"), "--broker", fleet.broker->url(), "--username",
-                               "sovdev-hub", "--password-file", fleet.password_file("sovdev-hub"),
-                               "--group", "hubs", "--metrics-listen", "127.0.0.1:0"},
+                               fleet.ws.online_key(), "--trust", fleet.ws.trust, "--broker",
+                               fleet.broker->url(), "--username", "sovdev-hub", "--password-file",
+                               fleet.password_file("sovdev-hub"), "--group", "hubs",
+                               "--metrics-listen", "127.0.0.1:0"},
       hub.log);
   const std::regex line(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
   std::string port;

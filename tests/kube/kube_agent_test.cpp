@@ -106,7 +106,7 @@ TEST_CASE("a version that fails its health check or gets a 422 is rolled back, s
                             {"action", "status"},
                             {"code", 422},
                             {"count", -1},
-                            {"message", "data.image: Invalid value: refused by the test"}});
+                            {"message", "data.image: Invalid value: \"x\": refused by the test"}});
     expect = "refused by the test";
     broken = "settings";
   }

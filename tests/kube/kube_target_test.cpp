@@ -257,7 +257,7 @@ TEST_CASE("an unhealthy rollout and a 422 stop the apply, naming the object and 
                                  {"path_regex", "/configmaps/bad$"},
                                  {"action", "status"},
                                  {"code", 422},
-                                 {"message", "data.value: Invalid value: too silly"}});
+                                 {"message", "data.value: Invalid value: \"v\": too silly"}});
     auto target = site.target();
     auto applied = apply_all(*target, "s", 1,
                              {record(name_space("app")), record(config_map("app", "bad", "x"))});

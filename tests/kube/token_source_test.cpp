@@ -247,8 +247,10 @@ TEST_CASE("exec plugin that returns a client certificate exposes it", "[token]")
   CHECK(source.client_key_pem() == "-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n");
 }
 
-TEST_CASE("exec plugin failure is an error with the command, its status and its stderr",
-          "[token]") {
+TEST_CASE(
+    "exec plugin failure is an error with the program, its status and its stderr, never its "
+    "arguments",
+    "[token]") {
   TempDir tmp;
   const std::string path = tmp / "fail.sh";
   write_text(path,
@@ -257,7 +259,8 @@ TEST_CASE("exec plugin failure is an error with the command, its status and its 
   ::chmod(path.c_str(), 0755);
   kube::TokenSource source(exec_credentials(path, {"get-token"}));
   const std::string e = error_of(source);
-  CHECK_THAT(e, Contains(path + " get-token"));
+  CHECK_THAT(e, Contains(path));
+  CHECK_THAT(e, !Contains("get-token"));  // arguments may carry secrets
   CHECK_THAT(e, Contains("exited with status 1"));
   CHECK_THAT(e, Contains("AADSTS7000215: Invalid client secret provided."));
   CHECK_THAT(e, Contains("kubeconfig test context t"));
