@@ -105,7 +105,7 @@ size_of() {  # strip tool, binary
 }
 arm64_size=$(size_of aarch64-linux-gnu-strip build/arm64/agent/sovdev-agent)
 echo "   arm64: $arm64_size bytes ($((arm64_size / 1024)) KiB)  build/arm64 (-O2)"
-# amd64: the gcc build (-O2 -g: -g does not change the code, and strip removes it) or build/pkg.
+# amd64: the gcc build (-O2, as here) or build/pkg.
 amd64_bin=
 for b in build/gcc/agent/sovdev-agent build/pkg/agent/sovdev-agent; do
   [ -x "$b" ] && { amd64_bin=$b; break; }
