@@ -15,7 +15,7 @@ declare -A skip=(
   [sync_test]="end-to-end sync with a mosquitto broker, hubs and agents, and kill/restart faults timed for native speed"
   [netns_test]="needs network namespaces, veth pairs and nftables on the host (real root), and a broker"
   [mqtt_test]="its client, security and will cases need a mosquitto broker; its [unit] cases run below"
-  # Not built for arm64, to keep CI's full run inside its 45 minutes: the hub's own code, which
+  # Not built for arm64, to bring CI's full run towards its 45 minutes: the hub's own code, which
   # runs on the server side (amd64 in every deployment so far). It runs natively in the gcc and
   # asan stages; on arm64 sovdev-hub is still built, packaged and started (scripts/test-packages.sh),
   # and the libraries it shares with the agent (bundles, store, delta, mqtt, yaml) are tested here.
