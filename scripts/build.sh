@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds one flavour of the project into build/<flavour>.
-#   scripts/build.sh gcc     release build with debug info (the programs, tests, benchmarks)
+#   scripts/build.sh gcc     release build, -O2 without debug info (programs, tests, benchmarks)
 #   scripts/build.sh asan    gcc with AddressSanitizer + UndefinedBehaviorSanitizer
 #   scripts/build.sh fuzz    clang with libFuzzer harnesses
 # Further arguments name targets to build (default: everything).
@@ -10,7 +10,13 @@ flavour=${1:-gcc}
 shift || true
 dir=build/$flavour
 case "$flavour" in
-  gcc)  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+  # -O2 without debug info: the same code as -O2 -g (debug info never changes code generation),
+  # at 58-74 % of -g's compile CPU time on the heaviest translation units (-g1: 64-86 %; at -O2
+  # -g pays for variable tracking). Nothing here needs it: CPack strips the amd64 packages made
+  # from this build, the benchmarks need -O2, Catch2 names file and line of a failed check by
+  # itself, and the asan stage (-O0 -g) gives symbolized reports of the same tests.
+  gcc)  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG"
+              -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG") ;;
   asan) args=(-DCMAKE_BUILD_TYPE=Debug -DSOVDEV_SANITIZE=ON -DSOVDEV_BENCH=OFF) ;;
   fuzz) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
               -DSOVDEV_FUZZ=ON -DSOVDEV_TESTS=OFF -DSOVDEV_BENCH=OFF) ;;
