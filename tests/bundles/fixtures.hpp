@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "bundles/hash.hpp"
+#include "bundles/sign_objects.hpp"
 #include "bundles/trust.hpp"
 
 namespace sovdev::testing {
@@ -65,6 +67,29 @@ inline pb::TrustRoot roles_body(const Keys& k, uint64_t version, uint32_t root_t
 
 inline std::string signed_root(const pb::TrustRoot& root, const std::vector<SecretKey>& signers) {
   return *sign_trust_root(root, signers);
+}
+
+// A well-formed manifest for signature tests: its payload is never read.
+inline pb::BundleManifest small_manifest() {
+  pb::BundleManifest m;
+  m.set_schema(1);
+  m.set_stack("sovdev");
+  m.set_channel("edge");
+  m.set_version(3);
+  m.add_arch("arm64");
+  m.set_compression("zstd");
+  m.set_chunk_size(65536);
+  m.set_payload_size(10);
+  m.set_uncompressed_size(20);
+  m.set_payload_sha256(sha256("x"));
+  m.add_chunk_sha256(sha256("y"));
+  m.set_window_log(21);
+  m.set_resource_count(1);
+  return m;
+}
+
+inline std::string manifest_signed_by(const std::vector<SecretKey>& keys) {
+  return sign_manifest(small_manifest(), keys).envelope;
 }
 
 }  // namespace sovdev::testing

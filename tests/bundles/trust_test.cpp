@@ -8,32 +8,6 @@
 using namespace sovdev;
 using namespace sovdev::testing;
 
-namespace {
-
-pb::BundleManifest small_manifest() {
-  pb::BundleManifest m;
-  m.set_schema(1);
-  m.set_stack("sovdev");
-  m.set_channel("edge");
-  m.set_version(3);
-  m.add_arch("arm64");
-  m.set_compression("zstd");
-  m.set_chunk_size(65536);
-  m.set_payload_size(10);
-  m.set_uncompressed_size(20);
-  m.set_payload_sha256(sha256("x"));
-  m.add_chunk_sha256(sha256("y"));
-  m.set_window_log(21);
-  m.set_resource_count(1);
-  return m;
-}
-
-std::string manifest_signed_by(const std::vector<SecretKey>& keys) {
-  return sign_manifest(small_manifest(), keys).envelope;
-}
-
-}  // namespace
-
 TEST_CASE("an initial trust root signed by its root threshold is accepted", "[trust]") {
   Keys k = make_keys(3, 1);
   auto policy =
