@@ -131,6 +131,8 @@ class Daemon {
   void retry_fetch(FetchGoal goal, const Error& error, int64_t now_ms);
   // Starts the applies and fetches whose retry is due.
   Status run_retries(int64_t now_ms);
+  // Every stack the cache holds a bundle of.
+  static Expected<std::set<std::string>> cached_stacks(store::BundleCache& cache);
   Status plan_from_cache(int64_t now_ms);
   Status reconcile(int64_t now_ms);
   Status set_state(const std::string& state, int64_t now_ms);

@@ -412,8 +412,7 @@ bool wire_bar(const Pair& pair, const std::string& dir, const std::string& trust
                         std::to_string(kWireOverheadBar) + " B",
                     r.bytes <= patch + kWireOverheadBar);
     } else {
-      // Not gated: what it pays beyond the fleet's figure depends on how long this machine
-      // takes to make the delta (held up to 1 s, then a short "ask again" answer per second).
+      // Not gated: it depends on how long this machine takes to make the delta.
       note(pair.name + ", the first agent to ask (the hub makes the delta meanwhile): " +
            std::to_string(r.bytes) + " B in " + std::to_string(r.packets.size()) + " MQTT packets");
     }
@@ -425,9 +424,7 @@ bool run_bench(const Context& ctx) {
   bool ok = true;
   const SecretKey root = generate_key("bench-root");
   const SecretKey publisher = generate_key("bench-publisher");
-  // A legacy (publisher) root: the loopback hub (tests/delta) signs bundles, catalogs and delta
-  // manifests with one key. The wire bytes measured are the same under separate targets and
-  // online roles: one signature on each object either way.
+  // Legacy root: the loopback hub signs all with one key (same bytes as under split roles).
   TrustRootSpec spec;
   spec.root_keys = {{root.name, root.public_key()}};
   spec.publisher_keys = {{publisher.name, publisher.public_key()}};

@@ -155,11 +155,10 @@ Keys make_keys(const Paths& paths, const std::string& dir) {
       throw std::runtime_error("sovdev-hub keygen failed: " + read_text(log));
     }
   }
-  if (run_process(
-          {paths.hub(), "trust", "init", "--root", dir + "/keys/root1.pub", "--targets",
-           dir + "/keys/pub1.pub", "--online", dir + "/keys/online1.pub", "--sign",
-           dir + "/keys/root1.key", "--out", keys.trust_root},
-          log)
+  if (run_process({paths.hub(), "trust", "init", "--root", dir + "/keys/root1.pub", "--targets",
+                   dir + "/keys/pub1.pub", "--online", dir + "/keys/online1.pub", "--sign",
+                   dir + "/keys/root1.key", "--out", keys.trust_root},
+                  log)
           .exit_code != 0) {
     throw std::runtime_error("sovdev-hub trust init failed: " + read_text(log));
   }

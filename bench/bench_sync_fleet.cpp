@@ -176,10 +176,10 @@ Hub start_hub(const Context& ctx, const std::string& name, const std::string& bu
                              log);
   if (p.exit_code != 0) throw std::runtime_error("sovdev-hub publish failed: " + read_text(log));
   Hub hub{-1, "bench-" + name + "/v1"};
-  hub.pid = spawn({ctx.paths.hub(), "serve", "--db", db, "--broker", ctx.url(), "--key",
-                   ctx.keys.online_key, "--trust", ctx.keys.trust_root, "--group", "benchhubs",
-                   "--prefix", hub.prefix},
-                  log);
+  hub.pid = spawn(
+      {ctx.paths.hub(), "serve", "--db", db, "--broker", ctx.url(), "--key", ctx.keys.online_key,
+       "--trust", ctx.keys.trust_root, "--group", "benchhubs", "--prefix", hub.prefix},
+      log);
   // Ready once the retained catalog is on the broker.
   const std::string out = ctx.dir + "/catalog-" + name + ".out";
   const pid_t sub = spawn({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(ctx.port), "-t",
