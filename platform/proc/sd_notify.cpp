@@ -115,7 +115,8 @@ void ServiceNotifier::tick(Clock::time_point now) {
 
 std::optional<ServiceNotifier::Clock::time_point> ServiceNotifier::next_due() const {
   if (!watchdog_ || !enabled()) return std::nullopt;
-  if (!last_ping_) return Clock::time_point::min();
+  // Never pinged: due now (not time_point::min(), whose distance to now overflows).
+  if (!last_ping_) return Clock::now();
   return *last_ping_ + std::chrono::duration_cast<Clock::duration>(*watchdog_ / 2);
 }
 

@@ -8,6 +8,7 @@
 #include "sovdev.pb.h"
 #include "tests/hub/exposition_check.hpp"
 #include "tests/hub/http_client.hpp"
+#include "tests/support/sanitizer.hpp"
 #include "tests/sync/sync_fixture.hpp"
 
 using namespace sovdev;
@@ -107,7 +108,7 @@ TEST_CASE("a hub flooded with oversize fetch requests drops them on arrival and 
                        << " MiB; queue peak " << queue_peak << " bytes");
   CHECK(hub.metric(R"(sovdev_hub_dropped_messages_total{reason="oversize"})") == kFlood);
   CHECK(queue_peak < 64 * 1024);
-  CHECK(peak < idle + 32 * kMiB);
+  if (kMemoryBarsApply) CHECK(peak < idle + 32 * kMiB);
   CHECK(hub.process->running());
 }
 

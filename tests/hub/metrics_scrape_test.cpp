@@ -218,9 +218,9 @@ TEST_CASE("the metrics endpoint is off unless --metrics-listen is given", "[metr
 
 TEST_CASE("serve refuses a malformed metrics address and a taken port, saying which", "[metrics]") {
   Workspace ws;
-  std::vector<std::string> argv = {hub_binary(), "serve",         "--db",    ws.dir / "hub.db",
-                                   "--key",      ws.online_key(), "--trust", ws.trust,
-                                   "--broker",   "tcp://127.0.0.1:1"};
+  std::vector<std::string> argv = {
+      hub_binary(),    "serve",   "--db",   ws.dir / "hub.db", "--key",
+      ws.online_key(), "--trust", ws.trust, "--broker",        "tcp://127.0.0.1:1"};
   auto with = [&](const std::string& listen) {
     auto a = argv;
     a.insert(a.end(), {"--metrics-listen", listen});

@@ -7,6 +7,7 @@
 #include "platform/proc/memory.hpp"
 #include "tests/mqtt/fixture.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/sanitizer.hpp"
 
 namespace sovdev::mqtt::testing {
 namespace {
@@ -124,7 +125,7 @@ TEST_CASE("a flood on an unread data topic keeps the client's queue within its b
   CHECK(stats.queued_bytes_peak <= cap + kMiB + 4096);
   CHECK(stats.dropped >= kFlood - 14);
   // Memory follows the cap, not the flood (48 MiB before the byte cap).
-  CHECK(grown < 24 * kMiB);
+  if (sovdev::testing::kMemoryBarsApply) CHECK(grown < 24 * kMiB);
   // What was queued is handed over intact.
   uint64_t handed = 0;
   CHECK(wait_until(

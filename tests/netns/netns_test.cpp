@@ -201,8 +201,8 @@ struct NetFleet {
   void serve() {
     hub = std::make_unique<Child>(
         net.in_hub({hub_binary(), "serve", "--db", fleet.hub_db, "--key", fleet.ws.online_key(),
-                    "--trust", fleet.ws.trust, "--broker", url, "--username", "sovdev-hub", "--password-file",
-                    fleet.password_file("sovdev-hub"), "--group", "hubs"}),
+                    "--trust", fleet.ws.trust, "--broker", url, "--username", "sovdev-hub",
+                    "--password-file", fleet.password_file("sovdev-hub"), "--group", "hubs"}),
         fleet.ws.dir / "hub.log");
   }
 
