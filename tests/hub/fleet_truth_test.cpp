@@ -10,6 +10,7 @@
 #include "hub/metrics_text.hpp"
 #include "platform/fs/bundle_reader.hpp"
 #include "sovdev.pb.h"
+#include "tests/sync/bundle_digest.hpp"
 #include "tests/sync/sync_fixture.hpp"
 
 using namespace sovdev;
@@ -18,16 +19,6 @@ using namespace sovdev::testing;
 namespace {
 
 constexpr int64_t kYear2100 = 4102444800;
-
-std::string digest_of(const std::string& file, const std::string& trust_path) {
-  auto trust = agent::trust_from_file(trust_path);
-  REQUIRE(trust);
-  auto reader = fs::BundleFileReader::open(file);
-  REQUIRE(reader);
-  std::string digest;
-  REQUIRE(trust->verify_manifest(reader->manifest_envelope(), &digest));
-  return digest;
-}
 
 // What an agent with a broker account can put in its own status.
 pb::AgentStatus lying_status(const std::string& agent, const std::string& digest) {
@@ -80,7 +71,7 @@ TEST_CASE(
   auto b = fleet.client("agent-b", "agent-b-liar");
   mqtt::Message ma;
   ma.topic = "sovdev/v1/status/agent-a";
-  ma.payload = lying_status("agent-a", digest_of(file, fleet.ws.trust)).SerializeAsString();
+  ma.payload = lying_status("agent-a", bundle_digest(file, fleet.ws.trust)).SerializeAsString();
   ma.retained = true;
   mqtt::Message mb;
   mb.topic = "sovdev/v1/status/agent-b";

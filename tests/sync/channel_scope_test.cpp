@@ -7,6 +7,7 @@
 #include "agent/trust_pin.hpp"
 #include "platform/fs/bundle_reader.hpp"
 #include "platform/store/agent_cache.hpp"
+#include "tests/sync/bundle_digest.hpp"
 #include "tests/sync/sync_fixture.hpp"
 
 using namespace sovdev;
@@ -23,16 +24,6 @@ std::string build_bundle(const Workspace& ws, const std::string& channel, uint64
   INFO(built.err);
   REQUIRE(built.exit_code == 0);
   return out;
-}
-
-std::string digest_of(const std::string& file, const std::string& trust_path) {
-  auto trust = agent::trust_from_file(trust_path);
-  REQUIRE(trust);
-  auto reader = fs::BundleFileReader::open(file);
-  REQUIRE(reader);
-  std::string digest;
-  REQUIRE(trust->verify_manifest(reader->manifest_envelope(), &digest));
-  return digest;
 }
 
 size_t files_in(const std::string& dir) {
@@ -98,7 +89,7 @@ TEST_CASE(
   {
     auto db = store::open_agent_database(state + "/agent.db");
     REQUIRE(db);
-    REQUIRE(store::ApplyLog(*db).set_last_good("kp", 10, digest_of(dev10, fleet.ws.trust)));
+    REQUIRE(store::ApplyLog(*db).set_last_good("kp", 10, bundle_digest(dev10, fleet.ws.trust)));
   }
 
   // Offline apply: the dev bundle is forgotten, and nothing of it reaches the edge folder.

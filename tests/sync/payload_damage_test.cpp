@@ -15,6 +15,7 @@
 #include "platform/fs/bundle_reader.hpp"
 #include "platform/store/agent_cache.hpp"
 #include "platform/target/target.hpp"
+#include "tests/sync/bundle_digest.hpp"
 #include "tests/sync/sync_fixture.hpp"
 
 using namespace sovdev;
@@ -29,16 +30,6 @@ std::map<std::string, std::string> snapshot(const std::string& dir) {
     if (e.is_regular_file()) files[e.path().string()] = read_text(e.path().string());
   }
   return files;
-}
-
-std::string bundle_digest(const std::string& file, const std::string& trust_path) {
-  auto trust = agent::trust_from_file(trust_path);
-  REQUIRE(trust);
-  auto reader = fs::BundleFileReader::open(file);
-  REQUIRE(reader);
-  std::string digest;
-  REQUIRE(trust->verify_manifest(reader->manifest_envelope(), &digest));
-  return digest;
 }
 
 std::string payload_file(const Fleet& fleet, const std::string& agent, const std::string& digest) {
