@@ -112,17 +112,7 @@ int run(int argc, char** argv) {
   std::optional<TempDir> temp;
   if (data.empty()) temp.emplace();
   ctx.dir = (data.empty() ? temp->path() : data) + "/flood";
-  std::filesystem::remove_all(ctx.dir);
-  std::filesystem::create_directories(ctx.dir);
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      kill_all_children();
-      if (std::getenv("SOVDEV_BENCH_KEEP") != nullptr) return;
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{ctx.dir};
+  const ScratchDir scratch(ctx.dir);
 
   ctx.keys = make_keys(ctx.paths, ctx.dir);
   start_broker(ctx);

@@ -39,6 +39,18 @@ namespace {
 std::set<pid_t> g_children;
 }  // namespace
 
+ScratchDir::ScratchDir(std::string dir) : dir_(std::move(dir)) {
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+}
+
+ScratchDir::~ScratchDir() {
+  kill_all_children();
+  if (std::getenv("SOVDEV_BENCH_KEEP") != nullptr) return;
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
 void kill_all_children() {
   for (pid_t pid : g_children) ::kill(pid, SIGKILL);
   for (pid_t pid : g_children) ::waitpid(pid, nullptr, 0);

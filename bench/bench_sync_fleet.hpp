@@ -24,6 +24,19 @@ inline double since(Clock::time_point t) {
 }
 
 void kill_all_children();
+
+// A run's working folder, emptied at start. At the end every child is killed and the folder
+// removed; SOVDEV_BENCH_KEEP=1 keeps the logs and databases for a look afterwards.
+class ScratchDir {
+ public:
+  explicit ScratchDir(std::string dir);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+ private:
+  std::string dir_;
+};
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log,
             const std::string& stdin_path = "");
 std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout);
