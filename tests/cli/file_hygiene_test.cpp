@@ -18,6 +18,7 @@
 
 #include "platform/fs/files.hpp"
 #include "tests/cli/cli_fixture.hpp"
+#include "tests/support/nobody.hpp"
 
 using namespace sovdev;
 using namespace sovdev::testing;
@@ -175,6 +176,7 @@ TEST_CASE("import into an existing shared folder leaves that folder's mode alone
 }
 
 TEST_CASE("status reads a state folder this user cannot write", "[cli][hygiene]") {
+  SOVDEV_SKIP_WITHOUT_NOBODY();
   Workspace ws;
   REQUIRE(ws.build(small_stack(ws), ws.dir / "x.sdb", 1).exit_code == 0);
   REQUIRE(ws.import(ws.dir / "x.sdb").exit_code == 0);
@@ -190,7 +192,10 @@ TEST_CASE("status reads a state folder this user cannot write", "[cli][hygiene]"
     if (fd < 0 || ::fchmod(fd, 0666) != 0) ::_exit(120);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(121);
+    if (::geteuid() == 0 &&
+        (::setgid(sovdev::testing::kNobody) != 0 || ::setuid(sovdev::testing::kNobody) != 0)) {
+      ::_exit(121);
+    };
     const std::string agent = agent_binary();
     const std::string state = ws.state();
     ::execl(agent.c_str(), agent.c_str(), "status", "--state", state.c_str(), "--json",

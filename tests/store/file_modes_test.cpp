@@ -10,6 +10,7 @@
 
 #include "platform/store/sqlite.hpp"
 #include "tests/store/test_support.hpp"
+#include "tests/support/nobody.hpp"
 
 using namespace sovdev;
 using namespace sovdev::store;
@@ -69,45 +70,24 @@ TEST_CASE("a database an older version left 0644 is narrowed to 0600 when opened
 }
 
 TEST_CASE("a database opens read-only where this user cannot write", "[sqlite][hygiene]") {
+  SOVDEV_SKIP_WITHOUT_NOBODY();
   TempDir dir;
   const std::string path = dir.file("agent.db");
   write_rows(path);  // closed again: SQLite removed -wal and -shm
   REQUIRE(::chmod(dir.path().c_str(), 0555) == 0);
   REQUIRE(::chmod(path.c_str(), 0644) == 0);
-  int pipe_fds[2];
-  REQUIRE(::pipe(pipe_fds) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(pipe_fds[0]);
-    // root writes anywhere: become nobody to meet the folder's permissions.
-    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
+  // root writes anywhere: the child is nobody, to meet the folder's permissions.
+  const auto result = sovdev::testing::as_nobody([&] {
     OpenOptions options;
     options.create = false;
     options.read_only = true;
     auto db = Database::open(path, options);
-    std::string result;
-    if (!db) {
-      result = db.error().message;
-    } else {
-      auto rows = query_int64(*db, "SELECT count(*) FROM t");
-      result = rows ? "rows " + std::to_string(*rows) : rows.error().message;
-    }
-    (void)!::write(pipe_fds[1], result.data(), result.size());
-    ::_exit(0);
-  }
-  ::close(pipe_fds[1]);
-  std::string result;
-  char buf[512];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
-    result.append(buf, static_cast<size_t>(n));
-  }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+    if (!db) return db.error().message;
+    auto rows = query_int64(*db, "SELECT count(*) FROM t");
+    return rows ? "rows " + std::to_string(*rows) : rows.error().message;
+  });
   ::chmod(dir.path().c_str(), 0700);  // so the folder can be removed
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  CHECK(result == "rows 1");
+  REQUIRE(result.has_value());
+  CHECK(*result == "rows 1");
   CHECK_FALSE(std::filesystem::exists(path + "-shm"));
 }
