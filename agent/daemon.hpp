@@ -168,6 +168,7 @@ class Daemon {
   std::optional<Error> reconcile_error_;       // the last reconcile's, until one succeeds
   std::function<void()> heartbeat_;
   uint64_t fetch_start_bytes_ = 0;
+  double fetch_start_cpu_ = 0;  // the process's CPU seconds when the fetch started
   uint64_t rejected_ = 0;
   bool rejected_unreported_ = false;  // published at most every kRejectReportMs
   std::map<std::string, std::vector<pb::ServiceHealth>> services_;  // per stack

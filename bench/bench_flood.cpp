@@ -22,18 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 constexpr int kRuns = 3;
 
-// The agent logs "fetched <stack>@<version>[ as a delta] in <N> ms: ..." when a pull completes.
-double fetch_seconds(const std::string& log) {
-  const std::string head = "fetched ";
-  for (size_t at = log.find(head); at != std::string::npos; at = log.find(head, at + 1)) {
-    const size_t in = log.find(" in ", at), ms = log.find(" ms:", at);
-    const size_t eol = log.find('\n', at);
-    if (in == std::string::npos || ms == std::string::npos || ms < in || ms > eol) continue;
-    return std::stod(log.substr(in + 4, ms - in - 4)) / 1000.0;
-  }
-  throw std::runtime_error("the agent's log names no completed fetch: " + log);
-}
-
 double honest_pull(const Context& ctx, const Hub& hub, int run) {
   const Agent a = make_agent(ctx, "honest-" + std::to_string(run), hub.prefix);
   const std::string log = ctx.dir + "/honest-" + std::to_string(run) + ".log";
@@ -43,7 +31,7 @@ double honest_pull(const Context& ctx, const Hub& hub, int run) {
     throw std::runtime_error("sovdev-agent sync --once failed: " + read_text(log));
   }
   drop_agent(a);
-  return fetch_seconds(read_text(log));
+  return fetch_figures(read_text(log)).seconds;
 }
 
 // Publishes as fast as the broker takes them: 1.1 MB junk, then a request for every chunk of the

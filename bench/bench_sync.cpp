@@ -120,17 +120,6 @@ int g_window = 0;  // the full pull's window, 0 = the agent's default; --window 
 constexpr int kFullRuns = 5;
 
 // The agent logs "fetched <stack>@<version>[ as a delta] in <N> ms: ..." when a pull completes.
-double fetch_seconds(const std::string& log) {
-  const std::string head = "fetched ";
-  for (size_t at = log.find(head); at != std::string::npos; at = log.find(head, at + 1)) {
-    const size_t in = log.find(" in ", at), ms = log.find(" ms:", at);
-    const size_t eol = log.find('\n', at);
-    if (in == std::string::npos || ms == std::string::npos || ms < in || ms > eol) continue;
-    return std::stod(log.substr(in + 4, ms - in - 4)) / 1000.0;
-  }
-  throw std::runtime_error("the agent's log names no completed fetch: " + log);
-}
-
 // utime + stime of every thread of a running process, in clock ticks; none once it is gone.
 std::optional<uint64_t> cpu_ticks(pid_t pid) {
   std::string stat;
@@ -198,14 +187,16 @@ bool bench_full(const Context& ctx, const GeneratedBundle& big, const Hub& hub,
                                std::to_string(s.exit_code) + "): " + read_text(log));
     }
     agent.push_back(s.seconds);
-    fetch.push_back(fetch_seconds(read_text(log)));
+    const FetchFigures pulled = fetch_figures(read_text(log));
+    fetch.push_back(pulled.seconds);
     drop_agent(a);
     double ftl = 0, sub_cpu = 0;
     const double base_broker0 = cpu_of(ctx.broker);
     base.push_back(timed_baseline(ctx, lines, count, 1, &ftl, &sub_cpu));
     base_ftl.push_back(ftl);
     cpu_lines.push_back("run " + std::to_string(run + 1) + ": pull " + fixed(fetch.back(), 2) +
-                        " s, CPU agent " + fixed(agent_cpu, 2) + " s, hub " + fixed(hub_cpu, 2) +
+                        " s, CPU agent " + fixed(pulled.cpu_seconds, 2) + " s in the pull (" +
+                        fixed(agent_cpu, 2) + " s with the apply), hub " + fixed(hub_cpu, 2) +
                         " s, broker " + fixed(broker_cpu, 2) + " s | baseline " +
                         fixed(base.back(), 2) + " s, CPU mosquitto_sub " + fixed(sub_cpu, 2) +
                         " s, broker " + fixed(cpu_of(ctx.broker) - base_broker0, 2) + " s");

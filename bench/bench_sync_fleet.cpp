@@ -253,4 +253,20 @@ uint64_t lines_for(uint64_t bytes) {
   return (bytes + kLine - 1) / kLine;
 }
 
+FetchFigures fetch_figures(const std::string& log) {
+  const std::string head = "fetched ";
+  for (size_t at = log.find(head); at != std::string::npos; at = log.find(head, at + 1)) {
+    const size_t in = log.find(" in ", at), ms = log.find(" ms:", at);
+    const size_t eol = log.find('\n', at);
+    if (in == std::string::npos || ms == std::string::npos || ms < in || ms > eol) continue;
+    FetchFigures f;
+    f.seconds = std::stod(log.substr(in + 4, ms - in - 4)) / 1000.0;
+    const size_t cpu = log.rfind(", ", log.find(" CPU-s", at));
+    if (cpu != std::string::npos && cpu > at && cpu < eol)
+      f.cpu_seconds = std::stod(log.substr(cpu + 2));
+    return f;
+  }
+  throw std::runtime_error("the agent's log names no completed fetch: " + log);
+}
+
 }  // namespace sovdev::bench

@@ -80,6 +80,14 @@ Agent make_agent(const Context& ctx, const std::string& id, const std::string& p
                  int keepalive = 900, int window = 0);
 void drop_agent(const Agent& a);
 bool applied(const Agent& a);
+
+// The agent's own figures for its completed fetch, from its log line "fetched S@V in N ms: ...,
+// C CPU-s" (the CPU of the whole agent process, MQTT threads included, over the fetch).
+struct FetchFigures {
+  double seconds = 0;
+  double cpu_seconds = 0;
+};
+FetchFigures fetch_figures(const std::string& log);
 // `lines` baseline messages of kLine random base64 characters, for mosquitto_pub -l.
 std::string make_lines(const Context& ctx, const std::string& name, uint64_t lines);
 uint64_t lines_for(uint64_t bytes);

@@ -1,6 +1,7 @@
 #include "platform/proc/memory.hpp"
 
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstring>
@@ -19,6 +20,15 @@ Memory read_memory() {
   }
   std::fclose(f);
   return m;
+}
+
+double cpu_seconds() {
+  rusage usage{};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  const auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(usage.ru_utime) + secs(usage.ru_stime);
 }
 
 void tune_allocator() {

@@ -1,4 +1,4 @@
-// What this process costs in memory, from /proc/self/status, for the status it reports.
+// What this process costs in memory (from /proc/self/status) and CPU, for what it reports.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,9 @@ struct Memory {
 
 // Zeros where /proc is not available.
 Memory read_memory();
+
+// User + system CPU time of every thread of this process so far, in seconds (getrusage).
+double cpu_seconds();
 
 // For a small long-running process: one malloc arena instead of one per thread (Paho's
 // threads each got their own, holding freed message buffers), and a fixed mmap threshold so

@@ -293,6 +293,10 @@ Status Database::configure(const OpenOptions& options) {
   SOVDEV_TRY(exec(options.synchronous == Synchronous::full ? "PRAGMA synchronous = FULL"
                                                            : "PRAGMA synchronous = NORMAL"));
   if (options.read_only) return {};
+  // Before WAL mode is set: that writes the header, and the page size with it.
+  if (options.page_size > 0) {
+    SOVDEV_TRY(exec("PRAGMA page_size = " + std::to_string(options.page_size)));
+  }
   // WAL: readers never block the writer, and a commit is one append plus (with FULL) one fsync.
   std::string mode;
   {

@@ -33,6 +33,9 @@ struct OpenOptions {
   // private-memory budget; chunks are written once and read once, so a big cache buys little.
   int cache_kib = 512;
   int busy_timeout_ms = 5000;
+  // Page size of a database this open creates (0: SQLite's 4096). An existing file keeps the
+  // size it was made with: WAL mode cannot change it.
+  int page_size = 0;
 };
 
 // Binds its bytes as a BLOB rather than TEXT.

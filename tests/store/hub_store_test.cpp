@@ -1,5 +1,6 @@
 // The hub store: published bundles, catalog serials, agent statuses, reopening.
 #include "platform/store/hub_store.hpp"
+#include <filesystem>
 #include "tests/store/test_support.hpp"
 
 using namespace sovdev;
@@ -203,4 +204,20 @@ TEST_CASE("reopening the hub database file keeps everything") {
   CHECK(must(HubCatalogs(db).catalog("edge"))->serial == 4);
   CHECK(must(FleetStatus(db).list()).size() == 1);
   CHECK(must(query_int64(db, "PRAGMA synchronous")) == 1);  // NORMAL on the hub
+  // A chunk on 64 KiB pages is read in two system calls, not seventeen.
+  CHECK(must(query_int64(db, "PRAGMA page_size")) == 64 * 1024);
+  CHECK(std::filesystem::exists(path + "-wal"));  // and still in WAL mode
+}
+
+TEST_CASE("a hub database made with 4 KiB pages opens and keeps them") {
+  TempDir dir;
+  const std::string path = dir.file("hub.db");
+  {
+    auto db = must(Database::open(path, OpenOptions{}));
+    REQUIRE(must(query_int64(db, "PRAGMA page_size")) == 4096);
+  }
+  auto db = must(open_hub_database(path));
+  CHECK(must(query_int64(db, "PRAGMA page_size")) == 4096);
+  REQUIRE(must(HubBundles(db).put_bundle(bundle(1, 1), source(1))));
+  CHECK(must(HubBundles(db).read_chunk(digest(1), 2)) == chunk_bytes(1, 2, kChunk));
 }
