@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,6 +33,18 @@ struct BuildOptions {
   uint32_t chunk_size = kDefaultChunkSize;
   bool quiet = false;
 };
+
+// The summary is for the person at the terminal. When the product itself goes to stdout
+// (`--out -`, or a path naming the file stdout is, like /dev/stdout) the summary goes to stderr,
+// so stdout holds the product and nothing else.
+FILE* summary_stream(const std::string& out) {
+  if (out == "-") return stderr;
+  struct stat to {};
+  struct stat standard {};
+  const bool same = ::stat(out.c_str(), &to) == 0 && ::fstat(STDOUT_FILENO, &standard) == 0 &&
+                    to.st_dev == standard.st_dev && to.st_ino == standard.st_ino;
+  return same ? stderr : stdout;
+}
 
 // Large inputs get a progress line on stderr; a terminal sees it rewritten in place.
 std::function<void(const BuildProgress&)> progress_printer(bool quiet) {
@@ -94,12 +107,14 @@ Status build(BuildOptions o) {
   }
   req.progress = progress_printer(o.quiet);
   SOVDEV_ASSIGN(BuildResult r, build_bundle(req));
-  std::printf("built %s: %u objects from %zu files\n", describe(r.manifest).c_str(),
-              r.manifest.resource_count(), r.files);
-  std::printf("  %s of manifests -> %s payload in %d chunk(s); file %s, %s\n",
-              human_bytes(r.input_bytes).c_str(), human_bytes(r.manifest.payload_size()).c_str(),
-              r.manifest.chunk_sha256_size(), o.out.c_str(), human_bytes(r.file_size).c_str());
-  std::printf("  digest %s\n", to_hex(r.digest).c_str());
+  FILE* summary = summary_stream(o.out);
+  std::fprintf(summary, "built %s: %u objects from %zu files\n", describe(r.manifest).c_str(),
+               r.manifest.resource_count(), r.files);
+  std::fprintf(summary, "  %s of manifests -> %s payload in %d chunk(s); file %s, %s\n",
+               human_bytes(r.input_bytes).c_str(), human_bytes(r.manifest.payload_size()).c_str(),
+               r.manifest.chunk_sha256_size(), o.out == "-" ? "(stdout)" : o.out.c_str(),
+               human_bytes(r.file_size).c_str());
+  std::fprintf(summary, "  digest %s\n", to_hex(r.digest).c_str());
   for (const auto& name : r.unused_values) {
     std::fprintf(stderr, "warning: %s: value %s is used by no manifest\n", env->file.c_str(),
                  name.c_str());
@@ -133,7 +148,9 @@ void add_build(CLI::App& app, cli::Commands& commands) {
                   "Targets secret key file(s) to sign the bundle manifest with (never the hub's "
                   "online key: agents refuse bundles it signs)")
       ->required();
-  cmd->add_option("--out", o->out, "Bundle file to write (.sdb)")->required();
+  cmd->add_option("--out", o->out,
+                  "Bundle file to write (.sdb), or - for stdout (the summary then goes to stderr)")
+      ->required();
   cmd->add_option("--env", o->env,
                   "Environment (dev, staging, prod, edge): renders a stack folder with "
                   "env/<env>.toml; recorded in the manifest");

@@ -14,6 +14,13 @@ struct KeygenOptions {
 };
 
 Status keygen(const KeygenOptions& o) {
+  // Two files, one of them secret: nothing of it belongs on stdout, and a folder named "-" is
+  // surely not what was meant.
+  if (o.out_dir == "-") {
+    return make_error(Errc::usage,
+                      "keygen writes two files (NAME.key and NAME.pub) into a folder: give the "
+                      "folder with --out, not - (stdout)");
+  }
   SOVDEV_TRY(fs::make_dirs(o.out_dir, 0700));
   const SecretKey key = generate_key(o.name);
   const std::string secret_path = o.out_dir + "/" + o.name + ".key";

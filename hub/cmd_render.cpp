@@ -22,6 +22,8 @@ Status render(const RenderOptions& o) {
     return make_error(Errc::usage, o.dir + " is not a stack folder (it needs base/ and env/)");
   }
   SOVDEV_ASSIGN(StackEnv env, load_stack_env(o.dir, o.env));
+  // `--out -` prints, as other commands' `--out -` do, rather than making a folder named "-".
+  const bool to_stdout = o.out.empty() || o.out == "-";
   BuildRequest req;
   req.source_dir = o.dir;
   req.env = &env;
@@ -33,7 +35,7 @@ Status render(const RenderOptions& o) {
     SOVDEV_ASSIGN(auto parsed, yaml::parse_manifests(file.shown, file.text));
     objects += parsed.size();
     files++;
-    if (o.out.empty()) {
+    if (to_stdout) {
       std::printf("---\n# Source: %s\n%s%s", file.shown.c_str(), file.text.c_str(),
                   !file.text.empty() && file.text.back() == '\n' ? "" : "\n");
       return {};
@@ -47,7 +49,7 @@ Status render(const RenderOptions& o) {
   SOVDEV_TRY(for_each_source(req, used, each));
   std::fprintf(stderr, "rendered %s for %s: %zu objects from %zu files%s%s\n",
                stack_name_of(o.dir).c_str(), env.name.c_str(), objects, files,
-               o.out.empty() ? "" : " into ", o.out.c_str());
+               to_stdout ? "" : " into ", to_stdout ? "" : o.out.c_str());
   return {};
 }
 
@@ -64,7 +66,7 @@ void add_render(CLI::App& app, cli::Commands& commands) {
       ->required();
   cmd->add_option("--out", o->out,
                   "Write the rendered files into this folder (same layout as base/) instead of "
-                  "printing them");
+                  "printing them (- prints them; the summary always goes to stderr)");
   commands.push_back({cmd, [o] { return render(*o); }});
 }
 

@@ -8,6 +8,7 @@
 #include "hub/agent_text.hpp"
 #include "hub/commands.hpp"
 #include "hub/fleet.hpp"
+#include "platform/store/migrate.hpp"
 
 namespace sovdev::hub {
 namespace {
@@ -23,6 +24,32 @@ struct FleetOptions {
 // write who holds the agent's broker account, and the operator's terminal must not obey it.
 std::string shown(std::string_view agent_text) {
   return visible_text(agent_text);
+}
+
+// Read-only, like `sovdev-agent status`: it works on a read-only folder, on a copy or as another
+// user (hub.db is its owner's alone), and never changes what it reports on. Only a hub.db an
+// older hub left at an older schema is opened for writing, to migrate it; where that is not
+// allowed the message says what to do.
+Expected<store::Database> open_for_reading(const std::string& path) {
+  auto db = store::open_hub_reader(path);
+  if (!db) return std::move(db).error().context("open hub database");
+  SOVDEV_ASSIGN(const int64_t version, store::schema_version(*db));
+  const auto known = static_cast<int64_t>(store::migrations(store::Schema::hub).size());
+  if (version == known) return db;
+  if (version > known) {
+    return make_error(Errc::store, path + " was written by a newer sovdev-hub (schema " +
+                                       std::to_string(version) + ", this one reads up to " +
+                                       std::to_string(known) + "): use that hub's status");
+  }
+  auto migrated = store::open_hub_database(path);
+  if (!migrated) {
+    return make_error(migrated.error().code,
+                      path + " was written by an older sovdev-hub (schema " +
+                          std::to_string(version) + ", this one reads " + std::to_string(known) +
+                          ") and cannot be migrated here: " + migrated.error().message +
+                          " (run `sovdev-hub status` once as the hub's user)");
+  }
+  return migrated;
 }
 
 json agent_json(const AgentView& a) {
@@ -87,7 +114,7 @@ void print_matrix(const FleetView& view) {
 }
 
 Status fleet_status(const FleetOptions& o) {
-  SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+  SOVDEV_ASSIGN(store::Database db, open_for_reading(o.db));
   SOVDEV_ASSIGN(FleetView view, load_fleet_view(db));
   if (o.as_json) {
     json agents = json::array();

@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <set>
@@ -36,18 +39,32 @@ Expected<pb::TrustRoot> make_root(const TrustOptions& o, uint64_t version) {
   return make_trust_root(spec);
 }
 
-void print_role(const TrustPolicy& policy, TrustRole role, const char* what) {
-  const pb::Role& r = policy.role(role);
-  std::printf("  %-7s %d key(s), threshold %u: %s\n", std::string(role_name(role)).c_str(),
-              r.key_ids_size(), r.threshold(), what);
+// The summary is for the person at the terminal. When the product itself goes to stdout
+// (`--out -`, or a path naming the file stdout is, like /dev/stdout) the summary goes to stderr,
+// so stdout holds the product and nothing else.
+FILE* summary_stream(const std::string& out) {
+  if (out == "-") return stderr;
+  struct stat to {};
+  struct stat standard {};
+  const bool same = ::stat(out.c_str(), &to) == 0 && ::fstat(STDOUT_FILENO, &standard) == 0 &&
+                    to.st_dev == standard.st_dev && to.st_ino == standard.st_ino;
+  return same ? stderr : stdout;
 }
 
-void print_root(const TrustPolicy& policy, const std::string& path) {
-  std::printf("trust root v%llu written to %s (signatures ok)\n",
-              static_cast<unsigned long long>(policy.version()), path.c_str());
-  print_role(policy, TrustRole::root, "signs trust roots (keep offline)");
-  print_role(policy, TrustRole::targets, "signs bundle manifests (keep offline; hub build)");
-  print_role(policy, TrustRole::online, "signs catalogs and delta manifests (hub serve, publish)");
+void print_role(FILE* to, const TrustPolicy& policy, TrustRole role, const char* what) {
+  const pb::Role& r = policy.role(role);
+  std::fprintf(to, "  %-7s %d key(s), threshold %u: %s\n", std::string(role_name(role)).c_str(),
+               r.key_ids_size(), r.threshold(), what);
+}
+
+void print_root(FILE* to, const TrustPolicy& policy, const std::string& path) {
+  std::fprintf(to, "trust root v%llu written to %s (signatures ok)\n",
+               static_cast<unsigned long long>(policy.version()),
+               path == "-" ? "(stdout)" : path.c_str());
+  print_role(to, policy, TrustRole::root, "signs trust roots (keep offline)");
+  print_role(to, policy, TrustRole::targets, "signs bundle manifests (keep offline; hub build)");
+  print_role(to, policy, TrustRole::online,
+             "signs catalogs and delta manifests (hub serve, publish)");
 }
 
 bool same_keys(const pb::Role& a, const pb::Role& b) {
@@ -57,20 +74,21 @@ bool same_keys(const pb::Role& a, const pb::Role& b) {
 }
 
 // What a rotation means for the fleet: the operator should not have to work it out.
-void print_changes(const TrustPolicy& from, const TrustPolicy& to) {
+void print_changes(FILE* out, const TrustPolicy& from, const TrustPolicy& to) {
   if (from.legacy()) {
-    std::printf(
+    std::fprintf(
+        out,
         "  replaces legacy v%llu: its publisher keys now sign only what their new role allows\n",
         static_cast<unsigned long long>(from.version()));
     return;
   }
-  std::printf("  online keys %s; targets keys %s\n",
-              same_keys(from.role(TrustRole::online), to.role(TrustRole::online))
-                  ? "unchanged"
-                  : "changed (restart sovdev-hub serve with the new --key and --trust)",
-              same_keys(from.role(TrustRole::targets), to.role(TrustRole::targets))
-                  ? "unchanged: every bundle signed so far stays valid"
-                  : "changed: bundles are accepted only if the new targets keys signed them");
+  std::fprintf(out, "  online keys %s; targets keys %s\n",
+               same_keys(from.role(TrustRole::online), to.role(TrustRole::online))
+                   ? "unchanged"
+                   : "changed (restart sovdev-hub serve with the new --key and --trust)",
+               same_keys(from.role(TrustRole::targets), to.role(TrustRole::targets))
+                   ? "unchanged: every bundle signed so far stays valid"
+                   : "changed: bundles are accepted only if the new targets keys signed them");
 }
 
 Status init(const TrustOptions& o) {
@@ -85,7 +103,7 @@ Status init(const TrustOptions& o) {
         "enough of its root keys)");
   }
   SOVDEV_TRY(fs::write_file_atomic(o.out, bytes, 0644));
-  print_root(*policy, o.out);
+  print_root(summary_stream(o.out), *policy, o.out);
   return {};
 }
 
@@ -103,8 +121,9 @@ Status rotate(const TrustOptions& o) {
         "and the new root keys)");
   }
   SOVDEV_TRY(fs::write_file_atomic(o.out, bytes, 0644));
-  print_root(*next, o.out);
-  print_changes(*current, *next);
+  FILE* summary = summary_stream(o.out);
+  print_root(summary, *next, o.out);
+  print_changes(summary, *current, *next);
   return {};
 }
 
@@ -131,7 +150,10 @@ void add_role_options(CLI::App* cmd, TrustOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_option("--sign", o.sign, "Secret root key file(s) to sign with")->required();
-  cmd->add_option("--out", o.out, "Where to write the signed trust root")->required();
+  cmd->add_option("--out", o.out,
+                  "Where to write the signed trust root, or - for stdout (the summary then goes "
+                  "to stderr)")
+      ->required();
 }
 
 }  // namespace

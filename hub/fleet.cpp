@@ -53,10 +53,6 @@ void add_to_cell(Cell& cell, const std::string& state, const std::string& messag
 
 }  // namespace
 
-const std::string& environment_of(const pb::AgentStatus& status, const std::string& channel) {
-  return status.environment().empty() ? channel : status.environment();
-}
-
 bool is_good_state(const std::string& state) {
   return state == "healthy" || state == "external";
 }
@@ -73,6 +69,8 @@ FleetView make_fleet_view(const std::vector<store::AgentRecord>& records,
   for (const auto& r : records) {
     AgentView a;
     if (!a.status.ParseFromString(r.status)) continue;
+    a.agent_id = r.agent_id;
+    a.channel = r.channel;
     a.digest = a.status.applied_digest();
     pb::AgentStatus prior;
     // A last will names no bundle; the status it replaced does.

@@ -35,6 +35,8 @@ inline constexpr std::string_view kNoBundle = "no bundle";
 
 struct AgentView {
   pb::AgentStatus status;  // as reported: print its strings through visible_text()
+  std::string agent_id;    // the hub's record: the id of the topic the status came on
+  std::string channel;     // the hub's record: the channel the agent reports it follows
   std::string digest;      // the applied digest the view went by (a last will's: the prior one)
   bool known_bundle = false;
   std::string environment;    // of the published bundle; else kUnknownBundle or kNoBundle
@@ -73,10 +75,6 @@ FleetView make_fleet_view(const std::vector<store::AgentRecord>& records,
 // The bundle the hub published under `digest`, from hub.db; nullopt when there is none.
 [[nodiscard]] Expected<std::optional<PublishedBundle>> find_published(store::Database& db,
                                                                       std::string_view digest);
-
-// The environment an agent CLAIMS: what it reports, else its channel. Not for display: the
-// fleet view takes it from the published bundle instead (metrics.cpp still uses this).
-const std::string& environment_of(const pb::AgentStatus& status, const std::string& channel);
 
 // Whether a reported service state counts as available.
 bool is_good_state(const std::string& state);

@@ -22,12 +22,6 @@ constexpr std::string_view kStates[] = {"idle",     "fetching", "verifying", "ap
                                         "checking", "healthy",  "degraded",  "rolled_back",
                                         "offline",  "failed"};
 
-struct Agent {
-  store::AgentRecord record;
-  pb::AgentStatus status;
-  const std::string& environment() const { return environment_of(status, record.channel); }
-};
-
 bool service_up(const std::string& state) {
   // "external": the environment uses a managed service (prod's Azure PostgreSQL and Redis),
   // which the agent does not run and counts as available.
@@ -109,18 +103,11 @@ void render_loop(Writer& w, const LoopFigures& f, const RenderOptions& options) 
 }
 
 Status render_fleet(Writer& w, store::Database& db) {
-  store::FleetStatus fleet(db);
-  SOVDEV_ASSIGN(auto records, fleet.list());
-  std::vector<Agent> agents;
-  agents.reserve(records.size());
-  for (auto& r : records) {
-    Agent a;
-    // The hub stored only statuses it had parsed and validated; an unreadable one can only
-    // come from a newer schema's damage and is left out rather than failing the scrape.
-    if (!a.status.ParseFromString(r.status)) continue;
-    a.record = std::move(r);
-    agents.push_back(std::move(a));
-  }
+  // The view `sovdev-hub status` shows: environment, stack and version from the bundle the hub
+  // published under the digest the agent reports (each digest looked up once), last seen by
+  // the hub's clock. What an agent claims about them is never a label or a value here.
+  SOVDEV_ASSIGN(FleetView view, load_fleet_view(db));
+  const auto& agents = view.agents;
 
   std::map<std::string, std::uint64_t> by_state;
   for (auto state : kStates) by_state[std::string(state)] = 0;
@@ -129,55 +116,58 @@ Status render_fleet(Writer& w, store::Database& db) {
   for (const auto& [state, n] : by_state) w.sample({{"state", state}}, n);
 
   w.family("sovdev_agent_info", Type::gauge,
-           "One series per agent with its channel, environment, stack, state and version; 1.");
+           "One series per agent with its channel, state and agent version as it reports them, "
+           "and the environment and stack of the bundle the hub published under the digest it "
+           "reports (\"unknown bundle\" and an empty stack for a digest the hub never published, "
+           "\"no bundle\" before the first apply); 1.");
   for (const auto& a : agents) {
-    w.sample({{"agent", a.record.agent_id},
-              {"channel", a.record.channel},
-              {"environment", a.environment()},
-              {"stack", a.status.stack()},
+    w.sample({{"agent", a.agent_id},
+              {"channel", a.channel},
+              {"environment", a.environment},
+              {"stack", a.stack},
               {"state", a.status.state()},
               {"agent_version", a.status.agent_version()}},
              std::uint64_t{1});
   }
   w.family("sovdev_agent_applied_version", Type::gauge,
-           "Bundle version the agent runs (0: none applied yet).");
+           "Version of the bundle the hub published under the digest the agent reports (0: none "
+           "applied yet, or a digest the hub never published, whatever version the agent claims).");
   for (const auto& a : agents) {
-    w.sample(
-        {{"agent", a.record.agent_id}, {"channel", a.record.channel}, {"stack", a.status.stack()}},
-        a.status.applied_version());
+    w.sample({{"agent", a.agent_id}, {"channel", a.channel}, {"stack", a.stack}}, a.version);
   }
 
-  // One gauge per agent and figure; `value` picks the figure from the agent's status.
+  // One gauge per agent and figure; `value` picks the figure from the agent's view.
   const auto per_agent = [&](std::string_view name, std::string_view help, auto value) {
     w.family(name, Type::gauge, help);
-    for (const auto& a : agents) w.sample({{"agent", a.record.agent_id}}, value(a));
+    for (const auto& a : agents) w.sample({{"agent", a.agent_id}}, value(a));
   };
   per_agent("sovdev_agent_last_seen_timestamp_seconds",
-            "When the agent's last status was made (unix seconds, its clock).",
-            [](const Agent& a) { return static_cast<double>(a.record.updated_at); });
+            "When the hub stored the agent's last status (unix seconds, the hub's clock).",
+            [](const AgentView& a) { return static_cast<double>(a.last_seen); });
   per_agent("sovdev_agent_private_memory_bytes",
             "The agent's private (anonymous) resident memory, as it reported.",
-            [](const Agent& a) { return a.status.private_bytes(); });
+            [](const AgentView& a) { return a.status.private_bytes(); });
   per_agent("sovdev_agent_rss_bytes", "The agent's total resident memory, as it reported.",
-            [](const Agent& a) { return a.status.rss_bytes(); });
-  per_agent("sovdev_agent_last_fetch_seconds",
-            "Duration of the agent's last completed fetch, manifest asked to bundle verified.",
-            [](const Agent& a) { return static_cast<double>(a.status.last_fetch_ms()) / 1000.0; });
+            [](const AgentView& a) { return a.status.rss_bytes(); });
+  per_agent(
+      "sovdev_agent_last_fetch_seconds",
+      "Duration of the agent's last completed fetch, manifest asked to bundle verified.",
+      [](const AgentView& a) { return static_cast<double>(a.status.last_fetch_ms()) / 1000.0; });
   per_agent("sovdev_agent_last_fetch_bytes", "Bytes the agent's last completed fetch received.",
-            [](const Agent& a) { return a.status.last_fetch_bytes(); });
-  per_agent("sovdev_agent_last_fetch_delta", "1 when the agent's last fetch came as a delta.",
-            [](const Agent& a) { return std::uint64_t{a.status.last_fetch_delta() ? 1u : 0u}; });
+            [](const AgentView& a) { return a.status.last_fetch_bytes(); });
+  per_agent(
+      "sovdev_agent_last_fetch_delta", "1 when the agent's last fetch came as a delta.",
+      [](const AgentView& a) { return std::uint64_t{a.status.last_fetch_delta() ? 1u : 0u}; });
   per_agent("sovdev_agent_rejected_messages",
             "Messages the agent refused (bad signature, rollback ...), as it reported.",
-            [](const Agent& a) { return a.status.rejected_messages(); });
+            [](const AgentView& a) { return a.status.rejected_messages(); });
 
   w.family("sovdev_service_healthy", Type::gauge,
-           "1 when the agent reports the service healthy (or external, i.e. managed), else 0.");
+           "1 when the agent reports the service healthy (or external, i.e. managed), else 0; "
+           "environment as in sovdev_agent_info.");
   for (const auto& a : agents) {
     for (const auto& svc : a.status.services()) {
-      w.sample({{"agent", a.record.agent_id},
-                {"environment", a.environment()},
-                {"service", svc.service()}},
+      w.sample({{"agent", a.agent_id}, {"environment", a.environment}, {"service", svc.service()}},
                std::uint64_t{service_up(svc.state()) ? 1u : 0u});
     }
   }

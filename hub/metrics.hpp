@@ -1,6 +1,8 @@
 // The hub's Prometheus metrics: what the serve loop counts (ServeStats, the time it takes to
-// answer a fetch request) and what hub.db holds (the fleet as agents report it, the newest
-// bundle of each stack). Names are fixed: the Grafana dashboard is written against them.
+// answer a fetch request) and what hub.db holds (the fleet as `sovdev-hub status` shows it:
+// environment, stack and version of the bundle the hub published under the digest each agent
+// reports, last seen by the hub's clock; the newest bundle of each stack). Names are fixed: the
+// Grafana dashboard is written against them.
 #pragma once
 
 #include <chrono>

@@ -31,10 +31,14 @@ store::Database read_only(const std::string& path) {
   return must(store::Database::open(path, o));
 }
 
+std::string digest_of(char id) {
+  return std::string(31, '\x11') + id;
+}
+
 void put_bundle(store::Database& db, const std::string& channel, const std::string& stack,
                 uint64_t version, char id) {
   store::HubBundle b;
-  b.digest = std::string(31, '\x11') + id;
+  b.digest = digest_of(id);
   b.channel = channel;
   b.stack = stack;
   b.version = version;
@@ -47,9 +51,12 @@ void put_bundle(store::Database& db, const std::string& channel, const std::stri
       bundles.put_bundle(b, [](uint32_t) -> Expected<std::string> { return std::string("data"); }));
 }
 
-void put_status(store::Database& db, const pb::AgentStatus& st) {
+// The hub's clock when it stores a status: after every time the agents below claim.
+constexpr int64_t kHubNow = 1700000500;
+
+void put_status(store::Database& db, const pb::AgentStatus& st, int64_t now = kHubNow) {
   store::FleetStatus fleet(db);
-  must(fleet.upsert({st.agent_id(), st.channel(), st.SerializeAsString(), st.updated_at()}));
+  must(fleet.upsert({st.agent_id(), st.channel(), st.SerializeAsString(), st.updated_at()}, now));
 }
 
 pb::AgentStatus agent_a() {
@@ -59,6 +66,7 @@ pb::AgentStatus agent_a() {
   st.set_channel("edge");
   st.set_stack("sovdev");
   st.set_applied_version(3);
+  st.set_applied_digest(digest_of('b'));  // edge sovdev v3
   st.set_state("healthy");
   st.set_rss_bytes(9 << 20);
   st.set_private_bytes(3 << 20);
@@ -105,7 +113,8 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
   put_bundle(db, "prod", "sovdev", 2, 'd');
   put_status(db, agent_a());
   auto b = agent("agent-b", "prod", "degraded");
-  b.set_environment("production");
+  b.set_environment("production");  // a claim: the published bundle's channel is "prod"
+  b.set_applied_digest(digest_of('d'));
   b.set_agent_version("0.4.0 \"rc\"");
   put_status(db, b);
   put_status(db, agent("agent-c", "edge", "offline"));
@@ -136,11 +145,11 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
   CHECK(e.value(R"(sovdev_agents{state="fetching"})") == 0);
   CHECK(e.value(R"(sovdev_agent_info{agent="agent-a",channel="edge",environment="edge",)"
                 R"(stack="sovdev",state="healthy",agent_version="0.4.0"})") == 1);
-  CHECK(e.value(R"(sovdev_agent_info{agent="agent-b",channel="prod",environment="production",)"
+  CHECK(e.value(R"(sovdev_agent_info{agent="agent-b",channel="prod",environment="prod",)"
                 R"(stack="sovdev",state="degraded",agent_version="0.4.0 \"rc\""})") == 1);
   CHECK(e.value(R"(sovdev_agent_applied_version{agent="agent-a",channel="edge",stack="sovdev"})") ==
         3);
-  CHECK(e.value(R"(sovdev_agent_last_seen_timestamp_seconds{agent="agent-a"})") == 1700000100);
+  CHECK(e.value(R"(sovdev_agent_last_seen_timestamp_seconds{agent="agent-a"})") == kHubNow);
   CHECK(e.value(R"(sovdev_agent_private_memory_bytes{agent="agent-a"})") == 3 << 20);
   CHECK(e.value(R"(sovdev_agent_rss_bytes{agent="agent-a"})") == 9 << 20);
   CHECK(e.value(R"(sovdev_agent_last_fetch_seconds{agent="agent-a"})") == 1.5);
@@ -248,4 +257,86 @@ TEST_CASE("metrics read hub.db while the serve loop holds a write transaction", 
   must(db.exec("COMMIT"));
   const auto after = parse_exposition(must(metrics::render(reader, metrics::LoopFigures{}, {"1"})));
   CHECK(after.value(R"(sovdev_agents{state="fetching"})") == 1);
+}
+
+TEST_CASE(
+    "metrics take environment, stack and version from the bundle the hub published and last "
+    "seen from the hub's clock, whatever the agent claims",
+    "[metrics][fleet]") {
+  sovdev::testing::TempDir dir;
+  auto db = must(store::open_hub_database(dir / "hub.db"));
+  put_bundle(db, "edge", "sovdev", 4, 'e');
+  // What anyone holding an agent's broker account can put in its status.
+  const auto liar = [](const std::string& id, const std::string& digest) {
+    auto st = agent(id, "edge", "healthy");
+    st.set_environment("prod");
+    st.set_stack("kp");
+    st.set_applied_version(999);
+    st.set_applied_digest(digest);
+    st.set_updated_at(1600000000);  // stored as the earlier of its claim and the hub's clock
+    auto* svc = st.add_services();
+    svc->set_service("postgresql");
+    svc->set_state("healthy");
+    return st;
+  };
+  put_status(db, liar("agent-known", digest_of('e')));
+  put_status(db, liar("agent-unknown", std::string(32, '\x42')));
+  auto none = liar("agent-new", "");
+  put_status(db, none);
+
+  auto reader = read_only(dir / "hub.db");
+  const std::string page = must(metrics::render(reader, metrics::LoopFigures{}, {"1"}));
+  const auto e = parse_exposition(page);
+  INFO(page);
+  for (const auto& p : e.problems) FAIL_CHECK(p);
+  CHECK_THAT(page, !Catch::Contains("999") && !Catch::Contains("prod") &&
+                       !Catch::Contains("\"kp\"") && !Catch::Contains("1600000000"));
+
+  CHECK(e.value(R"(sovdev_agent_info{agent="agent-known",channel="edge",environment="edge",)"
+                R"(stack="sovdev",state="healthy",agent_version=""})") == 1);
+  CHECK(e.value(R"(sovdev_agent_applied_version{agent="agent-known",channel="edge",)"
+                R"(stack="sovdev"})") == 4);
+  // A digest the hub never published: the same words `sovdev-hub status` shows, version 0.
+  CHECK(e.value(R"(sovdev_agent_info{agent="agent-unknown",channel="edge",)"
+                R"(environment="unknown bundle",stack="",state="healthy",agent_version=""})") == 1);
+  CHECK(e.value(R"(sovdev_agent_applied_version{agent="agent-unknown",channel="edge",)"
+                R"(stack=""})") == 0);
+  CHECK(e.value(R"(sovdev_agent_info{agent="agent-new",channel="edge",environment="no bundle",)"
+                R"(stack="",state="healthy",agent_version=""})") == 1);
+  CHECK(e.value(R"(sovdev_service_healthy{agent="agent-unknown",environment="unknown bundle",)"
+                R"(service="postgresql"})") == 1);
+  for (const char* id : {"agent-known", "agent-unknown", "agent-new"}) {
+    CHECK(e.value(std::string(R"(sovdev_agent_last_seen_timestamp_seconds{agent=")") + id +
+                  "\"}") == kHubNow);
+  }
+}
+
+TEST_CASE("every agent-supplied label value is escaped, control characters shown as text",
+          "[metrics][fleet]") {
+  sovdev::testing::TempDir dir;
+  auto db = must(store::open_hub_database(dir / "hub.db"));
+  const std::string hostile = "a\x1b]0;t\x07\x1b[2J\"q\"\\b\nc";
+  const std::string shown = R"(a\\x1b]0;t\\x07\\x1b[2J\"q\"\\b\nc)";  // as written on the page
+  // The serve loop refuses a state outside the known set; hub.db from elsewhere may hold one.
+  auto st = agent(hostile, "edge", hostile);
+  st.set_agent_version(hostile);
+  auto* svc = st.add_services();
+  svc->set_service(hostile);
+  svc->set_state("healthy");
+  put_status(db, st);
+
+  auto reader = read_only(dir / "hub.db");
+  const std::string page = must(metrics::render(reader, metrics::LoopFigures{}, {"1"}));
+  const auto e = parse_exposition(page);
+  INFO(page);
+  for (const auto& p : e.problems) FAIL_CHECK(p);
+  CHECK(page.find('\x1b') == std::string::npos);
+  CHECK(page.find('\x07') == std::string::npos);
+  CHECK(e.value(R"(sovdev_agent_info{agent=")" + shown +
+                R"(",channel="edge",environment="no bundle",stack="",state=")" + shown +
+                R"(",agent_version=")" + shown + "\"}") == 1);
+  CHECK(e.value(R"(sovdev_agents{state=")" + shown + "\"}") == 1);
+  CHECK(e.value(R"(sovdev_service_healthy{agent=")" + shown +
+                R"(",environment="no bundle",service=")" + shown + "\"}") == 1);
+  CHECK(e.value(R"(sovdev_agent_rss_bytes{agent=")" + shown + "\"}") == 0);
 }
