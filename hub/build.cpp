@@ -1,6 +1,7 @@
 #include "hub/build.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "bundles/bundle_file.hpp"
@@ -10,6 +11,13 @@
 
 namespace sovdev::hub {
 namespace {
+
+// $TMPDIR when it names a folder, else /tmp.
+std::string temporary_folder() {
+  const char* dir = std::getenv("TMPDIR");
+  if (dir != nullptr && *dir != '\0' && std::filesystem::is_directory(dir)) return dir;
+  return "/tmp";
+}
 
 constexpr size_t kMaxManifestFile = 64 * 1024 * 1024;
 
@@ -84,8 +92,14 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
   SOVDEV_ASSIGN(auto ordered, yaml::order_objects(std::move(sources.objects)));
 
   // The header needs the manifest, which needs the payload's hashes: compress to a temporary
-  // file first, then write header, manifest and payload into the final file.
-  SOVDEV_ASSIGN(fs::OutputFile payload_file, fs::OutputFile::create(req.out_path + ".payload"));
+  // file first, then write header, manifest and payload into the final file. The temporary
+  // sits beside a regular output (same disk as the bundle); an output written in place (stdout,
+  // a FIFO, a device) gets it in the temporary folder instead of a "-.payload" in the working
+  // folder or a file in /dev.
+  SOVDEV_ASSIGN(fs::OutputFile out, fs::OutputFile::create(req.out_path));
+  const std::string payload_path =
+      out.in_place() ? temporary_folder() + "/sovdev-build.payload" : req.out_path + ".payload";
+  SOVDEV_ASSIGN(fs::OutputFile payload_file, fs::OutputFile::create(payload_path));
   uint64_t uncompressed_total = 0;
   for (const auto& o : ordered) uncompressed_total += o.json.size();
   uint64_t uncompressed_done = 0;
@@ -111,7 +125,6 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
   const std::string& envelope = signed_manifest.envelope;
   result.digest = signed_manifest.digest;
 
-  SOVDEV_ASSIGN(fs::OutputFile out, fs::OutputFile::create(req.out_path));
   SOVDEV_TRY(out.write(encode_bundle_header(static_cast<uint32_t>(envelope.size()))));
   SOVDEV_TRY(out.write(envelope));
   {

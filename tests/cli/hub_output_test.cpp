@@ -67,6 +67,16 @@ TEST_CASE("build --out - writes the bundle alone to stdout and its summary to st
   }
   CHECK(ws.verify(ws.dir / "piped.sdb").exit_code == 0);
   CHECK_FALSE(std::filesystem::exists(ws.dir / "-"));
+
+  // The payload's temporary goes to the temporary folder, not "-.payload" in the working
+  // folder: from one where nothing can be created (/proc, even for root) the build still works.
+  auto from_proc = run_in("/proc", quoted(hub_binary()) + " build " + quoted(src) +
+                                       " --stack kp --channel edge --version 1 --arch amd64 "
+                                       "--quiet --key " +
+                                       quoted(ws.key("pub1")) + " --out -");
+  INFO(from_proc.err);
+  CHECK(from_proc.exit_code == 0);
+  CHECK(from_proc.out == piped.out);
 }
 
 TEST_CASE("trust init --out - writes the trust root alone to stdout and its summary to stderr",
