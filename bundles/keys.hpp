@@ -23,6 +23,9 @@ struct PublicKeyInfo {
 
 SecretKey generate_key(std::string_view name);
 
+// A key's name: 1-64 of [A-Za-z0-9._-] (it goes into files and messages as it is).
+bool valid_key_name(std::string_view name);
+
 // SHA-256 of the public key: how signatures and roles name a key.
 std::string key_id(std::string_view public_key);
 
