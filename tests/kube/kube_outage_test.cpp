@@ -88,5 +88,35 @@ TEST_CASE(
   CHECK(again.exit_code == 0);
 }
 
+TEST_CASE(
+    "`sync --once` exits 13, not 15 or 0, when the reconcile of the applied version cannot reach "
+    "the API server",
+    "[kube][outage]") {
+  Fleet fleet;
+  FakeKube kube;
+  publish_stack(fleet, write_stack(fleet.ws, "v1", "nginx:1", {"a"}), 1, false);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a", 8, "", kube_apply(kube, 20, 600));
+  auto first = fleet.sync_once("agent-a", 60);
+  INFO("first sync: " << first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+
+  // The catalog's version is applied; the reconcile each run starts with meets an API server
+  // that answers 503 to everything: the cluster was not reached, which is not the bundle's fault.
+  kube.control("inject", {{"action", "status"}, {"code", 503}, {"count", -1}});
+  auto down = fleet.sync_once("agent-a", 60);
+  INFO("sync while the API server is down: " << down.out << down.err);
+  CHECK(down.exit_code == 13);
+  CHECK_THAT(down.err, Catch::Contains("reconcile"));
+  CHECK_THAT(down.err, Catch::Contains("503"));
+  auto retry = run({agent_binary(), "retry", "--state", fleet.agent_state("agent-a")});
+  CHECK_THAT(retry.out, Catch::Contains("no failed bundles"));
+
+  kube.control("clear-injections", json::object());
+  auto back = fleet.sync_once("agent-a", 60);
+  INFO("sync once it is back: " << back.out << back.err);
+  CHECK(back.exit_code == 0);
+}
+
 }  // namespace
 }  // namespace sovdev::testing
