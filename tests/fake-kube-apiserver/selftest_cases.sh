@@ -407,6 +407,15 @@ case_failure_injection() {
     control POST clear-injections
     req GET $CM/l1
     expect "after clear-injections" 200
+    control POST inject '{"path_regex":"/configmaps/l1$","code":503,"for_ms":1000}'
+    req GET $CM/l1
+    expect "for_ms: fails during the outage" 503
+    req GET $CM/l1
+    expect "for_ms: as often as asked" 503
+    sleep 1.2
+    req GET $CM/l1
+    expect "for_ms: answers once the outage is over" 200
+    control POST clear-injections
 }
 
 case_request_log_and_keepalive() {

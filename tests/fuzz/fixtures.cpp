@@ -87,6 +87,16 @@ const TrustPolicy& trust_v1() {
   return p;
 }
 
+const std::string& delta_target_digest() {
+  static const std::string d = sha256("sovdev-fuzz-delta/target");
+  return d;
+}
+
+const std::string& delta_base_digest() {
+  static const std::string d = sha256("sovdev-fuzz-delta/base");
+  return d;
+}
+
 std::string sign(std::string_view type, std::string body, const std::vector<SecretKey>& signers) {
   pb::Signed envelope = make_signed(type, std::move(body));
   for (const auto& k : signers) add_signature(envelope, k);

@@ -36,6 +36,10 @@ const pb::TrustRoot& root_v1_body();
 const pb::TrustRoot& root_v2_body();
 const TrustPolicy& trust_v1();  // what an agent pinned from signed_root_v1()
 
+// The (target, base) pair the delta offer seeds are signed for: digests of no real bundle.
+const std::string& delta_target_digest();
+const std::string& delta_base_digest();
+
 // A serialized Signed of `type` over `body`, signed by each key in order.
 std::string sign(std::string_view type, std::string body, const std::vector<SecretKey>& signers);
 

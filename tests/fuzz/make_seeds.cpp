@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bundles/bundle_file.hpp"
+#include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/yaml/objects.hpp"
 #include "platform/fs/files.hpp"
@@ -207,6 +208,33 @@ int main(int argc, char** argv) {
   svc->set_message("0 of 1 ready");
   st.set_agent_version("0.1.0");
   write_seed("messages", "status", byte(2) + st.SerializeAsString());
+
+  // ---- delta offers (fuzz_delta_offer): flags, inline length, [digests], inline delta, envelope
+  {
+    const std::string& target = fuzz::delta_target_digest();
+    const std::string& base = fuzz::delta_base_digest();
+    Delta delta;
+    delta.bytes = noise(300, 3);
+    delta.window_log = 20;
+    const auto header = [](uint8_t flags, size_t inline_size) {
+      return byte(flags) + little_endian(inline_size, 2);
+    };
+    // As the hub sends them: the inline form with the delta beside it, the chunked form.
+    write_seed("delta_offer", "inline",
+               header(0, delta.bytes.size()) + delta.bytes +
+                   sign_delta_offer(make_delta_manifest(target, base, delta, 0), {k.pub_a}));
+    write_seed(
+        "delta_offer", "chunked",
+        header(0, 0) + sign_delta_offer(make_delta_manifest(target, base, delta), {k.pub_b}));
+    // Digests in the body (sign_delta_manifest), the pair given in the input.
+    write_seed("delta_offer", "full-pair-given",
+               header(1, 0) + target + base +
+                   sign_delta_manifest(make_delta_manifest(target, base, delta), {k.pub_a}));
+    // Signed for the pair, offered for another: refused.
+    write_seed("delta_offer", "other-pair",
+               header(1, delta.bytes.size()) + base + target + delta.bytes +
+                   sign_delta_offer(make_delta_manifest(target, base, delta, 0), {k.pub_a}));
+  }
 
   // ---- key files
   write_seed("keys", "secret", encode_secret_key(k.pub_a));

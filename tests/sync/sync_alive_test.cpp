@@ -308,3 +308,42 @@ TEST_CASE(
   agent->kill_hard();
   agent->wait();
 }
+
+TEST_CASE(
+    "`sync --once` exits 15 when the catalog's version is applied but its reconcile fails, "
+    "and 0 once the reconcile passes again",
+    "[sync][alive]") {
+  Fleet fleet;
+  // The cluster refuses every apply while the marker exists, as a cluster whose admission
+  // webhook started refusing the stack's objects would.
+  const std::string marker = fleet.ws.dir / "refuse";
+  const std::string script = fleet.ws.dir / "apply.sh";
+  write_text(script, "cat > /dev/null\nif [ -e " + marker +
+                         " ]; then echo 'refused by the cluster' >&2; exit 1; fi\nexit 0\n");
+  REQUIRE(fleet.ws.build(tiny_stack(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
+          0);
+  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
+  auto hub = fleet.serve("hub.log");
+  fleet.agent_config("agent-a", 8, "",
+                     "[apply]\ntarget = \"exec\"\ncommand = \"sh " + script +
+                         "\"\nreconcile_interval_seconds = 600\n");
+  auto first = fleet.sync_once("agent-a", 60);
+  INFO("first sync: " << first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+
+  // The catalog still lists version 1, which is applied: the only thing wrong is that the
+  // reconcile every run starts with (the drift correction) is refused.
+  write_text(marker, "");
+  auto refused = fleet.sync_once("agent-a", 60);
+  INFO("sync while the reconcile fails: " << refused.out << refused.err);
+  CHECK(refused.exit_code == 15);
+  CHECK_THAT(refused.err, Catch::Contains("reconcile"));
+  CHECK_THAT(refused.err, !Catch::Contains("failed here"));  // no version failed
+  auto retry = run({agent_binary(), "retry", "--state", fleet.agent_state("agent-a")});
+  CHECK_THAT(retry.out, Catch::Contains("no failed bundles"));
+
+  std::filesystem::remove(marker);
+  auto clean = fleet.sync_once("agent-a", 60);
+  INFO("sync once the reconcile passes: " << clean.out << clean.err);
+  CHECK(clean.exit_code == 0);
+}

@@ -65,7 +65,9 @@ class RequestLog:
 
 class Injector:
     """Rules matched in order against (method, path[, query]); each fires `count` times
-    (None: forever) after letting `skip` matching requests through."""
+    (None: forever) after letting `skip` matching requests through, and with `for_ms` only
+    until that many milliseconds have passed since it was added (an outage of a set length,
+    whatever the client's pace; `count` then defaults to forever)."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -78,14 +80,17 @@ class Injector:
             raise ControlError(f"action must be one of {', '.join(ACTIONS)}")
         if action == "status" and not isinstance(spec.get("code"), int):
             raise ControlError("action status needs an integer code")
-        count = spec.get("count", 1)
+        count = spec.get("count", None if "for_ms" in spec else 1)
         try:
             rule = {"id": 0, "method": str(spec.get("method", "*")).upper(), "path_regex": spec.get("path_regex", ""),
                     "query_regex": spec.get("query_regex"), "action": action, "code": spec.get("code"),
                     "reason": spec.get("reason"), "message": spec.get("message"),
                     "delay_ms": int(spec.get("delay_ms", 0)), "skip": int(spec.get("skip", 0)),
                     "bytes": int(spec.get("bytes", 0)),
-                    "remaining": None if count is None or count < 0 else int(count), "fired": 0}
+                    "remaining": None if count is None or count < 0 else int(count), "fired": 0,
+                    "for_ms": None if spec.get("for_ms") is None else int(spec["for_ms"]), "until": None}
+            if rule["for_ms"] is not None:
+                rule["until"] = time.monotonic() + rule["for_ms"] / 1000.0
             re.compile(rule["path_regex"])
             re.compile(rule["query_regex"] or "")
         except (re.error, TypeError, ValueError) as err:
@@ -112,6 +117,8 @@ class Injector:
                 if rule["query_regex"] and not re.search(rule["query_regex"], query):
                     continue
                 if rule["remaining"] == 0:
+                    continue
+                if rule["until"] is not None and time.monotonic() >= rule["until"]:
                     continue
                 if rule["skip"] > 0:
                     rule["skip"] -= 1
