@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   add_publish(*app, commands);
   add_serve(*app, commands);
   add_fleet_status(*app, commands);
+  add_secret(*app, commands);
   return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 

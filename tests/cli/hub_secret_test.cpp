@@ -1,0 +1,115 @@
+// `sovdev-hub secret`: values go in on stdin or from a file, are sealed in hub.db, and never come
+// back out: not on stdout or stderr, not in a listing, not in hub.db or its WAL.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "tests/cli/cli_fixture.hpp"
+
+using namespace sovdev::testing;
+
+namespace {
+
+RunResult shell(const std::string& line) {
+  return run({"/bin/sh", "-c", line});
+}
+
+std::string q(const std::string& s) {
+  return "'" + s + "'";
+}
+
+std::string all_bytes(const std::string& prefix) {
+  std::string all;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::ifstream in(prefix + suffix, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    all += s.str();
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("secret set, generate, list and rm: the value never comes back out", "[cli][secrets]") {
+  TempDir dir;
+  const std::string hub = q(hub_binary()), db = q(dir / "hub.db"), key = q(dir / "store.key");
+  REQUIRE(run({hub_binary(), "secret", "init", "--store-key", dir / "store.key"}).exit_code == 0);
+  const std::string planted = "PLANTED-5e1b-value";
+
+  auto set = shell("printf '%s\\n' " + q(planted) + " | " + hub + " secret set --db " + db +
+                   " --store-key " + key + " --env edge postgresql password");
+  INFO(set.err);
+  REQUIRE(set.exit_code == 0);
+  // One trailing newline (what echo adds) is dropped.
+  CHECK_THAT(set.out, Catch::Contains("edge/postgresql/password (" +
+                                      std::to_string(planted.size()) + " bytes"));
+
+  write_text(dir / "value.txt", planted + "\n");
+  auto from_file =
+      run({hub_binary(), "secret", "set", "--db", dir / "hub.db", "--store-key", dir / "store.key",
+           "--env", "edge", "postgresql", "replication", "--from-file", dir / "value.txt"});
+  REQUIRE(from_file.exit_code == 0);
+  CHECK_THAT(from_file.out, Catch::Contains("(" + std::to_string(planted.size() + 1) + " bytes"));
+
+  auto generated = run({hub_binary(), "secret", "generate", "--db", dir / "hub.db", "--store-key",
+                        dir / "store.key", "--env", "edge", "grafana", "admin-password", "--length",
+                        "40", "--charset", "hex"});
+  REQUIRE(generated.exit_code == 0);
+  CHECK_THAT(generated.out, Catch::Contains("(40 bytes"));
+
+  auto listed = run({hub_binary(), "secret", "list", "--db", dir / "hub.db", "--json"});
+  REQUIRE(listed.exit_code == 0);
+  CHECK_THAT(listed.out, Catch::Contains("\"admin-password\"") &&
+                             Catch::Contains("\"replication\"") &&
+                             Catch::Contains("\"bytes\": 40"));
+  for (const auto& r : {set, from_file, generated, listed}) {
+    CHECK(r.out.find(planted) == std::string::npos);
+    CHECK(r.err.find(planted) == std::string::npos);
+  }
+  CHECK(all_bytes(dir / "hub.db").find(planted) == std::string::npos);
+
+  auto removed =
+      run({hub_binary(), "secret", "rm", "--db", dir / "hub.db", "--env", "edge", "postgresql"});
+  REQUIRE(removed.exit_code == 0);
+  CHECK_THAT(removed.out, Catch::Contains("removed 2 value(s)"));
+  auto again =
+      run({hub_binary(), "secret", "rm", "--db", dir / "hub.db", "--env", "edge", "postgresql"});
+  CHECK(again.exit_code != 0);
+  CHECK_THAT(again.err, Catch::Contains("no secret value edge/postgresql"));
+}
+
+TEST_CASE("secret set says what is missing: a store key, a safe key file, a valid name",
+          "[cli][secrets]") {
+  TempDir dir;
+  const std::string hub = q(hub_binary()), db = q(dir / "hub.db");
+  auto no_key = shell("echo v | env -u CREDENTIALS_DIRECTORY " + hub + " secret set --db " + db +
+                      " --env edge a b");
+  CHECK(no_key.exit_code == 2);
+  CHECK_THAT(no_key.err, Catch::Contains("--store-key") && Catch::Contains("secret init"));
+
+  REQUIRE(run({hub_binary(), "secret", "init", "--store-key", dir / "store.key"}).exit_code == 0);
+  auto replace = run({hub_binary(), "secret", "init", "--store-key", dir / "store.key"});
+  CHECK(replace.exit_code != 0);
+  REQUIRE(::chmod((dir / "store.key").c_str(), 0644) == 0);
+  auto open_key = shell("echo v | " + hub + " secret set --db " + db + " --store-key " +
+                        q(dir / "store.key") + " --env edge a b");
+  CHECK(open_key.exit_code != 0);
+  CHECK_THAT(open_key.err, Catch::Contains("chmod 600"));
+  REQUIRE(::chmod((dir / "store.key").c_str(), 0600) == 0);
+
+  // Under systemd the key comes from the credentials folder.
+  auto from_credentials = shell("cp " + q(dir / "store.key") + " " + q(dir / "secret-store.key") +
+                                " && echo v | CREDENTIALS_DIRECTORY=" + q(dir.path()) + " " + hub +
+                                " secret set --db " + db + " --env edge a b");
+  INFO(from_credentials.err);
+  CHECK(from_credentials.exit_code == 0);
+
+  auto bad_name = shell("echo v | " + hub + " secret set --db " + db + " --store-key " +
+                        q(dir / "store.key") + " --env edge Bad_Name b");
+  CHECK(bad_name.exit_code == 2);
+  CHECK_THAT(bad_name.err, Catch::Contains("Kubernetes object name"));
+}
