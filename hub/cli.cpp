@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add_serve(*app, commands);
   add_fleet_status(*app, commands);
   add_secret(*app, commands);
+  add_agents(*app, commands);
   return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 

@@ -14,6 +14,7 @@ void add_publish(CLI::App& app, cli::Commands& commands);
 void add_serve(CLI::App& app, cli::Commands& commands);
 void add_fleet_status(CLI::App& app, cli::Commands& commands);
 void add_secret(CLI::App& app, cli::Commands& commands);
+void add_agents(CLI::App& app, cli::Commands& commands);
 
 int main(int argc, char** argv);
 

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "bundles/seal.hpp"
 #include "tests/cli/cli_fixture.hpp"
 
 using namespace sovdev::testing;
@@ -112,4 +113,51 @@ TEST_CASE("secret set says what is missing: a store key, a safe key file, a vali
                         q(dir / "store.key") + " --env edge Bad_Name b");
   CHECK(bad_name.exit_code == 2);
   CHECK_THAT(bad_name.err, Catch::Contains("Kubernetes object name"));
+}
+
+TEST_CASE("agents add, list, rotate and remove move the channel's epochs", "[cli][secrets]") {
+  TempDir dir;
+  REQUIRE(run({hub_binary(), "secret", "init", "--store-key", dir / "store.key"}).exit_code == 0);
+  const auto agents = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{hub_binary(), "agents"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--db", dir / "hub.db"});
+    if (args[0] != "list") argv.insert(argv.end(), {"--store-key", dir / "store.key"});
+    return run(argv);
+  };
+  for (const char* id : {"edge-01", "edge-02"}) {
+    const auto key = sovdev::seal::generate_agent_key(id);
+    write_text(dir / (std::string(id) + ".pub"), sovdev::seal::encode_agent_public(key));
+  }
+  auto first = agents({"add", "edge-01", "--pub", dir / "edge-01.pub", "--channel", "edge",
+                       "--label", "site=plant-7"});
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  CHECK_THAT(first.out, Catch::Contains("granted epoch 1"));
+  REQUIRE(agents({"add", "edge-02", "--pub", dir / "edge-02.pub", "--channel", "edge"}).exit_code ==
+          0);
+  auto twice = agents({"add", "edge-02", "--pub", dir / "edge-02.pub", "--channel", "edge"});
+  CHECK(twice.exit_code != 0);
+  CHECK_THAT(twice.err, Catch::Contains("enrolled already"));
+
+  auto removed = agents({"remove", "edge-01"});
+  REQUIRE(removed.exit_code == 0);
+  CHECK_THAT(removed.out, Catch::Contains("epoch 2"));
+  auto rotated = agents({"rotate", "edge-02", "--pub", dir / "edge-01.pub"});
+  REQUIRE(rotated.exit_code == 0);
+  CHECK_THAT(rotated.out, Catch::Contains("epoch 3"));
+
+  auto listed = agents({"list", "--json"});
+  REQUIRE(listed.exit_code == 0);
+  CHECK_THAT(listed.out, Catch::Contains("\"id\": \"edge-02\"") &&
+                             !Catch::Contains("\"id\": \"edge-01\"") &&
+                             Catch::Contains("\"reason\": \"removed edge-01\"") &&
+                             Catch::Contains("\"epoch\": 3"));
+
+  // A signing key is not an agent key.
+  auto signing = run({hub_binary(), "keygen", "--out", dir / "keys", "--name", "k"});
+  REQUIRE(signing.exit_code == 0);
+  auto wrong_kind = agents({"add", "edge-03", "--pub", dir / "keys/k.pub", "--channel", "edge"});
+  CHECK(wrong_kind.exit_code != 0);
+  CHECK_THAT(wrong_kind.err, Catch::Contains("not a sovdev agent key file"));
 }
