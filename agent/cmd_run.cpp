@@ -225,8 +225,9 @@ Status run(const RunOptions& o) {
   });
   const int64_t deadline = now_ms() + o.timeout_s * 1000;
   // The loop sleeps until an event or the nearest deadline (the daemon's next tick, the
-  // watchdog, --timeout): an idle agent wakes for its status, its reconcile and systemd, never
-  // on a period of its own. A clock step only moves a wake-up; the next turn recomputes it.
+  // watchdog, --timeout): an idle agent wakes for its status, its reconcile, systemd and a look
+  // at the client's drop counters every 10 s (Daemon::check_losses), and nothing else. A clock
+  // step only moves a wake-up; the next turn recomputes it.
   while (!proc::stop_requested()) {
     int64_t now = now_ms();
     int64_t wake = o.once ? std::min(next_tick, deadline) : next_tick;
