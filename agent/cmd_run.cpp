@@ -15,6 +15,8 @@
 #include "agent/config.hpp"
 #include "agent/daemon.hpp"
 #include "agent/trust_pin.hpp"
+#include "bundles/messages.hpp"
+#include "bundles/trust.hpp"
 #include "platform/fs/files.hpp"
 #include "platform/proc/sd_notify.hpp"
 #include "platform/proc/signals.hpp"
@@ -59,6 +61,16 @@ Expected<mqtt::Options> client_options(const AgentConfig& c) {
   // Chunks in flight plus catalogs: nothing more needs to wait between Paho's thread and ours.
   o.queue_capacity = c.sync.window * 2 + 16;
   o.max_pending_publishes = c.sync.window + 8;
+  // Each topic the agent hears carries one kind of message with its own cap (the parser's):
+  // anything larger is thrown away on arrival and counted (AgentStatus.oversize_messages),
+  // before it is copied or queued, so a flood of big messages on a catalog topic cannot take
+  // the queue's room from the chunks of a fetch. Catalogs are signed envelopes of at most
+  // kMaxCatalogBytes; answers and broadcast chunks are FetchResponses, a chunk or a manifest
+  // with its framing (kMaxFetchResponseBytes).
+  const std::string& prefix = c.broker.topic_prefix;
+  o.topic_limits = {{prefix + "/catalog/+", kMaxCatalogBytes},
+                    {prefix + "/agent/" + c.agent_id + "/data", kMaxFetchResponseBytes},
+                    {prefix + "/blob/+", kMaxFetchResponseBytes}};
   pb::AgentStatus offline;
   offline.set_schema(1);
   offline.set_agent_id(c.agent_id);
@@ -213,8 +225,9 @@ Status run(const RunOptions& o) {
   });
   const int64_t deadline = now_ms() + o.timeout_s * 1000;
   // The loop sleeps until an event or the nearest deadline (the daemon's next tick, the
-  // watchdog, --timeout): an idle agent wakes for its status, its reconcile and systemd, never
-  // on a period of its own. A clock step only moves a wake-up; the next turn recomputes it.
+  // watchdog, --timeout): an idle agent wakes for its status, its reconcile, systemd and a look
+  // at the client's drop counters every 10 s (Daemon::check_losses), and nothing else. A clock
+  // step only moves a wake-up; the next turn recomputes it.
   while (!proc::stop_requested()) {
     int64_t now = now_ms();
     int64_t wake = o.once ? std::min(next_tick, deadline) : next_tick;

@@ -1,7 +1,9 @@
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <vector>
 
 #include "agent/commands.hpp"
 #include "bundles/trust.hpp"
@@ -53,6 +55,53 @@ Expected<store::Database> open_for_reading(const std::string& state) {
   return migrated;
 }
 
+// A stack's figures within one channel: rollback protection and "newest held" are per
+// (channel, stack), so a bundle of another channel (imported by hand, or left from before the
+// agent's channel changed) never shows as this channel's newest. The entry of the channel of
+// the stack's last good bundle, or of its only channel, is keyed by the stack's name, as
+// before channels were told apart; any other is keyed "channel/stack" (a stack name holds no
+// '/'). The apply log is kept per stack: an entry lists what was applied of its channel's
+// bundles, and what is no longer cached.
+Expected<json> per_channel(store::Database& db, const std::vector<store::BundleInfo>& bundles) {
+  std::map<std::string, std::set<std::string>> channels;  // stack → the channels holding it
+  std::map<std::string, std::string> channel_of;          // digest → channel
+  for (const auto& b : bundles) {
+    channels[b.stack].insert(b.channel);
+    channel_of[b.digest] = b.channel;
+  }
+  store::BundleCache cache(db);
+  store::ApplyLog log(db);
+  json out = json::object();
+  for (const auto& [stack, held] : channels) {
+    SOVDEV_ASSIGN(auto good, log.last_good(stack));
+    SOVDEV_ASSIGN(auto history, log.history(stack, 5));
+    std::string home = held.size() == 1 ? *held.begin() : std::string();
+    if (good && channel_of.count(good->digest)) home = channel_of[good->digest];
+    for (const auto& channel : held) {
+      SOVDEV_ASSIGN(auto highest, cache.highest_verified(channel, stack));
+      const bool is_home = channel == home;
+      json recent = json::array();
+      for (const auto& e : history) {
+        const auto c = channel_of.find(e.digest);
+        if (c != channel_of.end() && c->second != channel) continue;
+        recent.push_back({{"version", e.version},
+                          {"result", e.result},
+                          {"message", e.message},
+                          {"at", utc_time(e.at)}});
+      }
+      out[is_home ? stack : channel + "/" + stack] = {
+          {"stack", stack},
+          {"channel", channel},
+          {"last_good", good && is_home
+                            ? json{{"version", good->version}, {"digest", to_hex(good->digest)}}
+                            : json(nullptr)},
+          {"newest_verified", highest ? json(highest->version) : json(nullptr)},
+          {"recent", recent}};
+    }
+  }
+  return out;
+}
+
 Expected<json> collect(store::Database& db) {
   json out;
   store::TrustHistory trust(db);
@@ -62,9 +111,7 @@ Expected<json> collect(store::Database& db) {
   store::BundleCache cache(db);
   SOVDEV_ASSIGN(auto bundles, cache.list());
   json list = json::array();
-  std::set<std::string> stacks;
   for (const auto& b : bundles) {
-    stacks.insert(b.stack);
     list.push_back({{"stack", b.stack},
                     {"channel", b.channel},
                     {"version", b.version},
@@ -74,27 +121,7 @@ Expected<json> collect(store::Database& db) {
                     {"payload_size", b.payload_size}});
   }
   out["bundles"] = list;
-
-  store::ApplyLog log(db);
-  json per_stack = json::object();
-  for (const auto& stack : stacks) {
-    SOVDEV_ASSIGN(auto good, log.last_good(stack));
-    SOVDEV_ASSIGN(auto highest, cache.highest_verified(stack));
-    SOVDEV_ASSIGN(auto history, log.history(stack, 5));
-    json h = json::array();
-    for (const auto& e : history) {
-      h.push_back({{"version", e.version},
-                   {"result", e.result},
-                   {"message", e.message},
-                   {"at", utc_time(e.at)}});
-    }
-    per_stack[stack] = {
-        {"last_good",
-         good ? json{{"version", good->version}, {"digest", to_hex(good->digest)}} : json(nullptr)},
-        {"newest_verified", highest ? json(highest->version) : json(nullptr)},
-        {"recent", h}};
-  }
-  out["stacks"] = per_stack;
+  SOVDEV_ASSIGN(out["stacks"], per_channel(db, bundles));
   return out;
 }
 
@@ -110,12 +137,23 @@ void print_human(const json& s) {
                 human_bytes(b["payload_size"].get<uint64_t>()).c_str(),
                 b["digest"].get<std::string>().substr(0, 16).c_str());
   }
-  for (const auto& [stack, st] : s["stacks"].items()) {
-    std::printf(
-        "stack %s: last good %s, newest verified %s\n", stack.c_str(),
-        st["last_good"].is_null() ? "none (nothing applied yet)"
-                                  : ("v" + st["last_good"]["version"].dump()).c_str(),
-        st["newest_verified"].is_null() ? "none" : ("v" + st["newest_verified"].dump()).c_str());
+  for (const auto& [key, st] : s["stacks"].items()) {
+    const std::string stack = st["stack"].get<std::string>();
+    const std::string channel = st["channel"].get<std::string>();
+    const std::string newest =
+        st["newest_verified"].is_null() ? "none" : "v" + st["newest_verified"].dump();
+    if (key != stack) {  // held, but not where the stack's last good bundle is
+      std::printf(
+          "stack %s (channel %s, not the channel of its last good bundle): newest "
+          "verified %s\n",
+          stack.c_str(), channel.c_str(), newest.c_str());
+      continue;
+    }
+    std::printf("stack %s (channel %s): last good %s, newest verified %s\n", stack.c_str(),
+                channel.c_str(),
+                st["last_good"].is_null() ? "none (nothing applied yet)"
+                                          : ("v" + st["last_good"]["version"].dump()).c_str(),
+                newest.c_str());
   }
 }
 

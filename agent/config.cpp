@@ -8,9 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <string>
 #include <utility>
-#include <vector>
 
 // Header-only in this one file: parse once at startup, drop the tree. No exceptions (errors come
 // back as values), no formatters (the settings are printed by hand).
@@ -339,8 +337,11 @@ void read_top(Reader& r, const toml::table& root, AgentConfig& c) {
         "'" + c.agent_id + "' must be 1 to 64 of A-Z a-z 0-9 . _ - (it goes into MQTT topics)");
   }
   r.required(r.line("agent_id") != 0, "agent_id", "agent_id = \"edge-01\"");
-  if (r.strings(&root, "", "channels", c.channels) && c.channels.empty()) {
-    r.problem(r.line("channels"), "channels", "must name at least one channel");
+  if (r.strings(&root, "", "channels", c.channels) && c.channels.size() != 1) {
+    r.problem(r.line("channels"), "channels",
+              "must name exactly one channel: a stack's cached versions, rollback floor, last "
+              "good version and cluster objects are kept per stack, so one stack from two "
+              "channels would overwrite itself (to stage versions, give some sites another one)");
   }
   r.required(r.line("channels") != 0, "channels", "channels = [\"edge\"]");
   r.strings(&root, "", "stacks", c.stacks);
@@ -454,10 +455,10 @@ void read_apply(Reader& r, const toml::table& root, AgentConfig& c) {
   ApplyConfig& a = c.apply;
   std::string kind = "dir";
   if (r.string(t, "apply", "target", kind)) {
-    if (kind == "dir") {
-      a.target.kind = target::TargetKind::dir;
-    } else if (kind == "kube" || kind == "exec") {
-      a.target.kind = kind == "kube" ? target::TargetKind::kube : target::TargetKind::exec;
+    if (kind == "dir" || kind == "kube" || kind == "exec") {
+      a.target.kind = kind == "dir"    ? target::TargetKind::dir
+                      : kind == "kube" ? target::TargetKind::kube
+                                       : target::TargetKind::exec;
     } else {
       r.problem(r.line("apply.target"), "apply.target",
                 "'" + kind + "' is not one of dir, kube, exec");

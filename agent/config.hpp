@@ -43,8 +43,8 @@ struct ApplyConfig {
 struct AgentConfig {
   std::string source;  // the file the settings came from
   std::string agent_id;
-  std::vector<std::string> channels;
-  std::vector<std::string> stacks;  // empty: every stack of the channels
+  std::vector<std::string> channels;  // exactly one (load_config refuses more: see README)
+  std::vector<std::string> stacks;    // empty: every stack of the channel
   std::string state_dir = "/var/lib/sovdev-agent";
   std::string trust_root;
   std::string arch;  // this machine's unless set

@@ -8,6 +8,7 @@
 #include "agent/payload_source.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/messages.hpp"
+#include "bundles/trust.hpp"
 #include "common/text.hpp"
 #include "platform/proc/memory.hpp"
 #include "platform/store/failed_bundles.hpp"
@@ -17,6 +18,10 @@ namespace {
 
 // A burst of hostile messages reaches the hub's view within this, without a status per message.
 constexpr int64_t kRejectReportMs = 10000;
+// How often the MQTT client's drop counters are looked at. Its thread throws oversize messages
+// away without waking ours, so a flood of nothing else would otherwise wait for the next
+// status (an hour) to be seen; one look every 10 s costs an idle agent nothing measurable.
+constexpr int64_t kLossCheckMs = 10000;
 
 // How errors name an object: "Deployment sovdev/grafana".
 std::string object_name(const pb::ResourceRecord& r) {
@@ -48,6 +53,7 @@ Daemon::Daemon(store::Database& db, const TrustPolicy& trust, mqtt::Client& clie
 }
 
 Status Daemon::start(int64_t now_ms) {
+  last_loss_check_ms_ = now_ms;
   // A rebuild killed half-way leaves its temporary files behind.
   SOVDEV_TRY(remove_stale_rebuild_files(settings_.fetch.work_dir));
   SOVDEV_TRY(remove_stale_delta_files(db_, settings_.fetch.work_dir));
@@ -94,6 +100,28 @@ Status Daemon::plan_from_cache(int64_t now_ms) {
     SOVDEV_TRY(plan(*catalog, now_ms));
   }
   return {};
+}
+
+void Daemon::check_losses(int64_t now_ms) {
+  last_loss_check_ms_ = now_ms;
+  const mqtt::Stats stats = client_.stats();
+  if (stats.oversize > seen_oversize_) {
+    // The limits are the ones cmd_run.cpp gives the client for each topic the agent hears.
+    spdlog::warn(
+        "ignored: {} messages dropped on arrival for their size (a catalog over the {}-byte "
+        "limit, or a data message over the {}-byte limit), {} since start",
+        stats.oversize - seen_oversize_, kMaxCatalogBytes, kMaxFetchResponseBytes, stats.oversize);
+    rejected_unreported_ = true;
+  }
+  if (stats.dropped > seen_dropped_) {
+    spdlog::warn(
+        "{} messages dropped with the receive queue full (a fetch asks again), {} since "
+        "start",
+        stats.dropped - seen_dropped_, stats.dropped);
+    rejected_unreported_ = true;
+  }
+  seen_oversize_ = stats.oversize;
+  seen_dropped_ = stats.dropped;
 }
 
 void Daemon::reject(const std::string& what) {
@@ -477,6 +505,9 @@ Status Daemon::publish_status(int64_t now_ms) {
   status_.set_private_bytes(memory.anon_bytes);
   status_.set_updated_at(now_ms / 1000);
   status_.set_rejected_messages(rejected_);
+  const mqtt::Stats stats = client_.stats();
+  status_.set_dropped_messages(stats.dropped);
+  status_.set_oversize_messages(stats.oversize);
   rejected_unreported_ = false;
   mqtt::Message m;
   m.topic = settings_.fetch.prefix + "/status/" + settings_.fetch.agent_id;
@@ -494,6 +525,7 @@ Status Daemon::tick(int64_t now_ms) {
     SOVDEV_TRY(after_fetch(now_ms));
   }
   SOVDEV_TRY(run_retries(now_ms));
+  if (now_ms - last_loss_check_ms_ >= kLossCheckMs) check_losses(now_ms);
   const int64_t interval = settings_.reconcile_interval_ms;
   if (interval > 0 && !fetch_ && queue_.empty() &&
       (last_reconcile_ms_ == 0 || now_ms - last_reconcile_ms_ >= interval)) {
@@ -515,6 +547,7 @@ int64_t Daemon::next_tick_ms(int64_t now_ms) const {
       settings_.status_interval_ms > 0 ? last_status_ms_ + settings_.status_interval_ms : INT64_MAX;
   for (const auto& [stack, r] : retries_) due = std::min(due, r.due_ms);
   if (rejected_unreported_) due = std::min(due, last_status_ms_ + kRejectReportMs);
+  due = std::min(due, last_loss_check_ms_ + kLossCheckMs);
   if (settings_.reconcile_interval_ms > 0) {
     due = std::min(due, last_reconcile_ms_ == 0
                             ? now_ms

@@ -138,6 +138,9 @@ class Daemon {
   Status set_state(const std::string& state, int64_t now_ms);
   Status publish_status(int64_t now_ms);
   void reject(const std::string& what);
+  // Logs what the MQTT client threw away since the last look (oversize, queue full) and has
+  // the next status report it soon, as a rejection would.
+  void check_losses(int64_t now_ms);
 
   store::Database& db_;
   const TrustPolicy& trust_;
@@ -171,6 +174,10 @@ class Daemon {
   double fetch_start_cpu_ = 0;  // the process's CPU seconds when the fetch started
   uint64_t rejected_ = 0;
   bool rejected_unreported_ = false;  // published at most every kRejectReportMs
+  // The client's drop counters at the last look (check_losses), and when that was.
+  uint64_t seen_dropped_ = 0;
+  uint64_t seen_oversize_ = 0;
+  int64_t last_loss_check_ms_ = 0;
   std::map<std::string, std::vector<pb::ServiceHealth>> services_;  // per stack
 };
 

@@ -87,7 +87,7 @@ TEST_CASE("a full config sets every key") {
   Site site;
   auto c = site.parse(
       "agent_id = \"edge-01\"\n"
-      "channels = [\"edge\", \"edge-canary\"]\n"
+      "channels = [\"edge-canary\"]\n"
       "stacks = [\"sovdev\"]\n"
       "state_dir = \"/srv/agent\"\n"
       "trust_root = \"" +
@@ -117,7 +117,7 @@ TEST_CASE("a full config sets every key") {
       "reconcile_interval_seconds = 0\n"
       "health_timeout_seconds = 60\n");
   REQUIRE(c);
-  CHECK(c->channels == std::vector<std::string>{"edge", "edge-canary"});
+  CHECK(c->channels == std::vector<std::string>{"edge-canary"});
   CHECK(c->stacks == std::vector<std::string>{"sovdev"});
   CHECK(c->state_dir == "/srv/agent");
   CHECK(c->arch == "arm64");
@@ -146,6 +146,17 @@ TEST_CASE("each required key, when missing, is named") {
   CAPTURE(key);
   const std::string message = error_of(site.parse(without_line(kMinimal, line + " =")));
   CHECK(message.find(site.config_path() + ": " + key) != std::string::npos);
+}
+
+TEST_CASE("an agent follows exactly one channel: a stack from two would overwrite itself") {
+  Site site;
+  const std::string channels = GENERATE(std::string("[\"edge\", \"edge-canary\"]"),
+                                        std::string("[\"dev\", \"edge\"]"), std::string("[]"));
+  CAPTURE(channels);
+  const std::string message =
+      error_of(site.parse("channels = " + channels + "\n" + without_line(kMinimal, "channels")));
+  CHECK(message.find(site.config_path() + ":1: channels: must name exactly one channel") == 0);
+  CHECK(message.find("one stack from two channels would overwrite itself") != std::string::npos);
 }
 
 TEST_CASE("an unknown key is refused with its line and a hint") {
