@@ -74,6 +74,8 @@ json agent_json(const AgentView& a) {
           {"last_fetch_bytes", st.last_fetch_bytes()},
           {"last_fetch_delta", st.last_fetch_delta()},
           {"rejected_messages", st.rejected_messages()},
+          {"dropped_messages", st.dropped_messages()},
+          {"oversize_messages", st.oversize_messages()},
           {"private_bytes", st.private_bytes()},
           {"rss_bytes", st.rss_bytes()},
           {"services", services}};

@@ -161,6 +161,12 @@ Status render_fleet(Writer& w, store::Database& db) {
   per_agent("sovdev_agent_rejected_messages",
             "Messages the agent refused (bad signature, rollback ...), as it reported.",
             [](const AgentView& a) { return a.status.rejected_messages(); });
+  per_agent("sovdev_agent_dropped_messages",
+            "Messages the agent's MQTT client threw away with its queue full, as it reported.",
+            [](const AgentView& a) { return a.status.dropped_messages(); });
+  per_agent("sovdev_agent_oversize_messages",
+            "Messages over their topic's size limit the agent dropped on arrival, as it reported.",
+            [](const AgentView& a) { return a.status.oversize_messages(); });
 
   w.family("sovdev_service_healthy", Type::gauge,
            "1 when the agent reports the service healthy (or external, i.e. managed), else 0; "

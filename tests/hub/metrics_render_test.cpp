@@ -72,6 +72,8 @@ pb::AgentStatus agent_a() {
   st.set_private_bytes(3 << 20);
   st.set_updated_at(1700000100);
   st.set_rejected_messages(2);
+  st.set_dropped_messages(5);
+  st.set_oversize_messages(7);
   st.set_agent_version("0.4.0");
   st.set_last_fetch_ms(1500);
   st.set_last_fetch_bytes(123456);
@@ -157,6 +159,8 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
   CHECK(e.value(R"(sovdev_agent_last_fetch_delta{agent="agent-a"})") == 1);
   CHECK(e.value(R"(sovdev_agent_last_fetch_delta{agent="agent-b"})") == 0);
   CHECK(e.value(R"(sovdev_agent_rejected_messages{agent="agent-a"})") == 2);
+  CHECK(e.value(R"(sovdev_agent_dropped_messages{agent="agent-a"})") == 5);
+  CHECK(e.value(R"(sovdev_agent_oversize_messages{agent="agent-a"})") == 7);
   CHECK(
       e.value(R"(sovdev_service_healthy{agent="agent-a",environment="edge",service="traefik"})") ==
       1);
@@ -223,6 +227,8 @@ TEST_CASE("an empty hub still announces every family and counts zero agents per 
                              "sovdev_agent_last_fetch_bytes",
                              "sovdev_agent_last_fetch_delta",
                              "sovdev_agent_rejected_messages",
+                             "sovdev_agent_dropped_messages",
+                             "sovdev_agent_oversize_messages",
                              "sovdev_service_healthy",
                              "sovdev_hub_requests_total",
                              "sovdev_hub_manifests_served_total",
