@@ -39,4 +39,45 @@ CREATE TABLE agents (
   prior_status BLOB
 );
 
-PRAGMA user_version = 2;
+-- Secret values (003) and the agents enrolled for secrets with their epochs (004).
+CREATE TABLE secret_values (
+  environment TEXT NOT NULL,
+  name TEXT NOT NULL,
+  key TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  store_key_id BLOB NOT NULL CHECK (length(store_key_id) = 32),
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (environment, name, key)
+) WITHOUT ROWID;
+
+CREATE TABLE enrolled_agents (
+  agent_id TEXT PRIMARY KEY,
+  channel TEXT NOT NULL,
+  public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+  labels TEXT NOT NULL DEFAULT '{}',
+  added_at INTEGER NOT NULL,
+  rotated_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX enrolled_agents_by_channel ON enrolled_agents (channel);
+
+CREATE TABLE channel_epochs (
+  channel TEXT NOT NULL,
+  epoch INTEGER NOT NULL CHECK (epoch >= 1),
+  key_id BLOB NOT NULL CHECK (length(key_id) = 32),
+  sealed_key BLOB NOT NULL,
+  store_key_id BLOB NOT NULL CHECK (length(store_key_id) = 32),
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (channel, epoch)
+) WITHOUT ROWID;
+
+CREATE TABLE epoch_grants (
+  channel TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  agent_id TEXT NOT NULL,
+  sealed BLOB NOT NULL CHECK (length(sealed) = 80),
+  PRIMARY KEY (channel, epoch, agent_id),
+  FOREIGN KEY (channel, epoch) REFERENCES channel_epochs (channel, epoch) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+PRAGMA user_version = 4;
