@@ -1,6 +1,18 @@
 #include "hub/commands.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace sovdev::hub {
+
+std::FILE* summary_stream(const std::string& out) {
+  if (out == "-") return stderr;
+  struct stat to {};
+  struct stat standard {};
+  const bool same = ::stat(out.c_str(), &to) == 0 && ::fstat(STDOUT_FILENO, &standard) == 0 &&
+                    to.st_dev == standard.st_dev && to.st_ino == standard.st_ino;
+  return same ? stderr : stdout;
+}
 
 int main(int argc, char** argv) {
   auto app = std::make_unique<CLI::App>(

@@ -34,18 +34,6 @@ struct BuildOptions {
   bool quiet = false;
 };
 
-// The summary is for the person at the terminal. When the product itself goes to stdout
-// (`--out -`, or a path naming the file stdout is, like /dev/stdout) the summary goes to stderr,
-// so stdout holds the product and nothing else.
-FILE* summary_stream(const std::string& out) {
-  if (out == "-") return stderr;
-  struct stat to {};
-  struct stat standard {};
-  const bool same = ::stat(out.c_str(), &to) == 0 && ::fstat(STDOUT_FILENO, &standard) == 0 &&
-                    to.st_dev == standard.st_dev && to.st_ino == standard.st_ino;
-  return same ? stderr : stdout;
-}
-
 // Large inputs get a progress line on stderr; a terminal sees it rewritten in place.
 std::function<void(const BuildProgress&)> progress_printer(bool quiet) {
   if (quiet) return {};

@@ -39,18 +39,6 @@ Expected<pb::TrustRoot> make_root(const TrustOptions& o, uint64_t version) {
   return make_trust_root(spec);
 }
 
-// The summary is for the person at the terminal. When the product itself goes to stdout
-// (`--out -`, or a path naming the file stdout is, like /dev/stdout) the summary goes to stderr,
-// so stdout holds the product and nothing else.
-FILE* summary_stream(const std::string& out) {
-  if (out == "-") return stderr;
-  struct stat to {};
-  struct stat standard {};
-  const bool same = ::stat(out.c_str(), &to) == 0 && ::fstat(STDOUT_FILENO, &standard) == 0 &&
-                    to.st_dev == standard.st_dev && to.st_ino == standard.st_ino;
-  return same ? stderr : stdout;
-}
-
 void print_role(FILE* to, const TrustPolicy& policy, TrustRole role, const char* what) {
   const pb::Role& r = policy.role(role);
   std::fprintf(to, "  %-7s %d key(s), threshold %u: %s\n", std::string(role_name(role)).c_str(),

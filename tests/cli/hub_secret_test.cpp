@@ -22,17 +22,6 @@ std::string q(const std::string& s) {
   return "'" + s + "'";
 }
 
-std::string all_bytes(const std::string& prefix) {
-  std::string all;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::ifstream in(prefix + suffix, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    all += s.str();
-  }
-  return all;
-}
-
 }  // namespace
 
 TEST_CASE("secret set, generate, list and rm: the value never comes back out", "[cli][secrets]") {
@@ -71,7 +60,7 @@ TEST_CASE("secret set, generate, list and rm: the value never comes back out", "
     CHECK(r.out.find(planted) == std::string::npos);
     CHECK(r.err.find(planted) == std::string::npos);
   }
-  CHECK(all_bytes(dir / "hub.db").find(planted) == std::string::npos);
+  CHECK(read_database_files(dir / "hub.db").find(planted) == std::string::npos);
 
   auto removed =
       run({hub_binary(), "secret", "rm", "--db", dir / "hub.db", "--env", "edge", "postgresql"});

@@ -39,17 +39,6 @@ std::string opened_by(FleetKeys& keys, const std::string& channel, uint64_t epoc
   return key ? std::string(key->view()) : std::string();
 }
 
-std::string file_bytes(const std::string& prefix) {
-  std::string all;
-  for (const char* suffix : {"", "-wal"}) {
-    std::ifstream in(prefix + suffix, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    all += s.str();
-  }
-  return all;
-}
-
 }  // namespace
 
 TEST_CASE("adding agents shares the channel's epoch; removing or rotating one starts the next",
@@ -104,7 +93,7 @@ TEST_CASE("adding agents shares the channel's epoch; removing or rotating one st
   CHECK((*listed)[1].labels.at("site") == "lab-01");
 
   // No epoch key is in hub.db in the clear.
-  const std::string stored = file_bytes(dir / "hub.db");
+  const std::string stored = sovdev::testing::read_database_files(dir / "hub.db");
   for (const auto& key : {epoch1, epoch2, epoch3}) CHECK(stored.find(key) == std::string::npos);
 }
 

@@ -16,17 +16,6 @@ using sovdev::testing::TempDir;
 
 namespace {
 
-std::string bytes_of_files(const std::string& prefix) {
-  std::string all;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::ifstream in(prefix + suffix, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    all += s.str();
-  }
-  return all;
-}
-
 StoreKey new_key(const TempDir& dir, const std::string& name) {
   REQUIRE(create_store_key(dir / name));
   auto key = load_store_key(dir / name);
@@ -85,7 +74,7 @@ TEST_CASE(
   auto got = values.get("edge", "postgresql", "password");
   REQUIRE(got);
   CHECK(got->view() == planted);
-  CHECK(bytes_of_files(db_path).find(planted) == std::string::npos);
+  CHECK(sovdev::testing::read_database_files(db_path).find(planted) == std::string::npos);
 
   auto listed = values.list("edge");
   REQUIRE(listed);

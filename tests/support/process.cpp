@@ -153,6 +153,10 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+std::string read_database_files(const std::string& path) {
+  return read_text(path) + read_text(path + "-wal") + read_text(path + "-shm");
+}
+
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;

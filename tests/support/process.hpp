@@ -62,6 +62,9 @@ std::string agent_binary();
 std::string source_dir();
 
 std::string read_text(const std::string& path);
+// A SQLite database's bytes with its -wal and -shm files (those missing read as empty): what a
+// test greps for a value that must never be stored in the clear.
+std::string read_database_files(const std::string& path);
 void write_text(const std::string& path, const std::string& text);
 
 }  // namespace sovdev::testing
