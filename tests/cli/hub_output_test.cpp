@@ -75,8 +75,14 @@ TEST_CASE("build --out - writes the bundle alone to stdout and its summary to st
                                        "--quiet --key " +
                                        quoted(ws.key("pub1")) + " --out -");
   INFO(from_proc.err);
-  CHECK(from_proc.exit_code == 0);
-  CHECK(from_proc.out == piped.out);
+  REQUIRE(from_proc.exit_code == 0);
+  // The same records (the manifest carries its build time, so the bytes may differ).
+  write_text(ws.dir / "from-proc.sdb", from_proc.out);
+  const auto again = unpack_bundle(ws.dir / "from-proc.sdb", ws.trust);
+  REQUIRE(again.size() == records.size());
+  for (size_t i = 0; i < again.size(); i++) {
+    CHECK(again[i].SerializeAsString() == records[i].SerializeAsString());
+  }
 }
 
 TEST_CASE("trust init --out - writes the trust root alone to stdout and its summary to stderr",
