@@ -39,16 +39,30 @@ std::string opened_by(FleetKeys& keys, const std::string& channel, uint64_t epoc
   return key ? std::string(key->view()) : std::string();
 }
 
+// A hub.db with a store key, in a folder of its own.
+struct Hub {
+  TempDir dir;
+  StoreKey store_key;
+  store::Database db;
+  FleetKeys keys;
+  Hub() : store_key(make_key(dir)), db(open_db(dir)), keys(db, store_key) {}
+  static store::Database open_db(const TempDir& dir) {
+    auto opened = store::open_hub_database(dir / "hub.db");
+    REQUIRE(opened);
+    return std::move(*opened);
+  }
+  static StoreKey make_key(const TempDir& dir) {
+    REQUIRE(create_store_key(dir / "store.key"));
+    return std::move(*load_store_key(dir / "store.key"));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("adding agents shares the channel's epoch; removing or rotating one starts the next",
           "[secrets]") {
-  TempDir dir;
-  REQUIRE(create_store_key(dir / "store.key"));
-  const StoreKey store_key = *load_store_key(dir / "store.key");
-  auto db = store::open_hub_database(dir / "hub.db");
-  REQUIRE(db);
-  FleetKeys keys(*db, store_key);
+  Hub hub;
+  auto& [dir, store_key, db, keys] = hub;
   Site a = site("edge-01", "edge"), b = site("edge-02", "edge"), c = site("lab-01", "lab");
 
   CHECK(*keys.add(a.enrolled, 10) == 1);  // the channel's first agent makes epoch 1
@@ -99,12 +113,8 @@ TEST_CASE("adding agents shares the channel's epoch; removing or rotating one st
 
 TEST_CASE("enrolment refuses duplicates, unknown agents, bad ids and a missing store key",
           "[secrets]") {
-  TempDir dir;
-  REQUIRE(create_store_key(dir / "store.key"));
-  const StoreKey store_key = *load_store_key(dir / "store.key");
-  auto db = store::open_hub_database(dir / "hub.db");
-  REQUIRE(db);
-  FleetKeys keys(*db, store_key);
+  Hub hub;
+  auto& [dir, store_key, db, keys] = hub;
   Site a = site("edge-01", "edge");
   REQUIRE(keys.add(a.enrolled, 1));
   auto twice = keys.add(a.enrolled, 2);
@@ -116,7 +126,7 @@ TEST_CASE("enrolment refuses duplicates, unknown agents, bad ids and a missing s
   CHECK(keys.add(bad.enrolled, 4).error().code == Errc::usage);
 
   const StoreKey none;
-  FleetKeys reader(*db, none);
+  FleetKeys reader(db, none);
   CHECK(reader.remove("edge-01", 5).error().code == Errc::usage);
   CHECK(reader.list()->size() == 1);  // reading needs no key
   CHECK(reader.grant("edge", 1, "edge-01")->has_value());
@@ -124,7 +134,7 @@ TEST_CASE("enrolment refuses duplicates, unknown agents, bad ids and a missing s
   // Another store key cannot open the channel's epoch, and says so.
   REQUIRE(create_store_key(dir / "other.key"));
   const StoreKey other = *load_store_key(dir / "other.key");
-  auto wrong = FleetKeys(*db, other).current("edge");
+  auto wrong = FleetKeys(db, other).current("edge");
   REQUIRE_FALSE(wrong);
   CHECK_THAT(wrong.error().message, Catch::Contains("another secret-store key"));
 }
