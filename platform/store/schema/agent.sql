@@ -75,4 +75,12 @@ CREATE TABLE failed_bundles (
   failed_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 5;
+CREATE TABLE epoch_keys (
+  channel TEXT NOT NULL,
+  epoch INTEGER NOT NULL CHECK (epoch > 0),
+  sealed BLOB NOT NULL CHECK (typeof(sealed) = 'blob' AND length(sealed) = 80),
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (channel, epoch)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 6;

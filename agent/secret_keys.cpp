@@ -1,0 +1,88 @@
+#include "agent/secret_keys.hpp"
+
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "platform/fs/files.hpp"
+#include "platform/store/epoch_keys.hpp"
+
+namespace sovdev::agent {
+namespace {
+
+constexpr size_t kMaxKeyFile = 1024;
+
+std::string epoch_name(const pb::BundleManifest& m) {
+  return "channel " + m.secrets_channel() + " epoch " + std::to_string(m.secrets_epoch());
+}
+
+}  // namespace
+
+std::string agent_key_path(const std::string& state_dir) {
+  return state_dir + "/agent.key";
+}
+
+std::string agent_public_path(const std::string& state_dir) {
+  return state_dir + "/agent.pub";
+}
+
+Expected<std::optional<seal::AgentKey>> load_agent_key(const std::string& state_dir) {
+  const std::string path = agent_key_path(state_dir);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::optional<seal::AgentKey>();
+    return make_error(Errc::io, "agent key " + path + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error(Errc::denied, "agent key " + path +
+                                        " may be read or changed by others (mode " + mode +
+                                        "): chmod 600 it");
+  }
+  SOVDEV_ASSIGN(std::string text, fs::read_file(path, kMaxKeyFile));
+  auto key = seal::parse_agent_secret(text);
+  sodium_memzero(text.data(), text.size());
+  if (!key) return std::move(key).error().context("agent key " + path);
+  return std::optional<seal::AgentKey>(std::move(*key));
+}
+
+std::string enrol_command(const std::string& agent_id, const std::string& channel) {
+  return "sovdev-hub agents add " + agent_id + " --pub agent.pub --channel " + channel;
+}
+
+Expected<seal::SecretBytes> open_epoch_key(store::Database& db, const seal::AgentKey* self,
+                                           const std::string& agent_id,
+                                           const pb::BundleManifest& m) {
+  if (self == nullptr) {
+    return make_error(Errc::denied, "this agent has no key to open the sealed secrets of " +
+                                        epoch_name(m) +
+                                        ": run `sovdev-agent keygen`, then on the "
+                                        "hub `" +
+                                        enrol_command(agent_id, m.secrets_channel()) + "`");
+  }
+  store::EpochKeyCache cache(db);
+  SOVDEV_ASSIGN(auto sealed, cache.find(m.secrets_channel(), m.secrets_epoch()));
+  if (!sealed) {
+    return make_error(Errc::not_found, "no key for " + epoch_name(m) + " yet");
+  }
+  auto key = seal::open_sealed(*sealed, *self);
+  const bool ours =
+      key && seal::epoch_key_id(m.secrets_channel(), m.secrets_epoch(), *key) == m.secrets_key_id();
+  if (ours) return std::move(*key);
+  if (auto dropped = cache.drop(m.secrets_channel(), m.secrets_epoch()); !dropped) {
+    return std::move(dropped).error().context("drop the epoch key that does not open");
+  }
+  return make_error(Errc::signature,
+                    "the key sent for " + epoch_name(m) +
+                        (key ? " is another key than the bundle names (a forged or stale grant)"
+                             : " does not open with this agent's key (sealed to an older key?)") +
+                        "; dropped, to be asked for again. If this agent's key changed, run on the "
+                        "hub `sovdev-hub agents rotate " +
+                        agent_id + " --pub agent.pub`");
+}
+
+}  // namespace sovdev::agent
