@@ -81,6 +81,7 @@ Status apply(const ApplyOptions& o) {
   settings.channels = config.channels;
   settings.stacks = config.stacks;
   settings.reconcile_interval_ms = 0;
+  SOVDEV_ASSIGN(settings.agent_key, shared_agent_key(config.state_dir));
   Daemon daemon(db, trust, *offline, *target, settings);
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
