@@ -4,8 +4,6 @@
 
 #include <cstring>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/payload_source.hpp"
 #include "agent/secret_keys.hpp"
 #include "bundles/seal.hpp"
@@ -29,15 +27,6 @@ std::string object_of(const pb::ResourceRecord& r) {
 
 std::string epoch_of(const sealed::Place& place) {
   return "channel " + place.channel + " epoch " + std::to_string(place.epoch);
-}
-
-// Zeroes every string a parsed JSON value holds, before the value is freed.
-void wipe_json(nlohmann::json& value) {
-  if (value.is_string()) {
-    sealed::wipe(value.get_ref<std::string&>());
-  } else if (value.is_structured()) {
-    for (auto& item : value) wipe_json(item);
-  }
 }
 
 // What fixes a version whose sealed records do not fit: only the builder can.
@@ -129,16 +118,21 @@ void SealedSecrets::conceal(pb::ResourceRecord& r) {
   if (!r.sealed().empty()) sealed::wipe(*r.mutable_json());
 }
 
+// A data object is {"key":"<base64>",...} (sealed::data_object): keys of [-._a-zA-Z0-9], so
+// every value follows a `":"` and ends at the next quote. Read in place rather than parsed, so
+// no parser's buffers are left holding a value.
 void SealedSecrets::remember(const seal::SecretBytes& opened) {
   if (values_.empty() && capacity_ > 0) values_ = seal::SecretBytes(capacity_);
-  nlohmann::json object = nlohmann::json::parse(opened.view(), nullptr, false);
-  if (!object.is_object()) return;  // splice refuses it, and nothing reaches the target
-  for (auto& [key, value] : object.items()) {
-    if (!value.is_string()) continue;
-    const std::string& text = value.get_ref<const std::string&>();
+  const std::string_view object = opened.view();
+  for (size_t at = object.find("\":\""); at != std::string_view::npos;
+       at = object.find("\":\"", at)) {
+    const size_t start = at + 3;
+    const size_t end = object.find('"', start);
+    if (end == std::string_view::npos) break;
+    at = end + 1;
+    const std::string_view text = object.substr(start, end - start);
     if (used_ + text.size() * 2 > values_.size()) break;  // more than the check pass opened
-    char* at = reinterpret_cast<char*>(values_.data()) + used_;
-    std::memcpy(at, text.data(), text.size());
+    std::memcpy(values_.data() + used_, text.data(), text.size());
     spans_.emplace_back(used_, text.size());
     used_ += text.size();
     size_t raw = 0;
@@ -149,7 +143,6 @@ void SealedSecrets::remember(const seal::SecretBytes& opened) {
       used_ += raw;
     }
   }
-  wipe_json(object);
 }
 
 std::string SealedSecrets::scrub(std::string message) const {
