@@ -267,6 +267,37 @@ TEST_CASE("a rollback to a sealed last good version opens its Secrets again", "[
   require_nowhere(site.everything_kept_or_said(), password);
 }
 
+TEST_CASE("a reconcile whose epoch key went missing applies nothing and waits for the key",
+          "[sealed][reconcile]") {
+  DirSite site;
+  target::DirOptions options;
+  options.prune_grace = std::chrono::seconds(0);
+  site.use(target::make_dir_target(site.applied, options), "dir", 60000);
+  const auto epoch3 = seal::random_key();
+  const std::string password = unique("pw-");
+  site.import(write_sealed_bundle(site.ws, "v1.sdb", 1, app(password, "one"), {3, &epoch3}));
+  site.give_key(3, epoch3);
+  site.apply_cached();
+  REQUIRE(site.last_good() == 1u);
+  // Someone edits the Secret on the box; the cached key is gone (dropped as not opening).
+  write_text(secret_file(site.applied), "{}");
+  REQUIRE(store::EpochKeyCache(*site.db).drop("edge", 3));
+  site.tick_after(60000);
+  INFO(site.log());
+  REQUIRE(read_text(secret_file(site.applied)) == "{}");
+  const std::string why = site.daemon->status().last_error();
+  INFO(why);
+  REQUIRE(why.find("reconcile: cannot open the sealed secrets of kp@1") != std::string::npos);
+  REQUIRE(why.find("sovdev-hub agents add site-a") != std::string::npos);
+  REQUIRE(!site.failed_recorded(1));
+  // The key comes back: the version is fetched again (from the cache) and applied.
+  site.give_key(3, epoch3);
+  site.tick_after(1500);
+  REQUIRE(dir_secret(site.applied)["data"]["password"] == base64_of(password));
+  REQUIRE(site.daemon->status().last_error().empty());
+  require_nowhere(site.everything_kept_or_said(), password);
+}
+
 TEST_CASE("sovdev-agent apply opens sealed Secrets with agent.key; verify shows them sealed",
           "[sealed][cli]") {
   SealedSite site;

@@ -141,7 +141,8 @@ SealedSite::~SealedSite() {
   spdlog::set_default_logger(previous_logger_);
 }
 
-void SealedSite::use(std::unique_ptr<target::Target> t, const std::string& kind) {
+void SealedSite::use(std::unique_ptr<target::Target> t, const std::string& kind,
+                     int64_t reconcile_ms) {
   daemon.reset();
   target = std::move(t);
   agent::DaemonSettings settings;
@@ -152,7 +153,7 @@ void SealedSite::use(std::unique_ptr<target::Target> t, const std::string& kind)
   settings.fetch.backoff_min_ms = 1000;
   settings.fetch.backoff_max_ms = 4000;
   settings.channels = {"edge"};
-  settings.reconcile_interval_ms = 0;
+  settings.reconcile_interval_ms = reconcile_ms;
   settings.trim_heap_when_idle = false;
   settings.agent_key = must(agent::shared_agent_key(state), "agent key");
   daemon = std::make_unique<agent::Daemon>(*db, *trust, *offline, *target, settings);

@@ -67,8 +67,9 @@ class SealedSite {
   std::unique_ptr<agent::Daemon> daemon;
 
   // Makes the daemon over `t` (of `kind`: dir, exec or kube), its agent key loaded from the
-  // state folder.
-  void use(std::unique_ptr<target::Target> t, const std::string& kind = "dir");
+  // state folder; `reconcile_ms` 0: no drift correction.
+  void use(std::unique_ptr<target::Target> t, const std::string& kind = "dir",
+           int64_t reconcile_ms = 0);
   void import(const std::string& bundle);
   // The epoch key of channel edge, sealed to `to` (default: this agent), into the cache.
   void give_key(uint64_t epoch, const seal::SecretBytes& key, const seal::AgentKey* to = nullptr);
