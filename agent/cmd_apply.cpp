@@ -94,7 +94,8 @@ Status apply(const ApplyOptions& o) {
   }
   SOVDEV_ASSIGN(const LastGoods before, last_goods(db));
   SOVDEV_TRY(daemon.apply_cached(now));
-  if (daemon.failure()) return *daemon.failure();
+  // A failed apply, or a version waiting for its epoch key (offline, nothing will bring it).
+  if (auto unmet = daemon.unmet()) return *unmet;
   SOVDEV_ASSIGN(const LastGoods after, last_goods(db));
   report(config.agent_id, before, after);
   return {};

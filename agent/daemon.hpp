@@ -94,8 +94,9 @@ class Daemon {
   // apply or retry pending.
   bool settled() const;
   // Why the agent is not where its catalogs say, for `sync --once`'s exit code: the last apply
-  // or reconcile failed (Errc::unhealthy; a transient one keeps its own code), or a catalog
-  // lists a version that failed here (Errc::unhealthy). None when nothing is wrong.
+  // or reconcile failed (Errc::unhealthy; a transient one keeps its own code), a version waits
+  // for its epoch key (open_epoch_key's code), or a catalog lists a version that failed here
+  // (Errc::unhealthy). None when nothing is wrong.
   std::optional<Error> unmet() const;
   // The error that stopped the last fetch or apply, if any.
   const std::optional<Error>& failure() const { return failure_; }
@@ -131,6 +132,8 @@ class Daemon {
   // Not recorded as a failed bundle.
   Status wait_for_key(const store::BundleInfo& info, const pb::BundleManifest& manifest,
                       Error error, int64_t now_ms);
+  // Why a version waits for its epoch key, while its fetch is still to be tried again.
+  std::optional<Error> waiting_for_key() const;
   // After a failure the target reported at commit (health, prune): the services of the objects
   // its message names, found by reading the bundle again (nothing is kept per object).
   void blame_named(const store::BundleInfo& info, const pb::BundleManifest& manifest,
@@ -193,6 +196,9 @@ class Daemon {
   std::map<std::string, Retry> retries_;       // per stack: a transient apply error or a full disk
   std::map<std::string, std::string> behind_;  // stack → why its listed version is not applied
   std::optional<Error> reconcile_error_;       // the last reconcile's, until one succeeds
+  // stack → the digest waiting for its epoch key and why (see waiting_for_key). Not a failure:
+  // `sync --once` goes on while the key is asked for.
+  std::map<std::string, std::pair<std::string, Error>> waiting_;
   std::function<void()> heartbeat_;
   uint64_t fetch_start_bytes_ = 0;
   double fetch_start_cpu_ = 0;  // the process's CPU seconds when the fetch started

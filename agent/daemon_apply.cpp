@@ -104,8 +104,18 @@ Status Daemon::wait_for_key(const store::BundleInfo& info, const pb::BundleManif
     }
   }
   status_.set_last_error(error.message.substr(0, 1000));
-  failure_ = std::move(error);
+  waiting_[manifest.stack()] = {info.digest, std::move(error)};
   return set_state("degraded", now_ms);
+}
+
+std::optional<Error> Daemon::waiting_for_key() const {
+  for (const auto& [stack, wait] : waiting_) {
+    const auto r = retries_.find(stack);
+    if (r != retries_.end() && !r->second.apply && r->second.goal.digest == wait.first) {
+      return wait.second;
+    }
+  }
+  return std::nullopt;
 }
 
 Status Daemon::apply(const std::string& digest, int64_t now_ms) {
@@ -157,6 +167,7 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   SOVDEV_TRY(log.set_last_good(manifest.stack(), manifest.version(), digest));
   retries_.erase(manifest.stack());
   behind_.erase(manifest.stack());
+  waiting_.erase(manifest.stack());
   reconcile_error_.reset();
   // What failed before this version is history: the catalog will never list it again.
   if (auto cleared = store::FailedBundles(db_).clear_below(manifest.stack(), manifest.version());

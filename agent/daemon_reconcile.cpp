@@ -72,7 +72,7 @@ Status Daemon::reconcile(int64_t now_ms) {
     if ((applied->changes_known && applied->applied > 0) || applied->pruned > 0) {
       SOVDEV_TRY(log.record(stack, manifest.version(), good->digest, "reconciled", drift));
     }
-    if (status_.state() == "degraded" && !failure_) {
+    if (status_.state() == "degraded" && !failure_ && !waiting_for_key()) {
       status_.clear_last_error();
       SOVDEV_TRY(set_state("healthy", now_ms));
     }

@@ -47,6 +47,7 @@ void Daemon::note_error(const Error& error, int64_t now_ms) {
 
 std::optional<Error> Daemon::unmet() const {
   if (failure_) return failure_;
+  if (auto waiting = waiting_for_key()) return waiting;
   if (reconcile_error_) {
     if (transient(*reconcile_error_, settings_.target_kind)) return reconcile_error_;
     return Error{Errc::unhealthy, reconcile_error_->message};

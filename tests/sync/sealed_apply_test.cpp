@@ -142,6 +142,11 @@ TEST_CASE(
   REQUIRE(why.find("no key for channel edge epoch 4") != std::string::npos);
   REQUIRE(why.find("sovdev-hub agents add site-a --pub agent.pub --channel edge") !=
           std::string::npos);
+  // Waiting is not failing: `sync --once` goes on while the key is asked for, and says why.
+  REQUIRE(!site.daemon->failure());
+  REQUIRE(!site.daemon->settled());
+  REQUIRE(site.daemon->unmet());
+  REQUIRE(site.daemon->unmet()->message == why);
 
   // Not yet: tried again, still waiting.
   site.tick_after(1500);
