@@ -86,7 +86,9 @@ Status Daemon::wait_for_key(const store::BundleInfo& info, const pb::BundleManif
   const int64_t delay =
       retry_fetch({manifest.stack(), manifest.version(), info.digest, good}, now_ms);
   // Without its own key the agent cannot be sent one: only `keygen` and a restart help.
-  if (error.code != Errc::denied) {
+  if (error.code == Errc::denied) {
+    error.message += "; then restart the agent (it reads its key at start)";
+  } else {
     error.message += "; asking the hub for it";
     if (error.code == Errc::not_found) {
       error.message += ". If this agent is not enrolled, run on the hub `" +

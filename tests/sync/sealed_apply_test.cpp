@@ -173,6 +173,7 @@ TEST_CASE("an agent without its own key waits and names keygen", "[sealed][wait]
   const std::string why = site.daemon->status().last_error();
   INFO(why);
   REQUIRE(why.find("sovdev-agent keygen") != std::string::npos);
+  REQUIRE(why.find("restart the agent") != std::string::npos);
   REQUIRE(why.find("sovdev-hub agents add site-a") != std::string::npos);
 }
 
