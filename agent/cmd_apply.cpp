@@ -81,6 +81,7 @@ Status apply(const ApplyOptions& o) {
   settings.channels = config.channels;
   settings.stacks = config.stacks;
   settings.reconcile_interval_ms = 0;
+  SOVDEV_ASSIGN(settings.agent_key, shared_agent_key(config.state_dir));
   Daemon daemon(db, trust, *offline, *target, settings);
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -93,7 +94,8 @@ Status apply(const ApplyOptions& o) {
   }
   SOVDEV_ASSIGN(const LastGoods before, last_goods(db));
   SOVDEV_TRY(daemon.apply_cached(now));
-  if (daemon.failure()) return *daemon.failure();
+  // A failed apply, or a version waiting for its epoch key (offline, nothing will bring it).
+  if (auto unmet = daemon.unmet()) return *unmet;
   SOVDEV_ASSIGN(const LastGoods after, last_goods(db));
   report(config.agent_id, before, after);
   return {};

@@ -25,6 +25,12 @@ void print_bundle(const char* verb, const VerifyResult& r) {
               describe(r.manifest).c_str(), r.records,
               human_bytes(r.manifest.payload_size()).c_str(), r.manifest.chunk_sha256_size(),
               to_hex(r.digest).c_str());
+  // Their values are opened by the agent at apply time only; what this shows stays sealed.
+  if (r.manifest.sealed_objects() > 0) {
+    std::printf("  %u sealed Secret(s) (channel %s epoch %llu): values <sealed>\n",
+                r.manifest.sealed_objects(), r.manifest.secrets_channel().c_str(),
+                static_cast<unsigned long long>(r.manifest.secrets_epoch()));
+  }
 }
 
 Status verify(const BundleOptions& o) {

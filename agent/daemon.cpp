@@ -23,22 +23,6 @@ constexpr int64_t kRejectReportMs = 10000;
 // status (an hour) to be seen; one look every 10 s costs an idle agent nothing measurable.
 constexpr int64_t kLossCheckMs = 10000;
 
-// How errors name an object: "Deployment sovdev/grafana".
-std::string object_name(const pb::ResourceRecord& r) {
-  return r.kind() + " " + (r.namespace_().empty() ? "" : r.namespace_() + "/") + r.name();
-}
-
-bool names_object(const std::string& message, const std::string& name) {
-  for (size_t at = message.find(name); at != std::string::npos; at = message.find(name, at + 1)) {
-    const size_t end = at + name.size();
-    if (end == message.size() || message[end] == ':' || message[end] == ' ' ||
-        message[end] == ';') {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 Daemon::Daemon(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
@@ -296,7 +280,9 @@ Status Daemon::after_fetch(int64_t now_ms) {
     status_.set_last_error(fetch_->error());
     // A full disk is not the bundle's fault: the fetch starts over once there is room.
     if (fetch_->error_code() == Errc::io) {
-      retry_fetch(fetch_->goal(), *failure_, now_ms);
+      const int64_t delay = retry_fetch(fetch_->goal(), now_ms);
+      spdlog::warn("fetch {}@{}: {}; the last good version stays applied, trying again in {} s",
+                   fetch_->goal().stack, fetch_->goal().version, fetch_->error(), delay / 1000);
     } else {
       retries_.erase(fetch_->goal().stack);
     }
@@ -323,42 +309,6 @@ Status Daemon::after_fetch(int64_t now_ms) {
   return next_fetch(now_ms);
 }
 
-Expected<target::ApplyResult> Daemon::apply_bundle(const store::BundleInfo& info,
-                                                   const pb::BundleManifest& manifest,
-                                                   uint32_t& objects, ServiceTally& tally) {
-  objects = 0;
-  bool committing = false;
-  auto applied = [&]() -> Expected<target::ApplyResult> {
-    SOVDEV_TRY(
-        target_.begin({manifest.stack(), manifest.version(), short_hex(info.digest), info.digest}));
-    SOVDEV_TRY(for_each_record(db_, info, manifest, [&](pb::ResourceRecord& r) -> Status {
-      objects++;
-      if (heartbeat_) heartbeat_();  // a slow API server makes a long apply of many objects
-      tally.add(r);
-      auto ok = target_.apply(r);
-      if (!ok) tally.fail_current(ok.error().message);
-      return ok;
-    }));
-    committing = true;
-    return target_.commit();
-  }();
-  if (!applied) {
-    target_.abort();
-    if (committing) blame_named(info, manifest, applied.error().message, tally);
-    return std::move(applied).error().context("apply " + describe(manifest));
-  }
-  return applied;
-}
-
-void Daemon::blame_named(const store::BundleInfo& info, const pb::BundleManifest& manifest,
-                         const std::string& message, ServiceTally& tally) {
-  auto read = for_each_record(db_, info, manifest, [&](pb::ResourceRecord& r) -> Status {
-    if (names_object(message, object_name(r))) tally.fail(service_of(r.json()).service, message);
-    return {};
-  });
-  if (!read) spdlog::debug("finding the failed objects' services: {}", read.error().message);
-}
-
 void Daemon::set_services(const std::string& stack, std::vector<pb::ServiceHealth> services,
                           const Error* target_error) {
   services_[stack] = std::move(services);
@@ -375,91 +325,6 @@ void Daemon::set_services(const std::string& stack, std::vector<pb::ServiceHealt
       if (status_.services_size() < 64) *status_.add_services() = h;
     }
   }
-}
-
-Status Daemon::apply(const std::string& digest, int64_t now_ms) {
-  store::BundleCache cache(db_);
-  store::ApplyLog log(db_);
-  SOVDEV_ASSIGN(auto info, cache.find(digest));
-  if (!info) return make_error(Errc::store, "fetched bundle missing from the cache");
-  SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
-  if (auto whole = verify_cached_payload(db_, *info, manifest); !whole) {
-    return on_damaged(*info, manifest, std::move(whole).error(), now_ms);
-  }
-  SOVDEV_TRY(set_state("applying", now_ms));
-  uint32_t objects = 0;
-  ServiceTally tally;
-  auto applied = apply_bundle(*info, manifest, objects, tally);
-  last_reconcile_ms_ = now_ms;
-  if (!applied) {
-    const Error error = std::move(applied).error();
-    spdlog::error("{}", error.message);
-    set_services(manifest.stack(), tally.health(), &error);
-    if (retry_if_transient(manifest, digest, error, now_ms)) return set_state("degraded", now_ms);
-    if (auto logged =
-            log.record(manifest.stack(), manifest.version(), digest, "failed", error.message);
-        !logged) {
-      spdlog::warn("{}", logged.error().message);
-    }
-    record_failed(manifest, digest, error, now_ms);
-    // Back to the last good bundle, from the cache: the site keeps running what worked.
-    SOVDEV_ASSIGN(auto good, log.last_good(manifest.stack()));
-    if (!good || good->digest == digest) return set_state("degraded", now_ms);
-    SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
-    if (!good_info) return set_state("degraded", now_ms);
-    SOVDEV_ASSIGN(pb::BundleManifest good_manifest,
-                  trust_.verify_manifest(good_info->envelope, nullptr));
-    if (auto whole = verify_cached_payload(db_, *good_info, good_manifest); !whole) {
-      Error why = std::move(whole).error();
-      why.message = error.message + "; rolling back: " + why.message;
-      return on_damaged(*good_info, good_manifest, std::move(why), now_ms);
-    }
-    uint32_t good_objects = 0;
-    ServiceTally good_tally;
-    auto restored = apply_bundle(*good_info, good_manifest, good_objects, good_tally);
-    if (!restored) {
-      const std::string why = error.message + "; rolling back to " + describe(good_manifest) +
-                              " failed too: " + restored.error().message;
-      status_.set_last_error(why);
-      SOVDEV_TRY(log.record(good_manifest.stack(), good_manifest.version(), good->digest, "failed",
-                            restored.error().message));
-      return set_state("degraded", now_ms);
-    }
-    SOVDEV_TRY(log.record(
-        good_manifest.stack(), good_manifest.version(), good->digest, "rolled_back",
-        "rolled back from version " + std::to_string(manifest.version()) + ": " + error.message));
-    spdlog::warn("rolled back to {}", describe(good_manifest));
-    // What runs is the last good version; the services the failed one broke say why.
-    set_services(manifest.stack(), tally.failures_over(good_tally.health()), &error);
-    return set_state("rolled_back", now_ms);
-  }
-  SOVDEV_TRY(log.record(manifest.stack(), manifest.version(), digest, "applied",
-                        std::to_string(applied->applied) + " written, " +
-                            std::to_string(applied->unchanged) + " unchanged, " +
-                            std::to_string(applied->pruned) + " pruned"));
-  SOVDEV_TRY(log.set_last_good(manifest.stack(), manifest.version(), digest));
-  retries_.erase(manifest.stack());
-  behind_.erase(manifest.stack());
-  reconcile_error_.reset();
-  // What failed before this version is history: the catalog will never list it again.
-  if (auto cleared = store::FailedBundles(db_).clear_below(manifest.stack(), manifest.version());
-      !cleared) {
-    spdlog::warn("{}", cleared.error().message);
-  }
-  spdlog::info("applied {}: {} objects ({} written, {} pruned)", describe(manifest), objects,
-               applied->applied, applied->pruned);
-  failure_.reset();
-  status_.set_stack(manifest.stack());
-  status_.set_applied_version(manifest.version());
-  status_.set_applied_digest(digest);
-  status_.set_resources_total(objects);
-  status_.set_resources_ready(objects);
-  status_.set_environment(manifest.environment());
-  set_services(manifest.stack(), tally.health(), nullptr);
-  status_.set_fetching_version(0);
-  status_.set_progress_permille(1000);
-  status_.clear_last_error();
-  return set_state("healthy", now_ms);
 }
 
 Expected<std::set<std::string>> Daemon::cached_stacks(store::BundleCache& cache) {

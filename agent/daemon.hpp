@@ -16,6 +16,11 @@
 // or `sovdev-agent retry` clears it. A transient error (API server or the agent's own disk not
 // available) is not a verdict on the bundle: the same apply is tried again with backoff. A
 // fetch stopped by a full disk is tried again the same way, the last good version staying.
+//
+// A version with sealed Secrets (sealed_apply.hpp) is opened in the check pass before its first
+// record goes to the target. An epoch key not at hand is not the bundle's fault either: the
+// version waits (its fetch is tried again, which asks the hub for the key) and the last good
+// one stays; a sealed record that does not open with the right key fails the bundle.
 #pragma once
 
 #include <deque>
@@ -28,6 +33,7 @@
 #include <vector>
 
 #include "agent/fetch.hpp"
+#include "agent/sealed_apply.hpp"
 #include "agent/services.hpp"
 #include "platform/target/target.hpp"
 
@@ -47,6 +53,10 @@ struct DaemonSettings {
   // (malloc_trim). Only a process holding many agents (the fan-out harness) turns this off:
   // there each trim walks every agent's heap, a cost no real agent pays.
   bool trim_heap_when_idle = true;
+  // The agent's X25519 key (<state>/agent.key), loaded once at start: it opens the epoch keys
+  // of sealed Secrets. Null when the agent has none; a version that seals anything then waits,
+  // its status naming `sovdev-agent keygen`.
+  std::shared_ptr<const seal::AgentKey> agent_key;
 };
 
 class Daemon {
@@ -84,8 +94,9 @@ class Daemon {
   // apply or retry pending.
   bool settled() const;
   // Why the agent is not where its catalogs say, for `sync --once`'s exit code: the last apply
-  // or reconcile failed (Errc::unhealthy; a transient one keeps its own code), or a catalog
-  // lists a version that failed here (Errc::unhealthy). None when nothing is wrong.
+  // or reconcile failed (Errc::unhealthy; a transient one keeps its own code), a version waits
+  // for its epoch key (open_epoch_key's code), or a catalog lists a version that failed here
+  // (Errc::unhealthy). None when nothing is wrong.
   std::optional<Error> unmet() const;
   // The error that stopped the last fetch or apply, if any.
   const std::optional<Error>& failure() const { return failure_; }
@@ -105,9 +116,24 @@ class Daemon {
   Status apply(const std::string& digest, int64_t now_ms);
   // begin, every record, commit: the target's result or the error that stopped it.
   // The tally counts the objects per service and marks the services whose objects failed.
+  // `secrets` (check_version's) opens each sealed record just before the target gets it, and
+  // cuts its values out of the target's errors.
   Expected<target::ApplyResult> apply_bundle(const store::BundleInfo& info,
-                                             const pb::BundleManifest& manifest, uint32_t& objects,
+                                             const pb::BundleManifest& manifest,
+                                             SealedSecrets& secrets, uint32_t& objects,
                                              ServiceTally& tally);
+  // The check pass before the first record goes to the target (sealed_apply.hpp).
+  VersionCheck check(const store::BundleInfo& info, const pb::BundleManifest& manifest);
+  // After a failed apply of `manifest`: the last good version applied again, if there is one.
+  Status roll_back(const pb::BundleManifest& manifest, const std::string& digest,
+                   const Error& error, const ServiceTally& tally, int64_t now_ms);
+  // A version whose epoch key is not at hand (VersionCheck::no_key): it waits, the last good
+  // one stays, and its fetch is tried again with backoff (a fetch asks the hub for the key).
+  // Not recorded as a failed bundle.
+  Status wait_for_key(const store::BundleInfo& info, const pb::BundleManifest& manifest,
+                      Error error, int64_t now_ms);
+  // Why a version waits for its epoch key, while its fetch is still to be tried again.
+  std::optional<Error> waiting_for_key() const;
   // After a failure the target reported at commit (health, prune): the services of the objects
   // its message names, found by reading the bundle again (nothing is kept per object).
   void blame_named(const store::BundleInfo& info, const pb::BundleManifest& manifest,
@@ -127,8 +153,9 @@ class Daemon {
                      const Error& error, int64_t now_ms);
   // Whether the bundle failed here before (in this run or in the store).
   bool failed_before(const std::string& digest);
-  // A fetch the disk stopped, tried again later from the start.
-  void retry_fetch(FetchGoal goal, const Error& error, int64_t now_ms);
+  // A fetch tried again later from the start (the disk stopped it, or an epoch key is
+  // missing): returns the wait, doubled from the last one for the same bundle.
+  int64_t retry_fetch(FetchGoal goal, int64_t now_ms);
   // Starts the applies and fetches whose retry is due.
   Status run_retries(int64_t now_ms);
   // Every stack the cache holds a bundle of.
@@ -169,6 +196,9 @@ class Daemon {
   std::map<std::string, Retry> retries_;       // per stack: a transient apply error or a full disk
   std::map<std::string, std::string> behind_;  // stack → why its listed version is not applied
   std::optional<Error> reconcile_error_;       // the last reconcile's, until one succeeds
+  // stack → the digest waiting for its epoch key and why (see waiting_for_key). Not a failure:
+  // `sync --once` goes on while the key is asked for.
+  std::map<std::string, std::pair<std::string, Error>> waiting_;
   std::function<void()> heartbeat_;
   uint64_t fetch_start_bytes_ = 0;
   double fetch_start_cpu_ = 0;  // the process's CPU seconds when the fetch started

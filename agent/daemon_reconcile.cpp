@@ -25,13 +25,29 @@ Status Daemon::reconcile(int64_t now_ms) {
     // Not whole: its payload was dropped as damaged and is being fetched again.
     if (!info || info->state != store::BundleState::verified) continue;
     SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
-    if (auto whole = verify_cached_payload(db_, *info, manifest); !whole) {
-      SOVDEV_TRY(on_damaged(*info, manifest, std::move(whole).error(), now_ms));
+    VersionCheck checked = check(*info, manifest);
+    if (checked.verdict == VersionCheck::Verdict::damaged) {
+      SOVDEV_TRY(on_damaged(*info, manifest, std::move(checked.error), now_ms));
+      continue;
+    }
+    if (checked.verdict != VersionCheck::Verdict::ok) {
+      // Nothing reached the target. A missing key is asked for by fetching the version again
+      // (applied once it is here), unless another version of the stack is under way.
+      Error why = std::move(checked.error).context("reconcile");
+      reconcile_error_ = why;
+      clean = false;
+      if (checked.verdict == VersionCheck::Verdict::no_key && !retries_.count(stack)) {
+        SOVDEV_TRY(wait_for_key(*info, manifest, std::move(why), now_ms));
+        continue;
+      }
+      spdlog::error("{}", why.message);
+      status_.set_last_error(why.message.substr(0, 1000));
+      SOVDEV_TRY(set_state("degraded", now_ms));
       continue;
     }
     uint32_t objects = 0;
     ServiceTally tally;
-    auto applied = apply_bundle(*info, manifest, objects, tally);
+    auto applied = apply_bundle(*info, manifest, checked.secrets, objects, tally);
     if (status_.environment().empty()) status_.set_environment(manifest.environment());
     set_services(stack, tally.health(), applied ? nullptr : &applied.error());
     if (!applied) {
@@ -56,7 +72,7 @@ Status Daemon::reconcile(int64_t now_ms) {
     if ((applied->changes_known && applied->applied > 0) || applied->pruned > 0) {
       SOVDEV_TRY(log.record(stack, manifest.version(), good->digest, "reconciled", drift));
     }
-    if (status_.state() == "degraded" && !failure_) {
+    if (status_.state() == "degraded" && !failure_ && !waiting_for_key()) {
       status_.clear_last_error();
       SOVDEV_TRY(set_state("healthy", now_ms));
     }

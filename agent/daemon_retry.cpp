@@ -47,6 +47,7 @@ void Daemon::note_error(const Error& error, int64_t now_ms) {
 
 std::optional<Error> Daemon::unmet() const {
   if (failure_) return failure_;
+  if (auto waiting = waiting_for_key()) return waiting;
   if (reconcile_error_) {
     if (transient(*reconcile_error_, settings_.target_kind)) return reconcile_error_;
     return Error{Errc::unhealthy, reconcile_error_->message};
@@ -103,7 +104,7 @@ bool Daemon::failed_before(const std::string& digest) {
   return found->has_value();
 }
 
-void Daemon::retry_fetch(FetchGoal goal, const Error& error, int64_t now_ms) {
+int64_t Daemon::retry_fetch(FetchGoal goal, int64_t now_ms) {
   Retry& r = retries_[goal.stack];
   const bool again = !r.apply && r.goal.digest == goal.digest;
   r.delay_ms = again
@@ -112,8 +113,7 @@ void Daemon::retry_fetch(FetchGoal goal, const Error& error, int64_t now_ms) {
   r.goal = std::move(goal);
   r.apply = false;
   r.due_ms = now_ms + r.delay_ms;
-  spdlog::warn("fetch {}@{}: {}; the last good version stays applied, trying again in {} s",
-               r.goal.stack, r.goal.version, error.message, r.delay_ms / 1000);
+  return r.delay_ms;
 }
 
 Status Daemon::run_retries(int64_t now_ms) {

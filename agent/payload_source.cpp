@@ -187,13 +187,16 @@ Status for_each_record(store::Database& db, const store::BundleInfo& info,
 }
 
 Status verify_cached_payload(store::Database& db, const store::BundleInfo& info,
-                             const pb::BundleManifest& manifest) {
+                             const pb::BundleManifest& manifest,
+                             const PayloadReader::OnRecord& check) {
   if (info.state != store::BundleState::verified) {
     return make_error(Errc::not_found, "the cached payload of " + describe(manifest) +
                                            " is not whole (" + store::state_name(info.state) +
                                            "): it is being fetched again");
   }
-  auto whole = read_records(db, info, manifest, [](pb::ResourceRecord&) -> Status { return {}; });
+  auto whole = read_records(db, info, manifest, [&check](pb::ResourceRecord& r) -> Status {
+    return check ? check(r) : Status{};
+  });
   if (whole) return {};
   Error why = std::move(whole).error();
   std::string what = "the cached payload of " + describe(manifest) +

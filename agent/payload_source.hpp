@@ -29,8 +29,12 @@ namespace sovdev::agent {
 // A payload that is not whole (partial: being fetched again) is Errc::not_found. A mismatch
 // drops the payload from the cache (BundleCache::drop_payload: the bundle is partial again, so
 // the next fetch of its digest brings it whole) and returns why, naming stack@version.
+// `check`, when given, sees every record of the same pass (sealed_apply.hpp opens the sealed
+// Secrets there). It keeps its own findings and returns success: an error it returned would
+// count as damage, and drop the payload.
 [[nodiscard]] Status verify_cached_payload(store::Database& db, const store::BundleInfo& info,
-                                           const pb::BundleManifest& manifest);
+                                           const pb::BundleManifest& manifest,
+                                           const PayloadReader::OnRecord& check = {});
 
 // Writes the bundle's record stream (its payload decompressed, exactly
 // manifest.uncompressed_size bytes) to a new file at `path`, streaming, with the same checks

@@ -1,5 +1,7 @@
 #include "platform/kube/kube_target.hpp"
 
+#include <string.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -139,7 +141,10 @@ class KubeTarget final : public target::Target {
     const std::string url = path + "?fieldManager=" + options_.field_manager + "&force=true";
     static const std::set<std::string> keep = {"apiVersion", "kind", "metadata", "spec", "status"};
     auto sent = api_->request("PATCH", url, body, kApplyContentType, &keep);
-    body = std::string();  // the request's copy goes before the answer's arrives
+    // The request's copy goes before the answer's arrives, zeroed first: a Secret's body holds
+    // its values (docs/design-secrets.md).
+    explicit_bzero(body.data(), body.size());
+    body = std::string();
     if (!sent) return std::move(sent).error();
     HttpResponse response = std::move(*sent);
     if (response.code != 200 && response.code != 201) return api_error("PATCH", path, response);
