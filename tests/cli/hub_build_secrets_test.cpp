@@ -200,6 +200,16 @@ metadata:
   namespace: apps
 stringData:
   admin-password: hunter2
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: mixed, namespace: apps}
+stringData:
+  password: ${secret:postgresql/password}
+  user: app-literal
+data:
+  password: Zm9v
+  ca: Y2EtbGl0ZXJhbA==
 )");
   auto refused = hub.build(hub.stack, hub.ws.dir / "a.sdb", 1);
   CHECK(refused.exit_code != 0);
@@ -220,6 +230,25 @@ stringData:
   CHECK(literal.sealed().empty());
   CHECK_THAT(literal.json(), Catch::Contains("hunter2"));
   CHECK_FALSE(record_named(records, "Secret", "postgresql").sealed().empty());
+  // The literal values of a Secret with references are sealed along with them: a data value
+  // as the bytes it encodes, and stringData winning a key both name, as in Kubernetes.
+  const auto& mixed = record_named(records, "Secret", "mixed");
+  CHECK(mixed.json().find("app-literal") == std::string::npos);
+  CHECK(mixed.json().find("Y2EtbGl0ZXJhbA==") == std::string::npos);
+  const auto key = hub.epoch_key();
+  auto opened = sealed::open_record(
+      mixed, key.key, sealed::place_of(manifest_of(hub.ws.dir / "b.sdb", hub.ws.trust)));
+  REQUIRE(opened);
+  auto spliced = sealed::splice(mixed.json(), *opened);
+  REQUIRE(spliced);
+  const auto data = nlohmann::json::parse(*spliced)["data"];
+  CHECK(data == nlohmann::json{{"ca", "Y2EtbGl0ZXJhbA=="},
+                               {"password", base64(kPassword)},
+                               {"user", base64("app-literal")}});
+  CHECK_THAT(refused.err,
+             Catch::Contains("base/literal.yaml:14: Secret mixed: stringData.user") &&
+                 Catch::Contains("base/literal.yaml:16: Secret mixed: data.password") &&
+                 Catch::Contains("base/literal.yaml:17: Secret mixed: data.ca"));
   CHECK_THAT(allowed.err, Catch::Contains("1 Secret(s) go into the bundle with their values in "
                                           "plaintext"));
 }
