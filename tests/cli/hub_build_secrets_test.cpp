@@ -314,6 +314,19 @@ TEST_CASE(
   CHECK(r.err.find("postgresql/token") == std::string::npos);
   check_nowhere("stderr", r.err);
   CHECK_FALSE(std::filesystem::exists(hub.ws.dir / "m.sdb"));
+
+  // A long list is cut, saying how much was left out.
+  std::string many =
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: many, namespace: a}\n"
+      "stringData:\n";
+  for (int i = 0; i < 25; i++) {
+    many += "  k" + std::to_string(i) + ": ${secret:many/k" + std::to_string(i) + "}\n";
+  }
+  write_manifest(hub.stack + "/base/many.yaml", many);
+  auto cut = hub.build(hub.stack, hub.ws.dir / "m.sdb", 1);
+  CHECK(cut.exit_code != 0);
+  CHECK_THAT(cut.err, Catch::Contains("27 secret reference(s) have no value") &&
+                          Catch::Contains("\n  and 7 more"));
 }
 
 TEST_CASE(
