@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -131,6 +132,11 @@ Status BuildSecrets::open_store(const std::string& first_ref) {
   }
   if (options_.db_path.empty()) {
     return make_error(Errc::usage, "give the hub database with --db" + why);
+  }
+  // Opening would make an empty one, and every reference would then look unset.
+  if (std::error_code ec; !std::filesystem::exists(options_.db_path, ec)) {
+    return make_error(Errc::not_found, "no hub database " + options_.db_path +
+                                           " (sovdev-hub secret set --db makes it)");
   }
   SOVDEV_ASSIGN(const std::string key_path, store_key_path(options_.store_key));
   SOVDEV_ASSIGN(StoreKey key, load_store_key(key_path));

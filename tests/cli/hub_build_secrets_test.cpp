@@ -289,6 +289,12 @@ stringData:
   CHECK(no_env.exit_code != 0);
   CHECK_THAT(no_env.err, Catch::Contains("--secrets-env") && Catch::Contains("b.yaml:5"));
 
+  auto no_db = hub.ws.build(plain, hub.ws.dir / "q.sdb", 2,
+                            {"--secrets-env", "edge", "--db", hub.ws.dir / "none.db"});
+  CHECK(no_db.exit_code != 0);
+  CHECK_THAT(no_db.err, Catch::Contains("no hub database"));
+  CHECK_FALSE(std::filesystem::exists(hub.ws.dir / "none.db"));
+
   hub.enroll("site-1");
   hub.set_values();
   auto sealed_plain = hub.build(plain, hub.ws.dir / "q.sdb", 2, {"--secrets-env", "edge"});
