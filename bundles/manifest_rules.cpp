@@ -7,6 +7,9 @@
 namespace sovdev {
 namespace {
 
+// seal::kKeyIdSize; bundles/seal.hpp is not needed for a length.
+constexpr size_t kKeyIdSize = 32;
+
 bool valid_stack_name(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -16,6 +19,27 @@ bool valid_stack_name(std::string_view s) {
 
 Error invalid(const std::string& what) {
   return make_error(Errc::invalid, "malformed manifest: " + what);
+}
+
+// Sealed records name an epoch key: the manifest says which (channel, epoch, key id), so an
+// agent knows what to ask for and refuses any other key. Nothing sealed, nothing named.
+Status check_secrets_shape(const pb::BundleManifest& m) {
+  if (m.sealed_objects() == 0) {
+    if (!m.secrets_channel().empty() || m.secrets_epoch() != 0 || !m.secrets_key_id().empty()) {
+      return invalid("names a secrets epoch but seals no object");
+    }
+    return {};
+  }
+  if (m.sealed_objects() > m.resource_count()) {
+    return invalid("seals " + std::to_string(m.sealed_objects()) + " objects of " +
+                   std::to_string(m.resource_count()));
+  }
+  if (!valid_stack_name(m.secrets_channel())) {
+    return invalid("bad secrets channel name '" + m.secrets_channel() + "'");
+  }
+  if (m.secrets_epoch() == 0) return invalid("seals objects under no epoch (epoch 0)");
+  if (m.secrets_key_id().size() != kKeyIdSize) return invalid("secrets key id is not 32 bytes");
+  return {};
 }
 
 }  // namespace
@@ -54,7 +78,7 @@ Status check_manifest_shape(const pb::BundleManifest& m) {
   if (m.max_record_size() > kMaxRecordSize) {
     return invalid("declares a record of " + std::to_string(m.max_record_size()) + " bytes");
   }
-  return {};
+  return check_secrets_shape(m);
 }
 
 std::string describe(const pb::BundleManifest& m) {

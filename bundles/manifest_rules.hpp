@@ -22,7 +22,9 @@ inline constexpr uint32_t kMaxWindowLog = 22;
 // etcd stores objects up to ~1.5 MiB; a record above this cannot be a valid object.
 inline constexpr uint64_t kMaxRecordSize = 2 * 1024 * 1024;
 
-// Internal consistency: sizes, chunk count, hash lengths, names. Needs no trust decision.
+// Internal consistency: sizes, chunk count, hash lengths, names, and the secrets fields (sealed
+// objects need a channel, an epoch above 0 and a 32-byte key id; none, all three empty). Needs
+// no trust decision.
 Status check_manifest_shape(const pb::BundleManifest& manifest);
 
 std::string describe(const pb::BundleManifest& manifest);  // "sovdev@12 (edge, arm64)"

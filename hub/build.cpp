@@ -27,10 +27,12 @@ struct Sources {
   uint64_t bytes = 0;
 };
 
-Expected<Sources> read_sources(const BuildRequest& req, std::vector<std::string>& used) {
+Expected<Sources> read_sources(const BuildRequest& req, std::vector<std::string>& used,
+                               secrets::BuildSecrets& secrets) {
   Sources sources;
   auto each = [&](SourceFile&& file, uint64_t total) -> Status {
     SOVDEV_ASSIGN(auto objects, yaml::parse_manifests(file.shown, file.text));
+    SOVDEV_TRY(secrets.add_file(file.shown, file.text, objects));
     for (auto& o : objects) sources.objects.push_back(std::move(o));
     sources.files++;
     sources.bytes += file.text.size();
@@ -88,8 +90,12 @@ Status for_each_source(const BuildRequest& req, std::vector<std::string>& used,
 Expected<BuildResult> build_bundle(const BuildRequest& req) {
   if (req.keys.empty()) return make_error(Errc::usage, "no targets key to sign with");
   std::vector<std::string> used;
-  SOVDEV_ASSIGN(Sources sources, read_sources(req, used));
+  secrets::BuildSecrets secrets(req.secrets);
+  SOVDEV_ASSIGN(Sources sources, read_sources(req, used, secrets));
   SOVDEV_ASSIGN(auto ordered, yaml::order_objects(std::move(sources.objects)));
+  // Before anything is written: every refusal (literal values, missing values, no agents)
+  // comes out before a temporary file exists.
+  SOVDEV_TRY(secrets.prepare(req.info.stack, req.info.version, req.info.channel));
 
   // The header needs the manifest, which needs the payload's hashes: compress to a temporary
   // file first, then write header, manifest and payload into the final file. The temporary
@@ -109,7 +115,9 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
   uint64_t last_report = 0;
   for (auto& o : ordered) {
     uncompressed_done += o.json.size();
-    SOVDEV_TRY(writer.add(to_record(std::move(o))));
+    pb::ResourceRecord record = to_record(std::move(o));
+    SOVDEV_TRY(secrets.seal(record));
+    SOVDEV_TRY(writer.add(record));
     if (req.progress && uncompressed_done - last_report >= (4u << 20)) {
       last_report = uncompressed_done;
       req.progress({"compressing", uncompressed_done, uncompressed_total});
@@ -120,6 +128,13 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
 
   BuildResult result;
   result.manifest = make_manifest(req.info, summary, req.options);
+  result.secrets = secrets.summary();
+  if (result.secrets.sealed > 0) {
+    result.manifest.set_secrets_channel(result.secrets.channel);
+    result.manifest.set_secrets_epoch(result.secrets.epoch);
+    result.manifest.set_secrets_key_id(result.secrets.key_id);
+    result.manifest.set_sealed_objects(result.secrets.sealed);
+  }
   SOVDEV_TRY(check_manifest_shape(result.manifest));
   SignedManifest signed_manifest = sign_manifest(result.manifest, req.keys);
   const std::string& envelope = signed_manifest.envelope;

@@ -11,6 +11,7 @@
 #include "bundles/sign_objects.hpp"
 #include "common/error.hpp"
 #include "hub/render.hpp"
+#include "hub/secrets/build_secrets.hpp"
 
 namespace sovdev::hub {
 
@@ -28,6 +29,9 @@ struct BuildRequest {
   PayloadWriter::Options options;
   std::vector<SecretKey> keys;
   std::function<void(const BuildProgress&)> progress;  // optional
+  // Where `${secret:NAME/KEY}` references take their values, and whether literal Secret
+  // values are allowed (hub/secrets/build_secrets.hpp).
+  secrets::BuildSecretsOptions secrets;
 };
 
 struct BuildResult {
@@ -37,6 +41,7 @@ struct BuildResult {
   size_t files = 0;
   uint64_t input_bytes = 0;
   std::vector<std::string> unused_values;  // of the environment's values file: likely typos
+  secrets::SealSummary secrets;            // what was sealed, and warnings for stderr
 };
 
 Expected<BuildResult> build_bundle(const BuildRequest& request);

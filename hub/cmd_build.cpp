@@ -29,6 +29,8 @@ struct BuildOptions {
   std::string env;
   std::string revision;
   std::string trust;
+  std::string db, store_key, secrets_env;
+  bool allow_plaintext = false;
   int level = 19;
   uint32_t chunk_size = kDefaultChunkSize;
   bool quiet = false;
@@ -67,6 +69,11 @@ Status build(BuildOptions o) {
     if (o.channel.empty()) o.channel = o.env;
     if (o.stack.empty()) o.stack = stack_name_of(o.dir);
     if (o.arch.empty()) o.arch = env->arch;
+    if (!o.secrets_env.empty()) {
+      return make_error(Errc::usage,
+                        "--secrets-env is for a plain folder: a stack folder's "
+                        "secret values are those of its --env");
+    }
   }
   for (const auto& [value, flag] : {std::pair{&o.stack, "--stack"}, {&o.channel, "--channel"}}) {
     if (value->empty()) return make_error(Errc::usage, std::string(flag) + " is required");
@@ -94,6 +101,12 @@ Status build(BuildOptions o) {
     SOVDEV_ASSIGN(req.keys, load_role_keys(o.keys, trust, TrustRole::targets, "build"));
   }
   req.progress = progress_printer(o.quiet);
+  req.secrets = {env ? o.env : o.secrets_env,
+                 env ? "--env" : "--secrets-env",
+                 env.has_value(),
+                 o.allow_plaintext,
+                 o.db,
+                 o.store_key};
   SOVDEV_ASSIGN(BuildResult r, build_bundle(req));
   FILE* summary = summary_stream(o.out);
   std::fprintf(summary, "built %s: %u objects from %zu files\n", describe(r.manifest).c_str(),
@@ -102,7 +115,14 @@ Status build(BuildOptions o) {
                human_bytes(r.input_bytes).c_str(), human_bytes(r.manifest.payload_size()).c_str(),
                r.manifest.chunk_sha256_size(), o.out == "-" ? "(stdout)" : o.out.c_str(),
                human_bytes(r.file_size).c_str());
+  if (r.secrets.sealed > 0) {
+    std::fprintf(summary, "  sealed %u Secret(s) for channel %s, epoch %llu\n", r.secrets.sealed,
+                 r.secrets.channel.c_str(), static_cast<unsigned long long>(r.secrets.epoch));
+  }
   std::fprintf(summary, "  digest %s\n", to_hex(r.digest).c_str());
+  for (const auto& warning : r.secrets.warnings) {
+    std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
   for (const auto& name : r.unused_values) {
     std::fprintf(stderr, "warning: %s: value %s is used by no manifest\n", env->file.c_str(),
                  name.c_str());
@@ -154,6 +174,18 @@ void add_build(CLI::App& app, cli::Commands& commands) {
   cmd->add_option("--chunk-size", o->chunk_size, "Chunk size in bytes")
       ->capture_default_str()
       ->check(CLI::Range(kMinChunkSize, kMaxChunkSize));
+  cmd->add_option("--secrets-env", o->secrets_env,
+                  "A plain folder whose Secrets name ${secret:NAME/KEY}: the environment whose "
+                  "values they take (a stack folder uses --env)");
+  cmd->add_option("--db", o->db,
+                  "Hub database holding the secret values and the channel's epoch keys (needed "
+                  "only when the sources name ${secret:NAME/KEY})");
+  cmd->add_option("--store-key", o->store_key,
+                  "Secret-store key file (0600; default $CREDENTIALS_DIRECTORY/secret-store.key "
+                  "under systemd); needed only when the sources name secrets");
+  cmd->add_flag("--allow-plaintext-secrets", o->allow_plaintext,
+                "Let a stack folder's Secrets hold literal values (they go into the bundle "
+                "readable by anyone who gets it, or sealed along with a Secret's references)");
   cmd->add_flag("--quiet", o->quiet, "No progress line");
   commands.push_back({cmd, [o] { return build(*o); }});
 }

@@ -32,22 +32,45 @@ json signatures_json(const pb::Signed& env) {
 json manifest_json(const pb::BundleManifest& m, const std::string& digest) {
   json arch = json::array();
   for (const auto& a : m.arch()) arch.push_back(a);
-  return json{{"type", "bundle"},
-              {"stack", m.stack()},
-              {"channel", m.channel()},
-              {"version", m.version()},
-              {"arch", arch},
-              {"environment", m.environment()},
-              {"source_revision", m.source_revision()},
-              {"created_at", utc_time(m.created_at())},
-              {"digest", to_hex(digest)},
-              {"resources", m.resource_count()},
-              {"payload_size", m.payload_size()},
-              {"uncompressed_size", m.uncompressed_size()},
-              {"chunk_size", m.chunk_size()},
-              {"chunks", m.chunk_sha256_size()},
-              {"payload_sha256", to_hex(m.payload_sha256())},
-              {"window_log", m.window_log()}};
+  json out{{"type", "bundle"},
+           {"stack", m.stack()},
+           {"channel", m.channel()},
+           {"version", m.version()},
+           {"arch", arch},
+           {"environment", m.environment()},
+           {"source_revision", m.source_revision()},
+           {"created_at", utc_time(m.created_at())},
+           {"digest", to_hex(digest)},
+           {"resources", m.resource_count()},
+           {"payload_size", m.payload_size()},
+           {"uncompressed_size", m.uncompressed_size()},
+           {"chunk_size", m.chunk_size()},
+           {"chunks", m.chunk_sha256_size()},
+           {"payload_sha256", to_hex(m.payload_sha256())},
+           {"window_log", m.window_log()}};
+  if (m.sealed_objects() > 0) {
+    out["secrets_channel"] = m.secrets_channel();
+    out["secrets_epoch"] = m.secrets_epoch();
+    out["secrets_key_id"] = to_hex(m.secrets_key_id());
+    out["sealed_objects"] = m.sealed_objects();
+  }
+  return out;
+}
+
+// A sealed Secret shows the names of its keys; its ciphertext is only counted.
+json object_json(const pb::ResourceRecord& r) {
+  json out{{"apiVersion", r.api_version()}, {"kind", r.kind()},
+           {"namespace", r.namespace_()},   {"name", r.name()},
+           {"bytes", r.json().size()},      {"source", r.source()}};
+  if (r.sealed().empty()) return out;
+  json keys = json::array();
+  const json object = json::parse(r.json(), nullptr, false);
+  if (object.is_object() && object.contains("data") && object["data"].is_object()) {
+    for (const auto& [key, value] : object["data"].items()) keys.push_back(key);
+  }
+  out["sealed_keys"] = std::move(keys);
+  out["sealed_bytes"] = r.sealed().size();
+  return out;
 }
 
 Expected<json> inspect_bundle(const InspectOptions& o) {
@@ -79,12 +102,7 @@ Expected<json> inspect_bundle(const InspectOptions& o) {
   json objects = json::array();
   SOVDEV_ASSIGN(auto verifier,
                 PayloadVerifier::create(manifest, [&](pb::ResourceRecord& r) -> Status {
-                  objects.push_back({{"apiVersion", r.api_version()},
-                                     {"kind", r.kind()},
-                                     {"namespace", r.namespace_()},
-                                     {"name", r.name()},
-                                     {"bytes", r.json().size()},
-                                     {"source", r.source()}});
+                  objects.push_back(object_json(r));
                   return {};
                 }));
   for (uint32_t i = 0; i < chunk_count(manifest); i++) {
@@ -161,9 +179,16 @@ void print_human(const json& j) {
       std::printf("objects (%zu, in apply order):\n", value.size());
       for (const auto& o : value) {
         const std::string ns = o["namespace"].get<std::string>();
-        std::printf("  %-40s %-28s %s%s\n", o["apiVersion"].get<std::string>().c_str(),
+        std::string sealed;
+        if (o.contains("sealed_keys")) {
+          for (const auto& k : o["sealed_keys"]) {
+            sealed += (sealed.empty() ? "  (sealed: " : ", ") + k.get<std::string>();
+          }
+          sealed += sealed.empty() ? "  (sealed)" : ")";
+        }
+        std::printf("  %-40s %-28s %s%s%s\n", o["apiVersion"].get<std::string>().c_str(),
                     o["kind"].get<std::string>().c_str(), ns.empty() ? "" : (ns + "/").c_str(),
-                    o["name"].get<std::string>().c_str());
+                    o["name"].get<std::string>().c_str(), sealed.c_str());
       }
     } else if (value.is_string()) {
       std::printf("%-20s %s\n", key.c_str(), value.get<std::string>().c_str());

@@ -1,11 +1,13 @@
 // render: a stack folder as one environment gets it, for review, diffs between environments,
-// or applying by hand. The same rendering `build` packs into a bundle.
+// or applying by hand. The same rendering `build` packs into a bundle, except that a secret
+// reference shows as `<sealed>`: render needs neither hub.db nor the store key.
 #include <cstdio>
 #include <filesystem>
 
 #include "bundles/yaml/objects.hpp"
 #include "hub/build.hpp"
 #include "hub/commands.hpp"
+#include "hub/secrets/refs.hpp"
 #include "platform/fs/files.hpp"
 
 namespace sovdev::hub {
@@ -34,6 +36,11 @@ Status render(const RenderOptions& o) {
     // Parsed as the build would, so what renders here also builds.
     SOVDEV_ASSIGN(auto parsed, yaml::parse_manifests(file.shown, file.text));
     objects += parsed.size();
+    if (secrets::has_ref(file.text)) {
+      // Out of place or malformed references are refused here as the build refuses them.
+      SOVDEV_TRY(secrets::scan_file(file.shown, file.text));
+      file.text = secrets::mask_refs(file.text);
+    }
     files++;
     if (to_stdout) {
       std::printf("---\n# Source: %s\n%s%s", file.shown.c_str(), file.text.c_str(),

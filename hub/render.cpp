@@ -195,6 +195,11 @@ Expected<std::string> render_at(std::string_view shown, std::string_view text, c
       return fail("'${' without a closing '}' on the same line (write $${ for a literal ${)");
     }
     const std::string_view inner = text.substr(i + 2, close - i - 2);
+    if (inner.starts_with("secret:")) {  // a secret reference: the build resolves and seals it
+      out.append(text.substr(i, close + 1 - i));
+      i = close;
+      continue;
+    }
     const size_t sep = inner.find(":-");
     const std::string_view name = inner.substr(0, sep);
     if (name.empty() || !is_name_start(name.front()) ||

@@ -35,6 +35,8 @@ bool is_excluded(const StackEnv& env, std::string_view relative_path);
 
 // Replaces `${NAME}` by the environment's value and `${NAME:-default}` by the value or the
 // default; `$${` stays a literal `${`; any other `$` is left alone (shell scripts keep `$VAR`).
+// A secret reference `${secret:NAME/KEY}` passes through untouched: the build resolves it
+// (hub/secrets/refs.hpp).
 // A value may itself name values (`HOST = "auth.${BASE_DOMAIN}"`), rendered the same way up to a
 // few levels deep (a cycle is an error). An undefined name without a default is an error naming
 // `shown:line`. `used` collects the names that were looked up, those named by values included.
