@@ -37,17 +37,20 @@ Status keygen(const KeygenOptions& o) {
     state = config.state_dir;
     name = config.agent_id;
   }
+  // The hub knows the agent by its agent_id; without a config the command names it by role.
+  const std::string agent_id = name.empty() ? "AGENT_ID" : name;
   if (name.empty()) name = host_name();
   // A name the key file cannot hold (a host name over 64 characters) is only a label.
   if (!valid_key_name(name)) name = "sovdev-agent";
   const std::string key_path = agent_key_path(state);
   std::error_code ec;
-  if (std::filesystem::exists(key_path, ec) && !o.force) {
+  const bool replacing = std::filesystem::exists(key_path, ec);
+  if (replacing && !o.force) {
     return make_error(Errc::conflict,
                       "this agent has a key already (" + key_path +
                           "); --force replaces it, and then the hub can no longer send it keys "
                           "until `sovdev-hub agents rotate " +
-                          name + " --pub agent.pub` is run there with the new " +
+                          agent_id + " --pub agent.pub` is run there with the new " +
                           agent_public_path(state) +
                           " (versions built before that stay unreadable to this agent)");
   }
@@ -60,6 +63,12 @@ Status keygen(const KeygenOptions& o) {
   auto written = fs::write_file_atomic(key_path, secret, 0600);
   sodium_memzero(secret.data(), secret.size());
   SOVDEV_TRY(written);
+  if (replacing) {
+    std::fprintf(stderr,
+                 "replaced the agent's key: run `sovdev-hub agents rotate %s --pub agent.pub` on "
+                 "the hub with the new %s\n",
+                 agent_id.c_str(), agent_public_path(state).c_str());
+  }
   std::fputs(public_line.c_str(), stdout);
   if (public_line.empty() || public_line.back() != '\n') std::fputc('\n', stdout);
   return {};

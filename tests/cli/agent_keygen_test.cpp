@@ -81,6 +81,7 @@ TEST_CASE("agent keygen refuses to replace a key unless --force, and says what r
   CHECK(read_text(state + "/agent.key") != first);
   CHECK(mode_of(state + "/agent.key") == 0600);
   CHECK(forced.out == read_text(state + "/agent.pub"));
+  CHECK_THAT(forced.err, Catch::Contains("sovdev-hub agents rotate AGENT_ID --pub agent.pub"));
 }
 
 TEST_CASE("agent keygen --help says where the key goes; without a folder it says what it needs",
