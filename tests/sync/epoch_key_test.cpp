@@ -66,7 +66,8 @@ struct SecretsFleet {
 
   // A bundle of three ConfigMaps whose manifest names sealed secrets of channel edge, signed
   // with the targets key like `build` signs; published into hub.db. Returns the file.
-  std::string publish_secret_bundle(uint64_t version, const std::string& named_key_id) const {
+  std::string publish_secret_bundle(uint64_t version, const std::string& named_key_id,
+                                    uint64_t named_epoch = 0) const {
     PayloadWriter::Options options;
     std::string payload;
     auto writer = PayloadWriter::create(options, [&](std::string_view b) -> Status {
@@ -88,7 +89,7 @@ struct SecretsFleet {
     BundleInfo info{"kp", "edge", version, {"amd64", "arm64"}, "", "", 0};
     pb::BundleManifest m = make_manifest(info, *summary, options);
     m.set_secrets_channel("edge");
-    m.set_secrets_epoch(epoch);
+    m.set_secrets_epoch(named_epoch != 0 ? named_epoch : epoch);
     m.set_secrets_key_id(named_key_id);
     auto targets = hub::load_secret_key(fleet.ws.key("pub1"));
     REQUIRE(targets);
@@ -161,6 +162,19 @@ TEST_CASE(
       Catch::Contains("agent agent-b has no key for channel edge epoch " + std::to_string(s.epoch) +
                       ": run sovdev-hub agents add agent-b --pub agent.pub --channel edge"));
   CHECK_FALSE(s.cached("agent-b"));
+}
+
+TEST_CASE("an enrolled agent asking for an epoch it holds no grant for is told to rotate its key",
+          "[sync][secrets]") {
+  SecretsFleet s;
+  s.publish_secret_bundle(1, s.key_id, s.epoch + 1);
+  auto hub = s.fleet.serve("serve.log");
+  auto synced = s.fleet.sync_once("agent-a", 60);
+  INFO(synced.out << synced.err << read_text(s.fleet.ws.dir / "serve.log"));
+  REQUIRE(synced.exit_code == 0);
+  CHECK_THAT(synced.err, Catch::Contains("agent agent-a has no key for channel edge epoch " +
+                                         std::to_string(s.epoch + 1) +
+                                         ": run sovdev-hub agents rotate agent-a --pub agent.pub"));
 }
 
 TEST_CASE("a grant that opens but is another key than the manifest names is ignored, not cached",
