@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   add_check_config(*app, commands);
   add_apply(*app, commands);
   add_retry(*app, commands);
+  add_keygen(*app, commands);
   return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 

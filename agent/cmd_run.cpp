@@ -14,6 +14,7 @@
 #include "agent/commands.hpp"
 #include "agent/config.hpp"
 #include "agent/daemon.hpp"
+#include "agent/secret_keys.hpp"
 #include "agent/trust_pin.hpp"
 #include "bundles/messages.hpp"
 #include "bundles/trust.hpp"
@@ -188,7 +189,15 @@ Status run(const RunOptions& o) {
     spdlog::warn("broker not reachable yet: {}", connected.error().message);
     if (o.once) return std::move(connected).error().context("sync");
   }
-  const DaemonSettings settings = daemon_settings(config);
+  // The X25519 key that opens the sealed epoch keys of bundles with secrets. A key file others
+  // may read is not used (and said so) rather than stopping the site's sync: bundles without
+  // secrets go on, those with secrets stop with that reason.
+  DaemonSettings settings = daemon_settings(config);
+  if (auto loaded = shared_agent_key(config.state_dir); !loaded) {
+    spdlog::error("{}; bundles with sealed secrets cannot be applied", loaded.error().message);
+  } else {
+    settings.agent_key = std::move(*loaded);
+  }
   Daemon daemon(db, trust, *client, *target, settings);
   // A daemon keeps running through what its steps cannot do (a full disk): it reports it and
   // tries again; only `sync --once` stops at the first error.

@@ -28,6 +28,8 @@ constexpr int64_t kLossCheckMs = 10000;
 Daemon::Daemon(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
                target::Target& target, DaemonSettings settings)
     : db_(db), trust_(trust), client_(client), target_(target), settings_(std::move(settings)) {
+  // One key for both uses: the fetch checks a grant opens with it, the apply opens with it.
+  settings_.fetch.agent_key = settings_.agent_key.get();
   status_.set_schema(1);
   status_.set_agent_id(settings_.fetch.agent_id);
   status_.set_channel(settings_.channels.empty() ? "" : settings_.channels.front());

@@ -220,10 +220,8 @@ Status BundleFetch::start(int64_t now_ms) {
     envelope_ = cached->envelope;
     std::string digest;
     SOVDEV_ASSIGN(manifest_, trust_.verify_manifest(envelope_, &digest));
-    if (cached->state == store::BundleState::verified) {
-      phase_ = Phase::done;
-      return {};
-    }
+    // Verified already: the daemon asks again for a bundle whose epoch key it lacked.
+    if (cached->state == store::BundleState::verified) return payload_verified(now_ms);
     // What a power cut interrupted may hold rows whose bytes never reached the disk.
     SOVDEV_ASSIGN(const uint32_t damaged,
                   cache.drop_damaged(goal_.digest, [this](uint32_t index, std::string_view data) {
@@ -261,6 +259,7 @@ Status BundleFetch::request_manifest(int64_t now_ms) {
 Status BundleFetch::on_response(const pb::FetchResponse& resp, int64_t now_ms) {
   if (phase_ == Phase::done || phase_ == Phase::failed) return {};
   counters_.bytes_received += resp.ByteSizeLong();
+  if (phase_ == Phase::epoch_key) return on_epoch_key(resp, now_ms);
   attempts_ = 0;
   // Only chunks join a batch: anything else changes the phase, so what came before is
   // committed first.
@@ -356,7 +355,7 @@ Status BundleFetch::begin_chunks(int64_t now_ms) {
   SOVDEV_ASSIGN(missing_, cache.missing_chunks(goal_.digest));
   total_chunks_ = chunk_count(manifest_);
   in_flight_.clear();
-  if (missing_.empty()) return finish_full();
+  if (missing_.empty()) return finish_full(now_ms);
   return fill_window(now_ms);
 }
 
@@ -463,12 +462,12 @@ Status BundleFetch::flush(int64_t now_ms) {
   uncommitted_.clear();
   if (phase_ != Phase::chunks && phase_ != Phase::delta_chunks) return {};
   if (missing_.empty() && in_flight_.empty()) {
-    return phase_ == Phase::delta_chunks ? finish_delta() : finish_full();
+    return phase_ == Phase::delta_chunks ? finish_delta(now_ms) : finish_full(now_ms);
   }
   return fill_window(now_ms);
 }
 
-Status BundleFetch::finish_full() {
+Status BundleFetch::finish_full(int64_t now_ms) {
   // Every chunk was checked against its signed hash before it was committed, so the payload is
   // the publisher's. Whether it decodes into valid objects is checked by the apply, which
   // decodes (and hashes) it anyway: a second full pass here only delayed the apply. A payload
@@ -482,14 +481,13 @@ Status BundleFetch::finish_full() {
                     std::chrono::steady_clock::now() - flush_start)
                     .count();
   SOVDEV_TRY(cache.set_state(goal_.digest, store::BundleState::verified));
-  phase_ = Phase::done;
-  stop_listening();
-  return {};
+  return payload_verified(now_ms);
 }
 
 Status BundleFetch::on_tick(int64_t now_ms) {
   SOVDEV_TRY(flush(now_ms));
   if (phase_ == Phase::done || phase_ == Phase::failed) return {};
+  if (phase_ == Phase::epoch_key) return epoch_key_timeout(now_ms);
   const int64_t timeout = settings_.request_timeout_ms;
   if (phase_ == Phase::manifest) {
     if (now_ms - waiting_since_ < timeout || now_ms < not_before_) return {};
@@ -545,6 +543,7 @@ Status BundleFetch::on_reconnect(int64_t now_ms) {
   seen_ = 0;
   if (phase_ == Phase::manifest) return request_manifest(now_ms);
   if (phase_ == Phase::delta_offer) return begin_chunks(now_ms);
+  if (phase_ == Phase::epoch_key) return request_epoch_key(now_ms);
   for (const auto& [index, when] : in_flight_) {
     missing_.insert(std::lower_bound(missing_.begin(), missing_.end(), index), index);
   }

@@ -1,6 +1,10 @@
 // One bundle's transfer from the hub: manifest, then a delta or the chunks it lacks, with at
 // most `window` chunks in flight; each chunk verified and committed before more are asked for.
 // Everything it has learnt is in SQLite, so a fresh BundleFetch after a crash resumes.
+// A bundle with sealed secrets (manifest secrets_epoch > 0) also needs the channel's epoch
+// key sealed to this agent: once the payload is verified (or found verified in the cache) the
+// fetch asks the hub for it unless agent.db holds it, and keeps only a key that opens with the
+// agent's key and is the one the manifest names.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +16,7 @@
 #include <vector>
 
 #include "bundles/manifest_rules.hpp"
+#include "bundles/seal.hpp"
 #include "bundles/trust.hpp"
 #include "platform/mqtt/client.hpp"
 #include "platform/store/agent_cache.hpp"
@@ -32,6 +37,12 @@ struct FetchSettings {
   // The folder of the cache (agent.db and its payloads): its free space is checked before a
   // payload is fetched into it. Empty: not checked (a cache in memory).
   std::string state_dir;
+  // The agent's X25519 key (agent/secret_keys.hpp), or null when it has none: then no epoch
+  // key is asked for, as none could be opened.
+  const seal::AgentKey* agent_key = nullptr;
+  // Requests for an epoch key before the fetch ends without it (each after request_timeout,
+  // with the usual backoff).
+  uint32_t epoch_key_attempts = 3;
 };
 
 struct FetchCounters {
@@ -54,7 +65,8 @@ struct FetchGoal {
 
 class BundleFetch {
  public:
-  enum class Phase { manifest, delta_offer, delta_chunks, chunks, done, failed };
+  // epoch_key: the payload is whole and verified, the epoch key its manifest names is asked for.
+  enum class Phase { manifest, delta_offer, delta_chunks, chunks, epoch_key, done, failed };
 
   BundleFetch(store::Database& db, const TrustPolicy& trust, mqtt::Client& client,
               const FetchSettings& settings, FetchCounters& counters, FetchGoal goal);
@@ -87,6 +99,10 @@ class BundleFetch {
   bool used_delta() const { return used_delta_; }
   // How long marking a full payload complete took: its flush to disk, for the log.
   int64_t durable_ms() const { return durable_ms_; }
+  // Why the fetch ended done without the epoch key the manifest names: the hub's refusal (it
+  // names the `sovdev-hub agents` command that grants one), or no usable answer in
+  // epoch_key_attempts requests. Empty when the key is held or none is needed.
+  const std::string& epoch_key_refusal() const { return epoch_key_refusal_; }
 
  private:
   Status request_manifest(int64_t now_ms);
@@ -115,8 +131,15 @@ class BundleFetch {
   void follow(const pb::FetchResponse& response);
   Status begin_chunks(int64_t now_ms);
   Status fill_window(int64_t now_ms);
-  Status finish_full();
-  Status finish_delta();
+  Status finish_full(int64_t now_ms);
+  Status finish_delta(int64_t now_ms);
+  // The payload is whole and verified: done, or first the epoch key (fetch_epoch_key.cpp).
+  Status payload_verified(int64_t now_ms);
+  Status request_epoch_key(int64_t now_ms);
+  Status on_epoch_key(const pb::FetchResponse& response, int64_t now_ms);
+  Status epoch_key_timeout(int64_t now_ms);
+  // Ends the fetch done without the key, keeping why for the daemon (logged once).
+  void without_epoch_key(std::string why);
   Status send(pb::FetchRequest request, int64_t now_ms);
   Status fail(Error error);
   // Fails with "disk full: needs X, has Y" (Errc::io) when the cache's folder has less room
@@ -167,6 +190,11 @@ class BundleFetch {
   // (0 = not waiting for that).
   int64_t delta_wait_started_ = 0;
   int64_t delta_ask_at_ = 0;
+
+  uint64_t first_epoch_request_ = 0;  // request ids from here on asked for the epoch key
+  uint32_t epoch_requests_ = 0;
+  uint64_t ignored_before_epoch_ = 0;  // counters_.ignored_responses when the key was asked for
+  std::string epoch_key_refusal_;
 };
 
 // Removes delta files (`<digest hex>.delta` and its `.manifest`) in `work_dir` that no partial

@@ -82,7 +82,7 @@ Status BundleFetch::on_delta_offer(const pb::FetchResponse& resp, int64_t now_ms
     used_delta_ = true;
     phase_ = Phase::delta_chunks;
     SOVDEV_TRY(fs::write_file_atomic(delta_file_, data, 0600));
-    return finish_delta();
+    return finish_delta(now_ms);
   }
   // Saved so that a restart goes on with this delta rather than the whole payload.
   SOVDEV_TRY(fs::write_file_atomic(delta_file_ + ".manifest", envelope->SerializeAsString(), 0600));
@@ -99,7 +99,7 @@ Status BundleFetch::begin_delta(int64_t now_ms) {
   listen(delta_.delta_sha256());
   total_chunks_ = static_cast<uint32_t>(delta_.chunk_sha256_size());
   in_flight_.clear();
-  if (missing_.empty()) return finish_delta();
+  if (missing_.empty()) return finish_delta(now_ms);
   return fill_window(now_ms);
 }
 
@@ -168,21 +168,19 @@ Expected<bool> BundleFetch::resume_delta(int64_t now_ms) {
   return true;
 }
 
-Status BundleFetch::finish_delta() {
+Status BundleFetch::finish_delta(int64_t now_ms) {
   store::BundleCache cache(db_);
   SOVDEV_ASSIGN(auto base, cache.find(goal_.base->digest));
-  if (!base) return begin_chunks(0);
+  if (!base) return begin_chunks(now_ms);
   auto rebuilt = rebuild_from_delta(db_, manifest_, envelope_, goal_.digest, *base, delta_,
                                     delta_file_, settings_.work_dir);
   drop_delta_files();
   if (!rebuilt) {
     spdlog::warn("delta for {}@{} failed ({}): fetching in full", goal_.stack, goal_.version,
                  rebuilt.error().message);
-    return begin_chunks(0);
+    return begin_chunks(now_ms);
   }
-  phase_ = Phase::done;
-  stop_listening();
-  return {};
+  return payload_verified(now_ms);
 }
 
 Status remove_stale_delta_files(store::Database& db, const std::string& work_dir) {

@@ -34,6 +34,13 @@ bool valid_digest(const std::string& d) {
   return d.size() == kDigestSize;
 }
 
+// What both directions check of an epoch key's name; "" when it is valid.
+std::string epoch_problem(const std::string& channel, uint64_t epoch) {
+  if (!valid_channel_name(channel)) return "epoch key of a bad channel name";
+  if (epoch == 0) return "epoch key of epoch 0";
+  return {};
+}
+
 }  // namespace
 
 bool valid_agent_id(std::string_view id) {
@@ -41,6 +48,13 @@ bool valid_agent_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.';
+  });
+}
+
+bool valid_channel_name(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
   });
 }
 
@@ -64,6 +78,16 @@ Expected<pb::FetchRequest> parse_fetch_request(std::string_view bytes) {
   if (!valid_digest(req.manifest_digest())) return bad(what, "manifest digest is not 32 bytes");
   if (!req.base_digest().empty() && !valid_digest(req.base_digest())) {
     return bad(what, "base digest is not 32 bytes");
+  }
+  if (req.has_epoch_key()) {
+    if (auto problem = epoch_problem(req.epoch_key().channel(), req.epoch_key().epoch());
+        !problem.empty()) {
+      return bad(what, problem);
+    }
+    if (req.want_manifest() || req.chunks_size() > 0 || req.delta() || !req.base_digest().empty()) {
+      return bad(what, "asks for an epoch key and more");
+    }
+    return req;
   }
   if (req.delta() && req.base_digest().empty()) return bad(what, "delta chunks without a base");
   if (static_cast<uint32_t>(req.chunks_size()) > kMaxRangesPerRequest) {
@@ -97,7 +121,19 @@ Expected<pb::FetchResponse> parse_fetch_response(std::string_view bytes) {
     case pb::FetchResponse::kError:
       if (resp.error().size() > 1024) return bad(what, "error text too long");
       break;
-    case pb::FetchResponse::BODY_NOT_SET: return bad(what, "carries nothing");
+    case pb::FetchResponse::BODY_NOT_SET:
+      if (!resp.has_epoch_key()) return bad(what, "carries nothing");
+      break;
+  }
+  if (resp.has_epoch_key()) {
+    const pb::SealedEpochKey& key = resp.epoch_key();
+    if (auto problem = epoch_problem(key.channel(), key.epoch()); !problem.empty()) {
+      return bad(what, problem);
+    }
+    if (key.sealed().size() != kSealedEpochKeyBytes) {
+      return bad(what,
+                 "sealed epoch key is not " + std::to_string(kSealedEpochKeyBytes) + " bytes");
+    }
   }
   if (resp.delta_data().size() > kMaxInlineDelta) return bad(what, "inline delta too large");
   if (resp.delta_refusal().size() > 1024) return bad(what, "delta refusal text too long");

@@ -7,6 +7,7 @@
 #include "bundles/messages.hpp"
 #include "common/text.hpp"
 #include "hub/catalog.hpp"
+#include "hub/secrets/fleet_keys.hpp"
 
 namespace sovdev::hub {
 namespace {
@@ -171,6 +172,7 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     reject("fetch on " + agent_id + "'s topic names agent " + req->agent_id());
     return {};
   }
+  if (req->has_epoch_key()) return answer_epoch_key(agent_id, message.correlation_data, *req);
   store::HubBundles bundles(db_);
   // Most requests ask for chunks alone: they need the bundle's counts, not its manifest.
   const bool needs_manifest = req->want_manifest() || req->delta() || !req->base_digest().empty();
@@ -361,6 +363,58 @@ Status Server::answer_with_delta(const std::string& agent_id, const std::string&
     resp.set_delta_refusal("no delta: " + found.refusal.message);
     if (req.delta_offer_only()) resp.set_error(resp.delta_refusal());
   }
+  return send(agent_id, correlation, resp);
+}
+
+Status Server::answer_epoch_key(const std::string& agent_id, const std::string& correlation,
+                                const pb::FetchRequest& req) {
+  const std::string& channel = req.epoch_key().channel();
+  const uint64_t epoch = req.epoch_key().epoch();
+  pb::FetchResponse resp;
+  resp.set_schema(1);
+  resp.set_request_id(req.request_id());
+  resp.set_manifest_digest(req.manifest_digest());
+  secrets::FleetKeys fleet(db_, no_store_key_);
+  auto grant = fleet.grant(channel, epoch, agent_id);
+  if (!grant) {
+    // The agent asks again after its timeout; the hub goes on serving everybody else.
+    spdlog::warn("epoch key of {} epoch {} for {}: {}", channel, epoch, agent_id,
+                 grant.error().message);
+    return {};
+  }
+  if (*grant) {
+    pb::SealedEpochKey* key = resp.mutable_epoch_key();
+    key->set_channel(channel);
+    key->set_epoch(epoch);
+    key->set_sealed(std::move(**grant));
+    stats_.epoch_keys_sent++;
+    return send(agent_id, correlation, resp);
+  }
+  // Which command grants it depends on whether the agent is enrolled (another read, only for
+  // the refused).
+  std::string enrolled_in;
+  auto get = db_.prepare("SELECT channel FROM enrolled_agents WHERE agent_id = ?");
+  if (get && get->bind(1, agent_id)) {
+    if (auto found = get->step(); found && *found) enrolled_in = get->text(0);
+  }
+  const std::string head = "agent " + agent_id + " has no key for channel " + channel + " epoch " +
+                           std::to_string(epoch);
+  std::string text;
+  if (enrolled_in.empty()) {
+    text =
+        head + ": run sovdev-hub agents add " + agent_id + " --pub agent.pub --channel " + channel;
+  } else if (enrolled_in == channel) {
+    // Enrolled after that epoch was made, or its key was replaced since: a new epoch sealed to
+    // its current key (and a build with it) is what it can read.
+    text = head + ": run sovdev-hub agents rotate " + agent_id + " --pub agent.pub";
+  } else {
+    text = head + " (it is enrolled in channel " + enrolled_in +
+           "): run sovdev-hub agents remove " + agent_id + ", then sovdev-hub agents add " +
+           agent_id + " --pub agent.pub --channel " + channel;
+  }
+  resp.set_error(text);
+  stats_.epoch_keys_refused++;
+  spdlog::info("{}", text);
   return send(agent_id, correlation, resp);
 }
 

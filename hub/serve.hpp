@@ -1,5 +1,7 @@
 // The hub's serving loop: answers agents' fetch requests with manifests, chunks and deltas,
-// keeps the retained catalogs fresh, and records the status agents report.
+// keeps the retained catalogs fresh, and records the status agents report. It also hands each
+// agent its sealed copy of a channel's epoch key (docs/design-secrets.md) as hub.db holds it:
+// it never holds the secret-store key and cannot open what it relays.
 #pragma once
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include "hub/broadcast.hpp"
 #include "hub/delta_cache.hpp"
 #include "hub/limits.hpp"
+#include "hub/secrets/store_key.hpp"
 #include "platform/mqtt/client.hpp"
 #include "platform/store/hub_store.hpp"
 
@@ -48,6 +51,8 @@ struct ServeStats {
   uint64_t chunks_broadcast = 0;     // of chunks_sent and delta_chunks_sent: on a blob topic
   uint64_t chunks_on_their_way = 0;  // asked for while already on their way: not sent again
   uint64_t bytes_sent = 0;
+  uint64_t epoch_keys_sent = 0;     // sealed epoch keys handed to the agents they are sealed to
+  uint64_t epoch_keys_refused = 0;  // asked for by an agent hub.db holds no grant for
   uint64_t statuses = 0;
   uint64_t send_failures = 0;
   // Issue #19 §3: what agents were refused. See LimitCounts and DeltaCache::Counts.
@@ -82,6 +87,10 @@ class Server {
  private:
   Status on_fetch(const std::string& agent_id, const mqtt::Message& message);
   Status on_status(const std::string& agent_id, const mqtt::Message& message);
+  // FetchRequest.epoch_key: the agent's grant from hub.db (one indexed read), or an error body
+  // naming the `sovdev-hub agents` command that makes one.
+  Status answer_epoch_key(const std::string& agent_id, const std::string& correlation,
+                          const pb::FetchRequest& req);
   // The one-answer delta exchange (FetchRequest.inline_delta_max): the manifest (unless the
   // agent holds it) and the delta offer in one message, with the delta itself when it fits.
   // `may_hold`: a delta being made may be waited for (held_) rather than answered with a retry.
@@ -114,6 +123,8 @@ class Server {
   std::vector<HeldAnswer> held_;  // bounded by kMaxHeldAnswers
   uint64_t dropped_ = 0;          // messages the client's full queue dropped, as last reported
   ServeStats stats_;
+  // Empty: grants are read sealed, never opened (FleetKeys needs the key only for changes).
+  const secrets::StoreKey no_store_key_;
 };
 
 }  // namespace sovdev::hub

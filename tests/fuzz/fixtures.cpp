@@ -50,6 +50,69 @@ void fail(std::string_view what) {
   std::abort();
 }
 
+const seal::AgentKey& agent_key() {
+  static const seal::AgentKey k = [] {
+    ensure_sodium();
+    const std::string seed = sha256("sovdev-fuzz-agent/edge-node-01");
+    seal::AgentKey key{"edge-node-01", std::string(crypto_box_PUBLICKEYBYTES, '\0'),
+                       seal::SecretBytes(crypto_box_SECRETKEYBYTES)};
+    crypto_box_seed_keypair(reinterpret_cast<unsigned char*>(key.public_key.data()),
+                            key.secret.data(), reinterpret_cast<const unsigned char*>(seed.data()));
+    return key;
+  }();
+  return k;
+}
+
+const seal::SecretBytes& epoch_key() {
+  static const seal::SecretBytes k = seal::SecretBytes::copy_of(sha256("sovdev-fuzz-epoch/3"));
+  return k;
+}
+
+const sealed::Place& place() {
+  static const sealed::Place p{"sovdev", 12, "edge", kEpoch};
+  return p;
+}
+
+std::string seal_to_fixed(std::string_view agent_public_key, std::string_view key,
+                          std::string_view seed_name) {
+  ensure_sodium();
+  const std::string seed = sha256("sovdev-fuzz-seal/" + std::string(seed_name));
+  std::string epk(crypto_box_PUBLICKEYBYTES, '\0');
+  seal::SecretBytes esk(crypto_box_SECRETKEYBYTES);
+  crypto_box_seed_keypair(reinterpret_cast<unsigned char*>(epk.data()), esk.data(),
+                          reinterpret_cast<const unsigned char*>(seed.data()));
+  unsigned char nonce[crypto_box_NONCEBYTES];
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, sizeof nonce);
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(epk.data()), epk.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(agent_public_key.data()),
+                            agent_public_key.size());
+  crypto_generichash_final(&state, nonce, sizeof nonce);
+  std::string box(key.size() + crypto_box_MACBYTES, '\0');
+  if (crypto_box_easy(reinterpret_cast<unsigned char*>(box.data()),
+                      reinterpret_cast<const unsigned char*>(key.data()), key.size(), nonce,
+                      reinterpret_cast<const unsigned char*>(agent_public_key.data()),
+                      esk.data()) != 0) {
+    fail("seal a fuzz seed");
+  }
+  return epk + box;
+}
+
+std::string encrypt_fixed(const seal::SecretBytes& key, std::string_view plaintext,
+                          std::string_view associated, std::string_view seed_name) {
+  ensure_sodium();
+  std::string out =
+      sha256("sovdev-fuzz-nonce/" + std::string(seed_name)).substr(0, seal::kNonceSize);
+  out.resize(seal::kNonceSize + plaintext.size() + seal::kTagSize);
+  unsigned long long written = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      reinterpret_cast<unsigned char*>(out.data()) + seal::kNonceSize, &written,
+      reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
+      reinterpret_cast<const unsigned char*>(associated.data()), associated.size(), nullptr,
+      reinterpret_cast<const unsigned char*>(out.data()), key.data());
+  return out;
+}
+
 const Keys& keys() {
   static const Keys k{fixed_key("root-a"), fixed_key("root-b"), fixed_key("root-c"),
                       fixed_key("pub-a"),  fixed_key("pub-b"),  fixed_key("pub-c")};

@@ -13,6 +13,8 @@
 
 #include "bundles/keys.hpp"
 #include "bundles/payload.hpp"
+#include "bundles/seal.hpp"
+#include "bundles/sealed_record.hpp"
 #include "bundles/sign_objects.hpp"
 #include "bundles/trust.hpp"
 #include "sovdev.pb.h"
@@ -57,6 +59,21 @@ struct Bundle {
 Bundle make_bundle(const std::vector<pb::ResourceRecord>& records, const BundleInfo& info,
                    PayloadWriter::Options options, const std::vector<SecretKey>& signers);
 BundleInfo default_info();
+
+// Sealed secrets: the agent's X25519 key, channel edge's epoch key (epoch 3) and the place of
+// the sealed record seeds, all fixed; and sealing that takes its randomness from a name, so
+// the seeds come out the same on every run. Real sealing is random: these are for seeds only.
+inline constexpr uint64_t kEpoch = 3;
+const seal::AgentKey& agent_key();
+const seal::SecretBytes& epoch_key();
+const sealed::Place& place();
+// crypto_box_seal's format (ephemeral public key || crypto_box of `key` under the nonce
+// BLAKE2b(ephemeral || recipient)), with the ephemeral key made from `seed_name`.
+std::string seal_to_fixed(std::string_view agent_public_key, std::string_view key,
+                          std::string_view seed_name);
+// seal::encrypt's format (nonce || XChaCha20-Poly1305) with a nonce made from `seed_name`.
+std::string encrypt_fixed(const seal::SecretBytes& key, std::string_view plaintext,
+                          std::string_view associated, std::string_view seed_name);
 
 // A harness found a broken invariant: print what and abort, so libFuzzer saves the input.
 [[noreturn]] void fail(std::string_view what);

@@ -1,7 +1,8 @@
 // The sync protocol's MQTT messages: anyone who can publish on the broker can send these.
 // Byte 0 picks the parser (b % 3): 0 fetch request (hub side), 1 fetch response (agent side),
 // 2 agent status (hub side); the rest is the message. A message accepted once must be accepted
-// again after re-encoding, and a manifest carried in a response is verified as the agent does.
+// again after re-encoding, and a manifest carried in a response is verified as the agent does;
+// a sealed epoch key in a response is opened with the fixture's agent key, as the agent does.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,11 @@ void fetch_request(std::string_view bytes) {
   uint64_t chunks = 0;
   for (const auto& r : req->chunks()) chunks += r.count();
   fuzz::expect(chunks <= kMaxChunksPerRequest, "fetch request over the chunk limit");
+  if (req->has_epoch_key()) {
+    fuzz::expect(valid_channel_name(req->epoch_key().channel()) && req->epoch_key().epoch() > 0,
+                 "epoch key request for a bad channel or epoch 0");
+    fuzz::expect(chunks == 0 && !req->want_manifest(), "epoch key request that asks for more");
+  }
   reparse(*req, parse_fetch_request, "fetch request");
 }
 
@@ -50,6 +56,18 @@ void fetch_response(std::string_view bytes) {
   if (resp->has_chunk()) {
     fuzz::expect(!resp->chunk().data().empty() && resp->chunk().data().size() <= kMaxChunkSize,
                  "fetch response chunk size out of range");
+  }
+  if (resp->has_epoch_key()) {
+    const auto& key = resp->epoch_key();
+    fuzz::expect(valid_channel_name(key.channel()) && key.epoch() > 0 &&
+                     key.sealed().size() == kSealedEpochKeyBytes,
+                 "sealed epoch key with a bad channel, epoch 0 or the wrong size");
+    // What the agent does with it before keeping it.
+    if (auto opened = seal::open_sealed(key.sealed(), fuzz::agent_key())) {
+      (void)seal::epoch_key_id(key.channel(), key.epoch(), *opened);
+    }
+  } else {
+    fuzz::expect(resp->body_case() != pb::FetchResponse::BODY_NOT_SET, "response with nothing");
   }
   reparse(*resp, parse_fetch_response, "fetch response");
 }

@@ -189,6 +189,48 @@ int main(int argc, char** argv) {
   resp.set_error("unknown digest");
   write_seed("messages", "response-error", byte(1) + resp.SerializeAsString());
 
+  // The epoch key exchange: a request, the grant sealed to the fixture's agent, a refusal.
+  pb::FetchRequest key_req;
+  key_req.set_schema(1);
+  key_req.set_agent_id("edge-node-01");
+  key_req.set_request_id(9);
+  key_req.set_manifest_digest(kube.digest);
+  key_req.mutable_epoch_key()->set_channel("edge");
+  key_req.mutable_epoch_key()->set_epoch(fuzz::kEpoch);
+  write_seed("messages", "request-epoch-key", byte(0) + key_req.SerializeAsString());
+  const std::string grant =
+      fuzz::seal_to_fixed(fuzz::agent_key().public_key, fuzz::epoch_key().view(), "grant");
+  pb::FetchResponse key_resp;
+  key_resp.set_schema(1);
+  key_resp.set_request_id(9);
+  key_resp.set_manifest_digest(kube.digest);
+  key_resp.mutable_epoch_key()->set_channel("edge");
+  key_resp.mutable_epoch_key()->set_epoch(fuzz::kEpoch);
+  key_resp.mutable_epoch_key()->set_sealed(grant);
+  write_seed("messages", "response-epoch-key", byte(1) + key_resp.SerializeAsString());
+  key_resp.clear_epoch_key();
+  key_resp.set_error(
+      "agent edge-node-01 has no key for channel edge epoch 3: run sovdev-hub agents add "
+      "edge-node-01 --pub agent.pub --channel edge");
+  write_seed("messages", "response-epoch-refusal", byte(1) + key_resp.SerializeAsString());
+
+  // ---- sealed secrets (fuzz_seal): byte 0 picks key file, sealed key, record, splice
+  write_seed("seal", "key-secret", byte(0) + seal::encode_agent_secret(fuzz::agent_key()));
+  write_seed("seal", "key-public", byte(0) + seal::encode_agent_public(fuzz::agent_key()));
+  write_seed("seal", "sealed-key", byte(1) + grant);
+  {
+    pb::ResourceRecord secret = fuzz::record(
+        "v1", "Secret", "sovdev", "postgresql",
+        R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"postgresql","namespace":)"
+        R"("sovdev"},"data":{"password":"","user":""}})");
+    const std::string values = R"({"password":"czNjcjN0","user":"c292ZGV2"})";
+    secret.set_sealed(fuzz::encrypt_fixed(
+        fuzz::epoch_key(), values, sealed::associated_data(fuzz::place(), secret), "record"));
+    write_seed("seal", "record", byte(2) + secret.SerializeAsString());
+    write_seed("seal", "splice",
+               byte(3) + little_endian(secret.json().size(), 2) + secret.json() + values);
+  }
+
   pb::AgentStatus st;
   st.set_schema(1);
   st.set_agent_id("edge-node-01");
