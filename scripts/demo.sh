@@ -2,9 +2,11 @@
 # The main job: one SovDev stack kept identical in shape across dev, staging, prod and edge.
 #
 # With nothing but loopback: mosquitto with TLS (client certificates) and the topic ACLs, a hub,
-# and four agents (dev, staging, prod, edge), each with its own state. The hub builds, signs and
-# publishes stacks/sovdev for each environment; every agent pulls, verifies, caches and applies
-# its own; the service availability matrix is printed from what the agents report. Then the
+# and four agents (dev, staging, prod, edge), each with its own state and X25519 key, enrolled on
+# the hub. Every credential of the stack is generated or set on the hub, kept encrypted in
+# hub.db and sealed into the bundles for the environment's agents: no Secret is made by hand.
+# The hub builds, signs and publishes stacks/sovdev for each environment; every agent pulls,
+# verifies, caches, opens its secrets and applies its own; the service availability matrix is printed from what the agents report. Then the
 # edge agent goes offline, a new edge version is published, and the agent catches up with a
 # delta when it comes back.
 #
@@ -151,17 +153,7 @@ for name, f in rows:
     print(f"{name:13}" + "".join(f"{f(e):<34}" for e in envs))
 PY
 
-step "hub: render, build, sign and publish stacks/sovdev for each environment"
-for env in "${envs[@]}"; do
-  quiet "$hub" build "$repo/stacks/sovdev" --env "$env" --version 1 --key keys/targets-1.key \
-    --trust trust.root --out "sovdev-$env-1.sdb" --quiet
-  quiet "$hub" publish "sovdev-$env-1.sdb" --db hub.db --key keys/online-1.key \
-    --trust trust.root "${broker_opts[@]}"
-done
-$short || ls -l sovdev-*-1.sdb | awk '{print "  " $9 ": " $5 " bytes"}'
-
-step "agents: one per environment, each with its own state, certificate and target"
-start_agent() {
+configure_agent() {
   local env=$1 id="$1-1" arch=amd64 target
   [ "$env" = edge ] && arch=arm64  # the edge boxes are ARM64: they refuse amd64-only bundles
   mkdir -p "agents/$id" "clusters/$env"
@@ -188,9 +180,53 @@ backoff_max_seconds = 5
 [apply]
 $target
 EOF
-  "$agent" run --config "agents/$id/agent.toml" >> "logs/agent-$id.log" 2>&1 & pids+=($!)
-  agent_pids[$env]=$!
 }
+start_agent() {
+  "$agent" run --config "agents/$1-1/agent.toml" >> "logs/agent-$1-1.log" 2>&1 & pids+=($!)
+  agent_pids[$1]=$!
+}
+
+step "secrets: the hub's encrypted store, each environment's values, the agents' keys enrolled"
+sk=(--db hub.db --store-key keys/secret-store.key)
+quiet "$hub" secret init --store-key keys/secret-store.key
+hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=*.company.com" \
+  -keyout tls.key -out tls.crt >/dev/null 2>&1
+for env in "${envs[@]}"; do
+  set_value() { printf '%s' "$3" | quiet "$hub" secret set "${sk[@]}" --env "$env" "$1" "$2"; }
+  gen() { "$hub" secret generate "${sk[@]}" --env "$env" "$@" >/dev/null; }
+  set_value postgresql-credentials username sovdev
+  gen postgresql-credentials password --charset hex
+  [ "$env" = prod ] || gen postgresql-credentials replication-password --charset hex
+  gen redis-credentials password --charset hex
+  gen authentik-secrets secret-key --length 50
+  gen authentik-secrets bootstrap-password --length 24
+  set_value litellm-secrets master-key "sk-$(hex 24)"
+  [ "$env" = edge ] || set_value litellm-provider api-key "demo-provider-key-$(hex 8)"
+  gen open-webui-secrets secret-key --charset hex
+  set_value grafana-secrets admin-user admin
+  gen grafana-secrets admin-password --length 24
+  if [ "$env" = prod ]; then
+    quiet "$hub" secret set "${sk[@]}" --env prod sovdev-tls tls.crt --from-file tls.crt
+    quiet "$hub" secret set "${sk[@]}" --env prod sovdev-tls tls.key --from-file tls.key
+  fi
+  configure_agent "$env"
+  quiet "$agent" keygen --config "agents/$env-1/agent.toml"
+  quiet "$hub" agents add "$env-1" --pub "agents/$env-1/state/agent.pub" --channel "$env" "${sk[@]}"
+done
+rm -f tls.key
+$short || "$hub" secret list --db hub.db --env edge
+
+step "hub: render, build, sign and publish stacks/sovdev for each environment"
+for env in "${envs[@]}"; do
+  quiet "$hub" build "$repo/stacks/sovdev" --env "$env" --version 1 --key keys/targets-1.key \
+    --trust trust.root "${sk[@]}" --out "sovdev-$env-1.sdb" --quiet
+  quiet "$hub" publish "sovdev-$env-1.sdb" --db hub.db --key keys/online-1.key \
+    --trust trust.root "${broker_opts[@]}"
+done
+$short || ls -l sovdev-*-1.sdb | awk '{print "  " $9 ": " $5 " bytes"}'
+
+step "agents: one per environment, each with its own state, certificate and target"
 for env in "${envs[@]}"; do start_agent "$env"; done
 dev_target="dir target"; [ -n "${KUBECONFIG:-}" ] && dev_target="kube target, $KUBECONFIG"
 echo "started dev-1 ($dev_target), staging-1, prod-1, edge-1 (arm64)"
@@ -203,6 +239,26 @@ for env in "${envs[@]}"; do
   [ "$env" = dev ] && [ -n "${KUBECONFIG:-}" ] && continue
   printf '  %-8s %3d objects in %s\n' "$env" "$(find "clusters/$env" -name '*.json' | wc -l)" "clusters/$env"
 done
+# Every Secret the clusters hold came sealed in its bundle and was opened by its agent: each has
+# every key filled, and no bundle holds a value in the clear.
+python3 - "$work" "${envs[@]}" <<'PY'
+import base64, glob, json, os, sys
+work, envs = sys.argv[1], sys.argv[2:]
+for env in envs:
+    root = f"{work}/clusters/{env}"
+    if not os.path.isdir(root):
+        continue
+    secrets = [json.load(open(f)) for f in glob.glob(f"{root}/**/*.json", recursive=True)]
+    secrets = [o for o in secrets if isinstance(o, dict) and o.get("kind") == "Secret"]
+    keys = sum(len(o.get("data", {})) for o in secrets)
+    empty = [o["metadata"]["name"] for o in secrets if not all(o.get("data", {}).values())]
+    bundle = open(f"{work}/sovdev-{env}-1.sdb", "rb").read()
+    leaked = [o["metadata"]["name"] for o in secrets for v in o.get("data", {}).values()
+              if len(v) > 8 and (v.encode() in bundle or base64.b64decode(v) in bundle)]
+    if empty or leaked:
+        sys.exit(f"demo: {env}: Secrets with empty keys {empty}, readable in the bundle {leaked}")
+    print(f"  {env:8} {len(secrets)} Secrets, {keys} keys, every one sealed in the bundle and opened by {env}-1")
+PY
 
 step "edge goes offline (the LTE link drops: the agent is killed, the broker sends its last will)"
 kill -9 "${agent_pids[edge]}"
@@ -216,7 +272,7 @@ cp -r "$repo/stacks/sovdev" stack
 sed -i 's/^PG_WORK_MEM = .*/PG_WORK_MEM = "4MB"/' stack/env/edge.toml
 printf '\n# the demo: a Grafana upgrade for edge only\nGRAFANA_TAG = "11.3.2"\n' >> stack/env/edge.toml
 quiet "$hub" build stack --stack sovdev --env edge --version 2 --key keys/targets-1.key \
-  --trust trust.root --out sovdev-edge-2.sdb --quiet
+  --trust trust.root "${sk[@]}" --out sovdev-edge-2.sdb --quiet
 quiet "$hub" publish sovdev-edge-2.sdb --db hub.db --key keys/online-1.key \
     --trust trust.root "${broker_opts[@]}"
 full=$(stat -c %s sovdev-edge-2.sdb)

@@ -81,7 +81,39 @@ TEST_CASE("every environment renders, and every workload is labelled, limited an
         }
       }
     }
-    CHECK(of_kind(objects, "Secret").empty());
+    // Every credential comes sealed through the hub: each Secret's values are references only,
+    // and every Secret a workload or an Ingress needs is one the environment's bundle carries.
+    std::map<std::string, std::set<std::string>> provided;  // Secret name -> keys
+    for (const auto& secret : of_kind(objects, "Secret")) {
+      auto& keys = provided[secret["metadata"]["name"].get<std::string>()];
+      for (const auto* field : {"data", "stringData"}) {
+        if (!secret.contains(field)) continue;
+        for (const auto& [key, value] : secret[field].items()) {
+          INFO(env << " Secret " << secret["metadata"]["name"] << " " << key);
+          CHECK(value.get<std::string>().find("${secret:") != std::string::npos);
+          keys.insert(key);
+        }
+      }
+    }
+    CHECK(provided.size() >= 6);
+    for (const auto& o : objects) {
+      const std::string text = o.dump();
+      for (size_t at = text.find("\"secretKeyRef\""); at != std::string::npos;
+           at = text.find("\"secretKeyRef\"", at + 1)) {
+        const size_t open = text.find('{', at);
+        const json ref = json::parse(text.substr(open, text.find('}', open) - open + 1));
+        if (ref.value("optional", false)) continue;
+        INFO(env << " " << o["kind"] << " " << o["metadata"]["name"] << " needs " << ref.dump());
+        REQUIRE(provided.count(ref["name"].get<std::string>()) == 1);
+        CHECK(provided[ref["name"].get<std::string>()].count(ref["key"].get<std::string>()) == 1);
+      }
+      if (o["kind"] == "Ingress" && o["spec"].contains("tls")) {
+        for (const auto& tls : o["spec"]["tls"]) {
+          INFO(env << " Ingress " << o["metadata"]["name"]);
+          CHECK(provided.count(tls["secretName"].get<std::string>()) == 1);
+        }
+      }
+    }
   }
 }
 
