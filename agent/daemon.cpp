@@ -306,6 +306,14 @@ Status Daemon::after_fetch(int64_t now_ms) {
       "{:.2f} CPU-s",
       fetch_->goal().stack, fetch_->goal().version, fetch_->used_delta() ? " as a delta" : "", took,
       bytes, fetch_->durable_ms(), proc::cpu_seconds() - fetch_start_cpu_);
+  // The hub's answer to the epoch-key request, kept for the apply's message (and so that
+  // `sync --once` stops at a refusal instead of asking until its timeout).
+  if (fetch_->epoch_key_refusal().empty()) {
+    key_refusals_.erase(fetch_->goal().stack);
+  } else {
+    key_refusals_[fetch_->goal().stack] = {digest, fetch_->epoch_key_refusal(),
+                                           fetch_->epoch_key_refused()};
+  }
   fetch_.reset();
   SOVDEV_TRY(apply(digest, now_ms));
   return next_fetch(now_ms);
@@ -428,7 +436,16 @@ bool Daemon::up_to_date() const {
 }
 
 bool Daemon::settled() const {
-  if (fetch_ || !queue_.empty() || !retries_.empty()) return false;
+  if (fetch_ || !queue_.empty()) return false;
+  // A version waiting for a key the hub refused to send stays waiting (the daemon asks again
+  // with backoff); nothing more will happen without the operator.
+  const bool all_refused = std::all_of(retries_.begin(), retries_.end(), [&](const auto& kv) {
+    const auto w = waiting_.find(kv.first);
+    const auto r = key_refusals_.find(kv.first);
+    return !kv.second.apply && w != waiting_.end() && w->second.first == kv.second.goal.digest &&
+           r != key_refusals_.end() && r->second.digest == kv.second.goal.digest;
+  });
+  if (!all_refused) return false;
   return std::all_of(fresh_.begin(), fresh_.end(), [](const auto& kv) { return kv.second; });
 }
 

@@ -199,6 +199,13 @@ class Daemon {
   // stack → the digest waiting for its epoch key and why (see waiting_for_key). Not a failure:
   // `sync --once` goes on while the key is asked for.
   std::map<std::string, std::pair<std::string, Error>> waiting_;
+  // stack → the digest whose epoch key the last fetch did not get, why, and whether the hub
+  // itself refused (else it did not answer, or only forged answers came).
+  struct KeyRefusal {
+    std::string digest, why;
+    bool by_hub = false;
+  };
+  std::map<std::string, KeyRefusal> key_refusals_;
   std::function<void()> heartbeat_;
   uint64_t fetch_start_bytes_ = 0;
   double fetch_start_cpu_ = 0;  // the process's CPU seconds when the fetch started

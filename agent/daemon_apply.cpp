@@ -88,6 +88,11 @@ Status Daemon::wait_for_key(const store::BundleInfo& info, const pb::BundleManif
   // Without its own key the agent cannot be sent one: only `keygen` and a restart help.
   if (error.code == Errc::denied) {
     error.message += "; then restart the agent (it reads its key at start)";
+  } else if (const auto refused = key_refusals_.find(manifest.stack());
+             refused != key_refusals_.end() && refused->second.digest == info.digest) {
+    // What `sync --once` exits with: the hub's refusal (denied), or no usable answer.
+    error.code = refused->second.by_hub ? Errc::denied : Errc::unavailable;
+    error.message += (refused->second.by_hub ? "; the hub says: " : "; ") + refused->second.why;
   } else {
     error.message += "; asking the hub for it";
     if (error.code == Errc::not_found) {

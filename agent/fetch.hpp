@@ -103,6 +103,8 @@ class BundleFetch {
   // names the `sovdev-hub agents` command that grants one), or no usable answer in
   // epoch_key_attempts requests. Empty when the key is held or none is needed.
   const std::string& epoch_key_refusal() const { return epoch_key_refusal_; }
+  // Whether that was the hub's own refusal (an error answer), not silence or a forged answer.
+  bool epoch_key_refused() const { return epoch_key_refused_; }
 
  private:
   Status request_manifest(int64_t now_ms);
@@ -139,7 +141,7 @@ class BundleFetch {
   Status on_epoch_key(const pb::FetchResponse& response, int64_t now_ms);
   Status epoch_key_timeout(int64_t now_ms);
   // Ends the fetch done without the key, keeping why for the daemon (logged once).
-  void without_epoch_key(std::string why);
+  void without_epoch_key(std::string why, bool hub_refused = false);
   Status send(pb::FetchRequest request, int64_t now_ms);
   Status fail(Error error);
   // Fails with "disk full: needs X, has Y" (Errc::io) when the cache's folder has less room
@@ -195,6 +197,7 @@ class BundleFetch {
   uint32_t epoch_requests_ = 0;
   uint64_t ignored_before_epoch_ = 0;  // counters_.ignored_responses when the key was asked for
   std::string epoch_key_refusal_;
+  bool epoch_key_refused_ = false;
 };
 
 // Removes delta files (`<digest hex>.delta` and its `.manifest`) in `work_dir` that no partial

@@ -65,7 +65,7 @@ Status BundleFetch::on_epoch_key(const pb::FetchResponse& resp, int64_t now_ms) 
     // Late chunks and manifests of this fetch are not news; only the hub's word on the key is.
     if (ours && resp.body_case() == pb::FetchResponse::kError) {
       // The hub's own words name the agent, the epoch and the command that grants it.
-      without_epoch_key(escape_control(resp.error()));
+      without_epoch_key(escape_control(resp.error()), true);
     }
     return {};
   }
@@ -101,6 +101,13 @@ Status BundleFetch::on_epoch_key(const pb::FetchResponse& resp, int64_t now_ms) 
 
 Status BundleFetch::epoch_key_timeout(int64_t now_ms) {
   if (now_ms - waiting_since_ < settings_.request_timeout_ms || now_ms < not_before_) return {};
+  // Another run (an import, `sovdev-agent apply`) may have put the key there meanwhile.
+  if (auto held =
+          store::EpochKeyCache(db_).find(manifest_.secrets_channel(), manifest_.secrets_epoch());
+      held && *held) {
+    phase_ = Phase::done;
+    return {};
+  }
   if (epoch_requests_ >= settings_.epoch_key_attempts) {
     const std::string asked = " after " + std::to_string(epoch_requests_) + " requests";
     const bool forged = counters_.ignored_responses > ignored_before_epoch_;
@@ -115,8 +122,9 @@ Status BundleFetch::epoch_key_timeout(int64_t now_ms) {
   return request_epoch_key(now_ms);
 }
 
-void BundleFetch::without_epoch_key(std::string why) {
+void BundleFetch::without_epoch_key(std::string why, bool hub_refused) {
   phase_ = Phase::done;
+  epoch_key_refused_ = hub_refused;
   epoch_key_refusal_ = std::move(why);
   spdlog::warn("fetch {}@{}: {}", goal_.stack, goal_.version, epoch_key_refusal_);
 }

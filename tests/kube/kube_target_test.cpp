@@ -14,6 +14,7 @@
 #include "platform/store/agent_cache.hpp"
 #include "tests/cli/cli_fixture.hpp"
 #include "tests/kube/fake_kube.hpp"
+#include "tests/kube/sovdev_secrets.hpp"
 
 namespace sovdev::testing {
 namespace {
@@ -385,10 +386,18 @@ TEST_CASE("the SovDev stack of every environment applies to the API server and b
     Site site;
     Workspace ws;
     const std::string file = ws.dir / "sovdev.sdb";
-    auto built = ws.build(source_dir() + "/stacks/sovdev", file, 1, {"--env", env});
+    // Every credential sealed by the hub, opened as the agent opens it.
+    const SovdevSecrets secrets = sovdev_secrets(ws.dir.path(), env, "edge");
+    std::vector<std::string> args = {"--env", env};
+    args.insert(args.end(), secrets.build_args.begin(), secrets.build_args.end());
+    auto built = ws.build(source_dir() + "/stacks/sovdev", file, 1, args);
     INFO(built.err);
     REQUIRE(built.exit_code == 0);
-    const auto records = unpack_bundle(file, ws.trust);
+    auto records = unpack_bundle(file, ws.trust);
+    size_t sealed = 0;
+    for (const auto& r : records) sealed += r.sealed().empty() ? 0 : 1;
+    CHECK(sealed >= 6);
+    open_sealed(records, {"kp", 1, "edge", secrets.epoch}, secrets.epoch_key);
     auto target = site.target();
     auto applied = apply_all(*target, "sovdev", 1, records);
     INFO((applied ? "" : applied.error().message));
@@ -405,6 +414,9 @@ TEST_CASE("the SovDev stack of every environment applies to the API server and b
       const json live = site.kube.object(r.kind(), r.namespace_(), r.name());
       REQUIRE_FALSE(live.is_null());
       if (r.kind() != "Namespace") CHECK(live["metadata"]["labels"].contains("sovdev.io/service"));
+      if (r.kind() == "Secret") {
+        for (const auto& [k, v] : live["data"].items()) CHECK(!v.get<std::string>().empty());
+      }
     }
   }
 }

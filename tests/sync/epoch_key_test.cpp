@@ -4,9 +4,11 @@
 // secrets of channel edge.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 
 #include "bundles/bundle_file.hpp"
 #include "bundles/payload.hpp"
+#include "bundles/sealed_record.hpp"
 #include "bundles/sign_objects.hpp"
 #include "hub/key_files.hpp"
 #include "hub/secrets/fleet_keys.hpp"
@@ -34,6 +36,7 @@ struct SecretsFleet {
   std::string store_key = fleet.ws.dir / "store.key";
   uint64_t epoch = 0;
   std::string key_id;  // of channel edge's current epoch key
+  seal::SecretBytes epoch_key;
 
   SecretsFleet() {
     for (const char* agent : {"agent-a", "agent-b"}) {
@@ -59,13 +62,15 @@ struct SecretsFleet {
       REQUIRE(current->has_value());
       epoch = (*current)->epoch;
       key_id = (*current)->key_id;
+      epoch_key = seal::SecretBytes::copy_of((*current)->key.view());
     }
     // The serving hub never has it: it relays sealed boxes only.
     std::filesystem::remove(store_key);
   }
 
-  // A bundle of three ConfigMaps whose manifest names sealed secrets of channel edge, signed
-  // with the targets key like `build` signs; published into hub.db. Returns the file.
+  // A bundle of three ConfigMaps and a Secret sealed under channel edge's epoch key (as the
+  // manifest names it), signed with the targets key like `build` signs; published into hub.db.
+  // Returns the file.
   std::string publish_secret_bundle(uint64_t version, const std::string& named_key_id,
                                     uint64_t named_epoch = 0) const {
     PayloadWriter::Options options;
@@ -84,13 +89,27 @@ struct SecretsFleet {
       r.set_json("{\"data\":{\"x\":\"" + std::to_string(i) + "\"}}");
       REQUIRE(writer->add(r));
     }
+    const uint64_t manifest_epoch = named_epoch != 0 ? named_epoch : epoch;
+    pb::ResourceRecord secret;
+    secret.set_api_version("v1");
+    secret.set_kind("Secret");
+    secret.set_namespace_("default");
+    secret.set_name("db");
+    secret.set_json(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"db",)"
+                    R"("namespace":"default"},"data":{"password":""}})");
+    std::map<std::string, seal::SecretBytes> values;
+    values.emplace("password", seal::SecretBytes::copy_of("hunter2-epoch"));
+    sealed::seal_record(secret, sealed::data_object(values), epoch_key,
+                        {"kp", version, "edge", manifest_epoch});
+    REQUIRE(writer->add(secret));
     auto summary = writer->finish();
     REQUIRE(summary);
     BundleInfo info{"kp", "edge", version, {"amd64", "arm64"}, "", "", 0};
     pb::BundleManifest m = make_manifest(info, *summary, options);
     m.set_secrets_channel("edge");
-    m.set_secrets_epoch(named_epoch != 0 ? named_epoch : epoch);
+    m.set_secrets_epoch(manifest_epoch);
     m.set_secrets_key_id(named_key_id);
+    m.set_sealed_objects(1);
     auto targets = hub::load_secret_key(fleet.ws.key("pub1"));
     REQUIRE(targets);
     auto signed_manifest = sign_manifest(m, {*targets});
@@ -154,9 +173,11 @@ TEST_CASE(
   auto hub = s.fleet.serve("serve.log");
   auto synced = s.fleet.sync_once("agent-b", 60);
   INFO(synced.out << synced.err << read_text(s.fleet.ws.dir / "serve.log"));
-  // The payload is whole: the fetch is done and the version goes on to the apply.
-  REQUIRE(synced.exit_code == 0);
-  CHECK_THAT(synced.out, Catch::Contains("kp v1"));
+  // The payload is whole, the fetch done; the version waits for its key, nothing of it applied,
+  // and `sync --once` stops at the hub's refusal (denied) instead of asking until its timeout.
+  REQUIRE(synced.exit_code == 14);
+  CHECK_THAT(synced.out, !Catch::Contains("kp v1"));
+  CHECK_THAT(synced.err, Catch::Contains("cannot open the sealed secrets of kp@1"));
   CHECK_THAT(
       synced.err,
       Catch::Contains("agent agent-b has no key for channel edge epoch " + std::to_string(s.epoch) +
@@ -171,7 +192,7 @@ TEST_CASE("an enrolled agent asking for an epoch it holds no grant for is told t
   auto hub = s.fleet.serve("serve.log");
   auto synced = s.fleet.sync_once("agent-a", 60);
   INFO(synced.out << synced.err << read_text(s.fleet.ws.dir / "serve.log"));
-  REQUIRE(synced.exit_code == 0);
+  REQUIRE(synced.exit_code == 14);
   CHECK_THAT(synced.err, Catch::Contains("agent agent-a has no key for channel edge epoch " +
                                          std::to_string(s.epoch + 1) +
                                          ": run sovdev-hub agents rotate agent-a --pub agent.pub"));
@@ -186,7 +207,9 @@ TEST_CASE("a grant that opens but is another key than the manifest names is igno
   auto hub = s.fleet.serve("serve.log");
   auto synced = s.fleet.sync_once("agent-a", 60);
   INFO(synced.out << synced.err << read_text(s.fleet.ws.dir / "serve.log"));
-  REQUIRE(synced.exit_code == 0);
+  // No usable answer: the hub did not answer, as far as the agent can tell.
+  REQUIRE(synced.exit_code == 13);
+  CHECK_THAT(synced.out, !Catch::Contains("kp v1"));
   CHECK_THAT(synced.err, Catch::Contains("another key than the bundle names"));
   CHECK_THAT(synced.err, Catch::Contains("no usable answer from the hub"));
   CHECK_FALSE(s.cached("agent-a"));

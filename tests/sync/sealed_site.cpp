@@ -103,7 +103,9 @@ std::string write_sealed_bundle(const Workspace& ws, const std::string& name, ui
   const PayloadSummary summary = must(writer.finish(), "finish payload");
   BundleInfo info{"kp", "edge", version, {"amd64", "arm64"}, "test", "", 0};
   pb::BundleManifest m = make_manifest(info, summary, options);
-  if (plan.named) {
+  // A manifest declaring no sealed objects names no epoch either (its shape rules say so).
+  const bool declares = static_cast<int32_t>(sealed_count) + plan.declared_off_by > 0;
+  if (plan.named && declares) {
     m.set_secrets_channel("edge");
     m.set_secrets_epoch(plan.epoch);
     m.set_secrets_key_id(seal::epoch_key_id("edge", plan.epoch, *plan.named));
