@@ -86,7 +86,8 @@ Status rotate(const AgentsOptions& o) {
 }
 
 Status list(const AgentsOptions& o) {
-  SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+  // Read-only: a listing never creates or changes hub.db (a mistyped --db is an error).
+  SOVDEV_ASSIGN(store::Database db, store::open_hub_reader(o.db));
   const secrets::StoreKey none;
   FleetKeys keys(db, none);
   SOVDEV_ASSIGN(const auto agents, keys.list());

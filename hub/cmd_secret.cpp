@@ -104,7 +104,8 @@ Status set_value(const SecretOptions& o, const seal::SecretBytes& value, const c
 }
 
 Status list(const SecretOptions& o) {
-  SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+  // Read-only: a listing never creates or changes hub.db (a mistyped --db is an error).
+  SOVDEV_ASSIGN(store::Database db, store::open_hub_reader(o.db));
   // Listing opens nothing: the store key is not needed.
   SOVDEV_ASSIGN(const std::vector<secrets::ValueEntry> entries,
                 SecretValues(db, secrets::StoreKey{}).list(o.environment));

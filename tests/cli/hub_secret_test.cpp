@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -149,4 +150,17 @@ TEST_CASE("agents add, list, rotate and remove move the channel's epochs", "[cli
   auto wrong_kind = agents({"add", "edge-03", "--pub", dir / "keys/k.pub", "--channel", "edge"});
   CHECK(wrong_kind.exit_code != 0);
   CHECK_THAT(wrong_kind.err, Catch::Contains("not a sovdev agent key file"));
+}
+
+TEST_CASE("secret list and agents list never create a hub.db: a mistyped --db is an error",
+          "[cli][secrets]") {
+  TempDir dir;
+  const std::string missing = dir / "typo-hub.db";
+  for (const char* what : {"secret", "agents"}) {
+    INFO(what);
+    auto listed = run({hub_binary(), what, "list", "--db", missing});
+    CHECK(listed.exit_code != 0);
+    CHECK_THAT(listed.err, Catch::Contains("typo-hub.db"));
+    CHECK_FALSE(std::filesystem::exists(missing));
+  }
 }
