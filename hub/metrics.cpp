@@ -63,6 +63,11 @@ void render_loop(Writer& w, const LoopFigures& f, const RenderOptions& options) 
            "Payload chunks sent to agents, by kind: full (stored) or delta.");
   w.sample({{"kind", "full"}}, s.chunks_sent);
   w.sample({{"kind", "delta"}}, s.delta_chunks_sent);
+  w.family("sovdev_hub_epoch_keys_total", Type::counter,
+           "Requests for a channel's epoch key (sealed secrets): sent (the agent's sealed copy), "
+           "refused (hub.db holds no grant for that agent and epoch: enrol or rotate it).");
+  w.sample({{"result", "sent"}}, s.epoch_keys_sent);
+  w.sample({{"result", "refused"}}, s.epoch_keys_refused);
   w.family("sovdev_hub_bytes_served_total", Type::counter,
            "Bytes of fetch responses (manifests, chunks, errors) the broker accepted.");
   w.sample({}, s.bytes_sent);

@@ -131,6 +131,8 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
   stats.bytes_sent = 5000000;
   stats.statuses = 7;
   stats.send_failures = 3;
+  stats.epoch_keys_sent = 6;
+  stats.epoch_keys_refused = 2;
   live.update(stats);
   live.observe_request(std::chrono::microseconds(300));
   live.observe_request(std::chrono::milliseconds(30));
@@ -141,6 +143,8 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
   INFO(page);
   for (const auto& p : e.problems) FAIL_CHECK(p);
 
+  CHECK(e.value(R"(sovdev_hub_epoch_keys_total{result="sent"})") == 6);
+  CHECK(e.value(R"(sovdev_hub_epoch_keys_total{result="refused"})") == 2);
   CHECK(e.value(R"(sovdev_agents{state="healthy"})") == 1);
   CHECK(e.value(R"(sovdev_agents{state="degraded"})") == 1);
   CHECK(e.value(R"(sovdev_agents{state="offline"})") == 1);
