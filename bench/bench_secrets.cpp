@@ -25,7 +25,6 @@
 #include <map>
 #include <optional>
 #include <regex>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -258,20 +257,11 @@ bool bench_epoch_change(const Ctx& c, const Values& values, uint64_t* bundle_100
     (void)must(fleet.rotate(agents[who].name, agents[who].public_key, 300 + r), "agents rotate");
     rotates.push_back(since(start));
   }
-  // The operator's command itself, once: process start, store key, hub.db, the same change.
-  const std::string cli_log = c.dir + "/agents-remove.log";
-  const auto cli = run_process({c.paths.hub(), "agents", "remove", agents[kAgents - 1].name, "--db",
-                                hub.path, "--store-key", hub.key_path},
-                               cli_log);
-  if (cli.exit_code != 0) {
-    throw std::runtime_error("sovdev-hub agents remove failed: " + read_text(cli_log));
-  }
   const double b = median(base), rm = median(removes), rt = median(rotates);
   note("999 crypto_box_seal of a 32-byte key (baseline): " + seconds(b) + " (median of " +
        std::to_string(kRuns) + ")");
   note("remove: " + seconds(rm) + " (" + fixed(rm / b, 1) + "x the seals), rotate: " + seconds(rt) +
-       " (" + fixed(rt / b, 1) + "x; it seals to all 1,000); `sovdev-hub agents " +
-       "remove` as a command, process start to exit: " + seconds(cli.seconds));
+       " (" + fixed(rt / b, 1) + "x; it seals to all 1,000)");
 
   // The bytes: each of the 999 fetches its grant of the removal's epoch once.
   uint64_t answers = 0, wire = 0, counted = 0, asked = 0;
@@ -283,7 +273,7 @@ bool bench_epoch_change(const Ctx& c, const Values& values, uint64_t* bundle_100
     if (!grant) throw std::runtime_error("no grant of the new epoch for " + a.name);
     pb::FetchResponse resp;
     resp.set_schema(1);
-    resp.set_request_id(1000);  // a 2-byte varint: more than an agent's counter reaches here
+    resp.set_request_id(1000);  // a 2-byte varint (ids from 128 up): the larger case
     resp.set_manifest_digest(std::string(32, '\xab'));
     pb::SealedEpochKey* key = resp.mutable_epoch_key();
     key->set_channel(kChannel);
@@ -317,6 +307,17 @@ bool bench_epoch_change(const Ctx& c, const Values& values, uint64_t* bundle_100
        " B each with MQTT (not the hub's to send)");
   note("re-sending the bundle instead: " + std::to_string(bundle) + " B per agent, " +
        mib(bundle * counted) + " for " + std::to_string(counted));
+  // The operator's command itself, once (after the grants above were counted): process start,
+  // store key, hub.db, the same change.
+  const std::string cli_log = c.dir + "/agents-remove.log";
+  const auto cli = run_process({c.paths.hub(), "agents", "remove", agents[kAgents - 1].name, "--db",
+                                hub.path, "--store-key", hub.key_path},
+                               cli_log);
+  if (cli.exit_code != 0) {
+    throw std::runtime_error("sovdev-hub agents remove failed: " + read_text(cli_log));
+  }
+  note("`sovdev-hub agents remove` of another agent, as a command (process start to exit): " +
+       seconds(cli.seconds));
   const double per_agent = static_cast<double>(wire) / static_cast<double>(counted);
   bool ok = true;
   ok &= verdict("epoch change, remove 1 of 1,000: " + seconds(rm) + " (999 seals " + seconds(b) +
@@ -428,8 +429,11 @@ bool bench_bundle_and_agent(const Ctx& c, const Values& values, uint64_t size_10
   uint64_t sealed_peak = 0, plain_peak = 0, sealed_rss = 0, plain_rss = 0;
   unsigned sealed_samples = 0, plain_samples = 0;
   std::string applied;
-  // The redis password as the dir target writes it (base64 in the Secret's data).
-  const std::string probe = base64(values.begin()->second);
+  // The redis password as the dir target writes it: base64 in the opened Secret's data, as it
+  // is in the literal Secret's stringData. Both runs must have written it: a refused or empty
+  // apply would show a low peak.
+  const std::string& password = values.at({"redis-credentials", "password"});
+  const std::string probe = base64(password);
   for (int r = 0; r < kRuns; r++) {
     const auto s =
         apply_once(c, "sealed", c.dir + "/sealed-1.sdb", key_dir, grant, epoch, &applied);
@@ -441,6 +445,9 @@ bool bench_bundle_and_agent(const Ctx& c, const Values& values, uint64_t size_10
     sealed_samples += s.samples;
     const auto p =
         apply_once(c, "literal", c.dir + "/literal.sdb", key_dir, std::nullopt, 0, &applied);
+    if (!found_in(applied, "\"" + password + "\"")) {
+      throw std::runtime_error("the literal apply wrote no value under " + applied);
+    }
     plain_peak = std::max(plain_peak, p.peak_anon);
     plain_rss = std::max(plain_rss, p.peak_rss);
     plain_samples += p.samples;
