@@ -40,6 +40,7 @@ Expected<target::ApplyResult> Daemon::apply_bundle(const store::BundleInfo& info
                                                    ServiceTally& tally) {
   objects = 0;
   bool committing = false;
+  target_.set_output_in_errors(manifest.sealed_objects() == 0);
   auto applied = [&]() -> Expected<target::ApplyResult> {
     SOVDEV_TRY(
         target_.begin({manifest.stack(), manifest.version(), short_hex(info.digest), info.digest}));

@@ -39,7 +39,15 @@ Status BundleFetch::payload_verified(int64_t now_ms) {
     without_epoch_key("no key for " + epoch_name(manifest_) + ": " + held.error().message);
     return {};
   }
-  if (*held) return {};
+  // A cached key that no longer opens (agent.key replaced, then `agents rotate` on the hub) is
+  // asked for again; it stays cached until a key that opens replaces it.
+  if (*held) {
+    auto key = seal::open_sealed(**held, *settings_.agent_key);
+    if (key && seal::epoch_key_id(manifest_.secrets_channel(), manifest_.secrets_epoch(), *key) ==
+                   manifest_.secrets_key_id()) {
+      return {};
+    }
+  }
   phase_ = Phase::epoch_key;
   epoch_requests_ = 0;
   attempts_ = 0;

@@ -131,6 +131,7 @@ void SealedSecrets::remember(const seal::SecretBytes& opened) {
     if (end == std::string_view::npos) break;
     at = end + 1;
     const std::string_view text = object.substr(start, end - start);
+    if (text.empty()) continue;  // an empty value hides nothing (and would match everywhere)
     if (used_ + text.size() * 2 > values_.size()) break;  // more than the check pass opened
     std::memcpy(values_.data() + used_, text.data(), text.size());
     spans_.emplace_back(used_, text.size());
@@ -149,6 +150,7 @@ std::string SealedSecrets::scrub(std::string message) const {
   const std::string_view all = values_.view();
   for (const auto& [offset, size] : spans_) {
     const std::string_view value = all.substr(offset, size);
+    if (value.empty()) continue;
     for (size_t at = message.find(value); at != std::string::npos;
          at = message.find(value, at + std::strlen(kScrubbed))) {
       message.replace(at, value.size(), kScrubbed);

@@ -73,13 +73,23 @@ Expected<seal::SecretBytes> open_epoch_key(store::Database& db, const seal::Agen
   const bool ours =
       key && seal::epoch_key_id(m.secrets_channel(), m.secrets_epoch(), *key) == m.secrets_key_id();
   if (ours) return std::move(*key);
+  if (!key) {
+    // Only keys that opened were cached: this agent's key changed since. The entry is kept (the
+    // old agent.key put back opens it again); the next fetch asks the hub for one sealed to the
+    // new key, which replaces it.
+    return make_error(Errc::signature,
+                      "the key cached for " + epoch_name(m) +
+                          " does not open with this agent's key (agent.key replaced since it was "
+                          "sent?); asking the hub for one sealed to the new key. If this agent's "
+                          "key changed, run on the hub `sovdev-hub agents rotate " +
+                          agent_id + " --pub agent.pub`");
+  }
   if (auto dropped = cache.drop(m.secrets_channel(), m.secrets_epoch()); !dropped) {
     return std::move(dropped).error().context("drop the epoch key that does not open");
   }
   return make_error(Errc::signature,
                     "the key sent for " + epoch_name(m) +
-                        (key ? " is another key than the bundle names (a forged or stale grant)"
-                             : " does not open with this agent's key (sealed to an older key?)") +
+                        " is another key than the bundle names (a forged or stale grant)"
                         "; dropped, to be asked for again. If this agent's key changed, run on the "
                         "hub `sovdev-hub agents rotate " +
                         agent_id + " --pub agent.pub`");

@@ -27,8 +27,9 @@ std::string enrol_command(const std::string& agent_id, const std::string& channe
 // The epoch key the manifest names (secrets_channel, secrets_epoch, secrets_key_id), opened
 // from the cache with `self`. Errors say why and which command fixes it:
 //  - Errc::not_found: no sealed key cached for that epoch (ask the hub for it);
-//  - Errc::signature: the cached key does not open with this agent's key, or is another key
-//    than the manifest names; it is dropped from the cache, so the next use asks again;
+//  - Errc::signature: the cached key does not open with this agent's key (kept: the fetch asks
+//    for one sealed to the new key and replaces it), or is another key than the manifest names
+//    (dropped, so the next use asks again);
 //  - Errc::denied: this agent has no key (`self` is null).
 [[nodiscard]] Expected<seal::SecretBytes> open_epoch_key(store::Database& db,
                                                          const seal::AgentKey* self,

@@ -264,7 +264,12 @@ Error ExecTarget::failure(const std::string& why) {
   std::string out = escape_control(proc::hide_arguments(trim_right(stdout_tail_), argv_));
   keep_tail(err, kStderrTail);
   keep_tail(out, kStdoutTail);
-  if (!err.empty()) {
+  if (!output_in_errors()) {
+    if (!err.empty() || !out.empty()) {
+      msg += "; its output is not shown (the version carries sealed Secrets: see the command's "
+             "own log)";
+    }
+  } else if (!err.empty()) {
     msg += "; stderr: " + err;
   } else if (!out.empty()) {
     msg += "; stdout: " + out;

@@ -64,13 +64,20 @@ class Target {
   // beat, so a target stuck in one call still starves the watchdog, as it should.
   void set_heartbeat(std::function<void()> heartbeat) { heartbeat_ = std::move(heartbeat); }
 
+  // For the next apply: whether errors may quote what the target's command printed. Off for a
+  // version with sealed Secrets: a command that echoes its input may print a value, cut or
+  // escaped past what a search for the whole value finds.
+  void set_output_in_errors(bool allowed) { output_in_errors_ = allowed; }
+
  protected:
   void beat() const {
     if (heartbeat_) heartbeat_();
   }
+  bool output_in_errors() const { return output_in_errors_; }
 
  private:
   std::function<void()> heartbeat_;
+  bool output_in_errors_ = true;
 };
 
 // The dir and exec targets a config names (the agent builds the kube target itself, with its

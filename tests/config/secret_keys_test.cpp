@@ -75,13 +75,17 @@ TEST_CASE("an epoch key opens only when it was sealed to this agent and is the o
   REQUIRE(opened);
   CHECK(opened->view() == key.view());
 
-  // Sealed to another agent: refused and dropped, so the next use asks the hub again.
+  // Sealed to another key (this agent's key was replaced since): refused but kept, so putting
+  // the old agent.key back opens it again; the fetch asks for one sealed to the new key.
   REQUIRE(cache.put("edge", 3, seal::seal_to(other.public_key, key), 2));
   auto foreign = agent::open_epoch_key(*db, &self, "edge-1", m);
   REQUIRE_FALSE(foreign);
   CHECK(foreign.error().code == Errc::signature);
   CHECK_THAT(foreign.error().message, Catch::Contains("agents rotate edge-1"));
-  CHECK_FALSE(cache.find("edge", 3)->has_value());
+  CHECK(cache.find("edge", 3)->has_value());
+  auto with_old_key = agent::open_epoch_key(*db, &other, "edge-2", m);
+  REQUIRE(with_old_key);
+  CHECK(with_old_key->view() == key.view());
 
   // A key sealed to this agent by anyone (a taken hub), but not the one the manifest names.
   REQUIRE(cache.put("edge", 3, seal::seal_to(self.public_key, seal::random_key()), 3));
