@@ -63,7 +63,7 @@ void check_refused(const Fleet& fleet, const std::string& agent, uint64_t versio
   CHECK(wait_until(
       [&] {
         seen = hub_agent_status(fleet, agent);
-        return !seen.is_null() && seen.value("last_error", "").find(command) != std::string::npos &&
+        return seen.value("last_error", "").find(command) != std::string::npos &&
                seen.value("last_error", "").find("kp@" + std::to_string(version)) !=
                    std::string::npos;
       },

@@ -201,6 +201,21 @@ TEST_CASE(
 
   write_secret_source(fleet.ws.dir / "src", marker);
   const std::string bundle = hub.build_and_publish(fleet.ws.dir / "src", 1, false);
+  // The bundle holds the Secret sealed: data keys with empty values, the values in `sealed`
+  // (checked before any agent sees it: a bundle with plaintext in it fails here, applied or not).
+  bool sealed_seen = false, marker_seen = false;
+  for (const auto& r : unpack_bundle(bundle, fleet.ws.trust)) {
+    INFO(r.kind() << " " << r.name() << ": " << r.json());
+    CHECK_FALSE(holds_any(r.json(), forms));
+    CHECK_FALSE(holds_any(r.sealed(), forms));
+    marker_seen = marker_seen || r.json().find(marker) != std::string::npos;
+    if (r.kind() == "Secret") {
+      sealed_seen = !r.sealed().empty();
+      CHECK(nlohmann::json::parse(r.json())["data"] == nlohmann::json{{"password", ""}});
+    }
+  }
+  CHECK(sealed_seen);
+  CHECK(marker_seen);  // the search reads what the payload holds
   int port = 0;
   const std::string hub_log = fleet.ws.dir / "hub.log";
   auto serve = serve_with_metrics(fleet, hub_log, port);
@@ -282,21 +297,6 @@ TEST_CASE(
     CHECK_FALSE(holds_any(text, forms));
     CHECK(text.find(token) == std::string::npos);
   }
-
-  // The bundle holds the Secret sealed: data keys with empty values, the values in `sealed`.
-  bool sealed_seen = false, marker_seen = false;
-  for (const auto& r : unpack_bundle(bundle, fleet.ws.trust)) {
-    INFO(r.kind() << " " << r.name() << ": " << r.json());
-    CHECK_FALSE(holds_any(r.json(), forms));
-    CHECK_FALSE(holds_any(r.sealed(), forms));
-    marker_seen = marker_seen || r.json().find(marker) != std::string::npos;
-    if (r.kind() == "Secret") {
-      sealed_seen = !r.sealed().empty();
-      CHECK(nlohmann::json::parse(r.json())["data"] == nlohmann::json{{"password", ""}});
-    }
-  }
-  CHECK(sealed_seen);
-  CHECK(marker_seen);  // the search reads what the payload holds
 
   // Every file of the test's own, the targets' copies apart.
   size_t files = 0;
