@@ -332,3 +332,40 @@ TEST_CASE(
     CHECK(bytes.find(token) == std::string::npos);
   }
 }
+
+TEST_CASE(
+    "an exec command's echo cut by the agent's kept tail leaves no part of a sealed value in "
+    "the error",
+    "[sync][hygiene][secrets]") {
+  Fleet fleet;
+  SealedHub hub(fleet);
+  const std::string secret = unique_value("s3cret-");
+  const std::string b64 = leak_forms(secret)[1];
+  hub.set("db", "password", secret);
+  // It echoes what it read on one line, then pads it so that the last 8 KiB of its stderr (what
+  // the agent keeps of it) begin 10 characters into the Secret's value.
+  fleet.agent_config("agent-a", 8, "",
+                     R"([apply]
+target = "exec"
+command = '''sh -c 'in=$(cat); rest=${in#*\"password\":\"}; printf %s "$in" | tr "\n" " " >&2; head -c $((8202 - ${#rest})) /dev/zero | tr "\0" x >&2; exit 1' sh'''
+)");
+  hub.keygen("agent-a");
+  hub.add("agent-a");
+  write_secret_source(fleet.ws.dir / "src", "v1");
+  hub.build_and_publish(fleet.ws.dir / "src", 1, false);
+  auto serve = fleet.serve("hub.log");
+  auto failed = fleet.sync_once("agent-a", 60);
+  INFO(failed.err);
+  REQUIRE(failed.exit_code == 15);
+  REQUIRE_THAT(failed.err, Catch::Contains("xxxxxxxx"));
+  const std::string tail = b64.substr(10);
+  CHECK(failed.err.find(tail) == std::string::npos);
+  nlohmann::json seen;
+  REQUIRE(wait_until(
+      [&] {
+        seen = hub_agent_status(fleet, "agent-a");
+        return seen.value("last_error", "").find("exited with status 1") != std::string::npos;
+      },
+      kDeadline));
+  CHECK(seen.dump().find(tail) == std::string::npos);
+}
