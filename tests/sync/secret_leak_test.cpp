@@ -282,6 +282,10 @@ TEST_CASE(
   texts["sovdev-hub status"] = run({hub_binary(), "status", "--db", fleet.hub_db}).out;
   texts["agents list"] = run({hub_binary(), "agents", "list", "--db", fleet.hub_db, "--json"}).out;
   texts["secret list"] = run({hub_binary(), "secret", "list", "--db", fleet.hub_db}).out;
+  const auto inspected =
+      run({hub_binary(), "inspect", bundle, "--objects", "--json", "--trust", fleet.ws.trust});
+  CHECK(inspected.exit_code == 0);
+  texts["inspect --objects"] = inspected.out + inspected.err;
   texts["/metrics"] = http_request("127.0.0.1", port, "GET", "/metrics").body;
   CHECK_THAT(texts["/metrics"], Catch::Contains("sovdev_agent_info"));
   for (const auto& agent : agents) {
