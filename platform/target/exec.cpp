@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -30,8 +31,24 @@ std::string trim_right(std::string s) {
   return s;
 }
 
-void keep_tail(std::string& s, size_t max) {
-  if (s.size() > max) s.erase(0, s.size() - max);
+// Keeps the last `max` bytes; true when some were dropped.
+bool keep_tail(std::string& s, size_t max) {
+  if (s.size() <= max) return false;
+  s.erase(0, s.size() - max);
+  return true;
+}
+
+// An output cut at the front may begin with the end of a word cut in two: a Secret's value the
+// command echoed (base64 in the JSON it was sent), a token of its own command line. Neither the
+// agent's scrub nor hide_arguments recognises a part of one, so the cut word goes too: the
+// characters of base64, hex and tokens up to the first other byte.
+void drop_cut_word(std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) != 0 ||
+                          std::string_view("+/=_-").find(s[i]) != std::string_view::npos)) {
+    ++i;
+  }
+  s.erase(0, i);
 }
 
 void close_fd(int& fd) {
@@ -97,7 +114,7 @@ class ExecTarget final : public Target {
            argv_[0];
   }
   Status write_all(std::string_view data);
-  void read_output(int& fd, std::string& sink, size_t max);
+  void read_output(int& fd, std::string& sink, size_t max, bool& cut);
   // Waits for the command to exit until `until`, draining its output; false on timeout.
   bool wait_exit(Clock::time_point until);
   Error failure(const std::string& why);
@@ -111,6 +128,7 @@ class ExecTarget final : public Target {
   int status_ = 0;
   int in_ = -1, out_ = -1, err_ = -1;
   std::string stdout_tail_, stderr_tail_;
+  bool stdout_cut_ = false, stderr_cut_ = false;  // their beginnings were dropped
   Clock::time_point deadline_{};
   uint32_t applied_ = 0;
 };
@@ -126,6 +144,7 @@ Status ExecTarget::begin(const ApplyBegin& version) {
   status_ = 0;
   stdout_tail_.clear();
   stderr_tail_.clear();
+  stdout_cut_ = stderr_cut_ = false;
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     const int e = errno;
@@ -181,13 +200,13 @@ Status ExecTarget::begin(const ApplyBegin& version) {
   return {};
 }
 
-void ExecTarget::read_output(int& fd, std::string& sink, size_t max) {
+void ExecTarget::read_output(int& fd, std::string& sink, size_t max, bool& cut) {
   char buf[16384];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
       sink.append(buf, static_cast<size_t>(n));
-      keep_tail(sink, max);
+      if (keep_tail(sink, max)) cut = true;
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -209,8 +228,8 @@ Status ExecTarget::write_all(std::string_view data) {
       if (errno == EINTR) continue;
       return failure(std::string("poll: ") + std::strerror(errno));
     }
-    if (fds[1].revents != 0) read_output(out_, stdout_tail_, kStdoutTail);
-    if (fds[2].revents != 0) read_output(err_, stderr_tail_, kStderrTail);
+    if (fds[1].revents != 0) read_output(out_, stdout_tail_, kStdoutTail, stdout_cut_);
+    if (fds[2].revents != 0) read_output(err_, stderr_tail_, kStderrTail, stderr_cut_);
     if (fds[0].revents == 0) {
       beat();  // the command is busy and not reading: the agent's loop runs meanwhile
       continue;
@@ -248,8 +267,8 @@ bool ExecTarget::wait_exit(Clock::time_point until) {
         exited_ ? 0 : static_cast<int>(std::min<int64_t>(left.count(), open ? 200 : 5));
     const int n = ::poll(fds, 2, wait_ms);
     if (n > 0) {
-      if (fds[0].revents != 0) read_output(out_, stdout_tail_, kStdoutTail);
-      if (fds[1].revents != 0) read_output(err_, stderr_tail_, kStderrTail);
+      if (fds[0].revents != 0) read_output(out_, stdout_tail_, kStdoutTail, stdout_cut_);
+      if (fds[1].revents != 0) read_output(err_, stderr_tail_, kStderrTail, stderr_cut_);
     }
     if (exited_ && n <= 0) return true;
     if (!exited_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
@@ -260,10 +279,13 @@ bool ExecTarget::wait_exit(Clock::time_point until) {
 Error ExecTarget::failure(const std::string& why) {
   std::string msg = what() + ": " + argv_[0] + " " + why;
   // Escaped, then cut again: a control byte takes four characters once escaped.
-  std::string err = escape_control(proc::hide_arguments(trim_right(stderr_tail_), argv_));
-  std::string out = escape_control(proc::hide_arguments(trim_right(stdout_tail_), argv_));
-  keep_tail(err, kStderrTail);
-  keep_tail(out, kStdoutTail);
+  std::string err = trim_right(stderr_tail_), out = trim_right(stdout_tail_);
+  if (stderr_cut_) drop_cut_word(err);
+  if (stdout_cut_) drop_cut_word(out);
+  err = escape_control(proc::hide_arguments(std::move(err), argv_));
+  out = escape_control(proc::hide_arguments(std::move(out), argv_));
+  if (keep_tail(err, kStderrTail)) drop_cut_word(err);
+  if (keep_tail(out, kStdoutTail)) drop_cut_word(out);
   if (!output_in_errors()) {
     if (!err.empty() || !out.empty()) {
       msg += "; its output is not shown (the version carries sealed Secrets: see the command's "
