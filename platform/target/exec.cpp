@@ -288,8 +288,9 @@ Error ExecTarget::failure(const std::string& why) {
   if (keep_tail(out, kStdoutTail)) drop_cut_word(out);
   if (!output_in_errors()) {
     if (!err.empty() || !out.empty()) {
-      msg += "; its output is not shown (the version carries sealed Secrets: see the command's "
-             "own log)";
+      msg +=
+          "; its output is not shown (the version carries sealed Secrets: see the command's "
+          "own log)";
     }
   } else if (!err.empty()) {
     msg += "; stderr: " + err;

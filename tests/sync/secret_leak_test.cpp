@@ -231,8 +231,10 @@ TEST_CASE(
     auto failed = fleet.sync_once("agent-exec", 60);
     INFO(failed.out << failed.err << "\nhub: " << read_text(hub_log));
     REQUIRE(failed.exit_code == 15);
-    // The command's echo held the Secret: the agent cut it out before saying anything.
-    CHECK_THAT(failed.err, Catch::Contains("<sealed>") && Catch::Contains("refused: token"));
+    // The command's echo held the Secret: for a version with sealed Secrets the agent quotes
+    // none of the command's output (a value could be cut or escaped past any search for it).
+    CHECK_THAT(failed.err, Catch::Contains("its output is not shown"));
+    CHECK_THAT(failed.err, !Catch::Contains("refused: token"));
     texts["agent-exec failed sync"] = failed.out + failed.err;
     // The failure did travel: the hub has the agent's error, without the value or the token.
     REQUIRE(wait_until(
@@ -361,7 +363,7 @@ command = '''sh -c 'in=$(cat); rest=${in#*\"password\":\"}; printf %s "$in" | tr
   auto failed = fleet.sync_once("agent-a", 60);
   INFO(failed.err);
   REQUIRE(failed.exit_code == 15);
-  REQUIRE_THAT(failed.err, Catch::Contains("xxxxxxxx"));
+  REQUIRE_THAT(failed.err, Catch::Contains("its output is not shown"));
   const std::string tail = b64.substr(10);
   CHECK(failed.err.find(tail) == std::string::npos);
   nlohmann::json seen;
