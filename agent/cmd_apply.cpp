@@ -5,6 +5,8 @@
 #include <map>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
 #include "agent/apply_target.hpp"
 #include "agent/commands.hpp"
 #include "agent/config.hpp"
@@ -81,7 +83,12 @@ Status apply(const ApplyOptions& o) {
   settings.channels = config.channels;
   settings.stacks = config.stacks;
   settings.reconcile_interval_ms = 0;
-  SOVDEV_ASSIGN(settings.agent_key, shared_agent_key(config.state_dir));
+  // As `run` does: a key file that cannot be used stops only the versions with sealed secrets.
+  if (auto loaded = shared_agent_key(config.state_dir); !loaded) {
+    spdlog::error("{}; bundles with sealed secrets cannot be applied", loaded.error().message);
+  } else {
+    settings.agent_key = std::move(*loaded);
+  }
   Daemon daemon(db, trust, *offline, *target, settings);
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())

@@ -46,6 +46,19 @@ Status keygen(const KeygenOptions& o) {
   std::error_code ec;
   const bool replacing = std::filesystem::exists(key_path, ec);
   if (replacing && !o.force) {
+    // A keygen --force killed between its two files left agent.pub behind the key: the key
+    // file is the truth, and its public half is written again.
+    if (auto held = load_agent_key(state); held && *held) {
+      const std::string public_line = seal::encode_agent_public(**held);
+      auto written = fs::read_file(agent_public_path(state), 1024);
+      if (!written || *written != public_line) {
+        SOVDEV_TRY(fs::write_file_atomic(agent_public_path(state), public_line, 0644));
+        std::fprintf(stderr, "%s did not match %s: written again from the key\n",
+                     agent_public_path(state).c_str(), key_path.c_str());
+        std::fputs(public_line.c_str(), stdout);
+        return {};
+      }
+    }
     return make_error(Errc::conflict,
                       "this agent has a key already (" + key_path +
                           "); --force replaces it, and then the hub can no longer send it keys "
@@ -57,12 +70,13 @@ Status keygen(const KeygenOptions& o) {
   SOVDEV_TRY(fs::make_dirs(state, 0700));
   const seal::AgentKey key = seal::generate_agent_key(name);
   const std::string public_line = seal::encode_agent_public(key);
-  // The public half first: a key file present means both were written.
-  SOVDEV_TRY(fs::write_file_atomic(agent_public_path(state), public_line, 0644));
+  // The secret half first: killed before the public half is written, the next keygen writes
+  // agent.pub again from agent.key (above), so an operator never enrols a key nobody holds.
   std::string secret = seal::encode_agent_secret(key);
   auto written = fs::write_file_atomic(key_path, secret, 0600);
   sodium_memzero(secret.data(), secret.size());
   SOVDEV_TRY(written);
+  SOVDEV_TRY(fs::write_file_atomic(agent_public_path(state), public_line, 0644));
   if (replacing) {
     std::fprintf(stderr,
                  "replaced the agent's key: run `sovdev-hub agents rotate %s --pub agent.pub` on "

@@ -96,3 +96,22 @@ TEST_CASE("agent keygen --help says where the key goes; without a folder it says
   CHECK(bare.exit_code != 0);
   CHECK_THAT(bare.err, Catch::Contains("--config or --state"));
 }
+
+TEST_CASE("agent keygen writes agent.pub again from agent.key when a killed --force left it stale",
+          "[cli][keygen]") {
+  TempDir dir;
+  const std::string state = dir / "state";
+  REQUIRE(run({agent_binary(), "keygen", "--state", state}).exit_code == 0);
+  const std::string current = read_text(state + "/agent.pub");
+  // What a --force killed after writing the new key and before its public half leaves: the
+  // old public key beside another secret key.
+  write_text(state + "/agent.pub", seal::encode_agent_public(seal::generate_agent_key("stale")));
+  auto repaired = run({agent_binary(), "keygen", "--state", state});
+  INFO(repaired.err);
+  REQUIRE(repaired.exit_code == 0);
+  CHECK(read_text(state + "/agent.pub") == current);
+  CHECK(repaired.out == current);
+  CHECK_THAT(repaired.err, Catch::Contains("written again from the key"));
+  // In agreement, it refuses as before.
+  CHECK(run({agent_binary(), "keygen", "--state", state}).exit_code == 7);
+}
