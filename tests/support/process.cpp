@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cstdlib>
 #include <filesystem>
@@ -45,13 +46,19 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-RunResult run(const std::vector<std::string>& argv) {
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+namespace {
+
+// `input` (when given) is written whole to the child's stdin before its output is read: it must
+// fit a pipe's buffer (64 KiB), as the values the tests pipe in do.
+RunResult run_child(const std::vector<std::string>& argv, const std::string* input) {
+  int in_pipe[2] = {-1, -1}, out_pipe[2], err_pipe[2];
+  if ((input != nullptr && ::pipe2(in_pipe, O_CLOEXEC) != 0) || ::pipe2(out_pipe, O_CLOEXEC) != 0 ||
+      ::pipe2(err_pipe, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe failed");
   }
   const pid_t pid = ::fork();
   if (pid == 0) {
+    if (input != nullptr) ::dup2(in_pipe[0], STDIN_FILENO);
     ::dup2(out_pipe[1], STDOUT_FILENO);
     ::dup2(err_pipe[1], STDERR_FILENO);
     auto args = c_argv(argv);
@@ -60,6 +67,17 @@ RunResult run(const std::vector<std::string>& argv) {
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  if (input != nullptr) {
+    ::close(in_pipe[0]);
+    const auto old = std::signal(SIGPIPE, SIG_IGN);
+    for (size_t done = 0; done < input->size();) {
+      const ssize_t n = ::write(in_pipe[1], input->data() + done, input->size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    std::signal(SIGPIPE, old);
+    ::close(in_pipe[1]);
+  }
   RunResult result;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
@@ -83,6 +101,16 @@ RunResult run(const std::vector<std::string>& argv) {
   ::waitpid(pid, &status, 0);
   decode_status(status, result.exit_code, result.signal);
   return result;
+}
+
+}  // namespace
+
+RunResult run(const std::vector<std::string>& argv) {
+  return run_child(argv, nullptr);
+}
+
+RunResult run_with_input(const std::vector<std::string>& argv, const std::string& input) {
+  return run_child(argv, &input);
 }
 
 Child::Child(const std::vector<std::string>& argv, const std::string& log_path) {

@@ -33,6 +33,8 @@ struct RunResult {
 
 // Runs a program to completion, capturing its output.
 RunResult run(const std::vector<std::string>& argv);
+// The same, with `input` on its stdin (at most 64 KiB: written before the output is read).
+RunResult run_with_input(const std::vector<std::string>& argv, const std::string& input);
 
 // A started child whose output goes to files; kill() sends SIGKILL.
 class Child {

@@ -13,59 +13,6 @@
 
 namespace sovdev::testing {
 
-RunResult run_with_input(const std::vector<std::string>& argv, const std::string& input) {
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  REQUIRE(::pipe2(in_pipe, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(in_pipe[0], STDIN_FILENO);
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  // A value fits the pipe's buffer: written whole before the output is read.
-  const auto old = std::signal(SIGPIPE, SIG_IGN);
-  for (size_t done = 0; done < input.size();) {
-    const ssize_t n = ::write(in_pipe[1], input.data() + done, input.size() - done);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  std::signal(SIGPIPE, old);
-  ::close(in_pipe[1]);
-  RunResult result;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  for (int open_fds = 2; open_fds > 0;) {
-    if (::poll(fds, 2, -1) < 0) break;
-    for (int i = 0; i < 2; i++) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buf[16384];
-      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        open_fds--;
-      } else {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  return result;
-}
-
 BrokerOptions broker_users(const std::vector<std::string>& agents) {
   BrokerOptions options;
   options.users = {{"sovdev-hub", "hub-secret"}};

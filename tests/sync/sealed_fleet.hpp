@@ -18,9 +18,6 @@
 
 namespace sovdev::testing {
 
-// Runs a program to completion with `input` on its stdin (closed after it), capturing output.
-RunResult run_with_input(const std::vector<std::string>& argv, const std::string& input);
-
 // A broker whose users are the hub and `agents` (each with password "secret-<agent>").
 BrokerOptions broker_users(const std::vector<std::string>& agents);
 
