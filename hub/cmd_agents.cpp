@@ -99,6 +99,7 @@ Status list(const AgentsOptions& o) {
                                {"channel", a.channel},
                                {"public_key", to_hex(a.public_key)},
                                {"labels", a.labels},
+                               {"verified", a.has_mac},
                                {"added", utc_time(a.added_at)},
                                {"rotated", a.rotated_at ? nlohmann::json(utc_time(*a.rotated_at))
                                                         : nlohmann::json(nullptr)}});
@@ -118,8 +119,10 @@ Status list(const AgentsOptions& o) {
   for (const auto& a : agents) {
     std::string labels;
     for (const auto& [k, v] : a.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-    std::printf("%-20s %-10s key %s  %s\n", escape_control(a.agent_id).c_str(), a.channel.c_str(),
-                to_hex(a.public_key).substr(0, 16).c_str(), escape_control(labels).c_str());
+    std::printf("%-20s %-10s key %s  %s%s\n", escape_control(a.agent_id).c_str(),
+                escape_control(a.channel).c_str(), to_hex(a.public_key).substr(0, 16).c_str(),
+                escape_control(labels).c_str(),
+                a.has_mac ? "" : "  (unverified: no MAC; check its key and `agents add` it again)");
   }
   for (const auto& e : epochs) {
     std::printf("channel %s epoch %llu: %llu agent(s), %s, %s\n", e.channel.c_str(),
@@ -155,7 +158,9 @@ void add_agents(CLI::App& app, cli::Commands& commands) {
   id(add_cmd, *add_o);
   add_cmd->add_option("--pub", add_o->pub, "The agent's public key file (sovdev-agent keygen)")
       ->required();
-  add_cmd->add_option("--channel", add_o->channel, "The channel it follows")->required();
+  add_cmd->add_option("--channel", add_o->channel, "The channel it follows")
+      ->required()
+      ->check(CLI::Validator([](std::string& v) { return secrets::check_channel(v); }, "", ""));
   add_cmd->add_option("--label", add_o->labels, "key=value (repeatable)");
   commands.push_back({add_cmd, [add_o] { return add(*add_o); }});
 
