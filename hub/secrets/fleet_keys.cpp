@@ -87,7 +87,7 @@ EnrolledAgent agent_of(const store::Statement& row) {
   a.labels = labels_of(row.text(3));
   a.added_at = row.int64(4);
   if (!row.is_null(5)) a.rotated_at = row.int64(5);
-  a.has_mac = !row.is_null(6);
+  if (row.is_null(6)) a.row = RowCheck::no_mac;
   return a;
 }
 
@@ -340,6 +340,9 @@ Expected<std::vector<EnrolledAgent>> FleetKeys::list() {
     SOVDEV_ASSIGN(const bool row, rows.step());
     if (!row) break;
     out.push_back(agent_of(rows));
+    if (key_.key.size() == seal::kKeySize && out.back().row != RowCheck::no_mac) {
+      out.back().row = verify_agent_row(key_, rows) ? RowCheck::verified : RowCheck::changed;
+    }
   }
   return out;
 }

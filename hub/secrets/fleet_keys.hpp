@@ -23,13 +23,16 @@
 
 namespace sovdev::hub::secrets {
 
+// What a row's MAC says. Without the store key only a missing MAC can be seen.
+enum class RowCheck { not_checked, verified, no_mac, changed };
+
 struct EnrolledAgent {
   std::string agent_id, channel;
   std::string public_key;  // 32 bytes
   std::map<std::string, std::string> labels;
   int64_t added_at = 0;
   std::optional<int64_t> rotated_at;
-  bool has_mac = true;  // false for a row from before migration 005: "unverified" until re-added
+  RowCheck row = RowCheck::not_checked;  // set by list()
 };
 
 struct EpochInfo {
@@ -67,6 +70,7 @@ class FleetKeys {
   [[nodiscard]] Expected<uint64_t> rotate(const std::string& agent_id,
                                           const std::string& public_key, int64_t now);
 
+  // Each row's MAC is checked when the store key was given (else only a missing one is seen).
   [[nodiscard]] Expected<std::vector<EnrolledAgent>> list();
   [[nodiscard]] Expected<std::vector<EpochInfo>> epochs(const std::string& channel);
   // The channel's newest epoch key, opened (for `build`); nullopt when it has no agents yet.

@@ -217,4 +217,17 @@ TEST_CASE("agents add refuses ids and channels an agent could not ask its key wi
   auto good = add(std::string(64, 'a'), "edge.eu-1");
   INFO(good.err);
   CHECK(good.exit_code == 0);
+
+  // A row changed by another process (a taken serve): list with the store key says so.
+  {
+    auto db = sovdev::store::open_hub_database(dir / "hub.db");
+    REQUIRE(db);
+    REQUIRE(db->exec("UPDATE enrolled_agents SET public_key = zeroblob(32)"));
+  }
+  auto checked = run(
+      {hub_binary(), "agents", "list", "--db", dir / "hub.db", "--store-key", dir / "store.key"});
+  CHECK(checked.exit_code == 0);
+  CHECK_THAT(checked.out, Catch::Contains("row: CHANGED outside sovdev-hub agents"));
+  auto unchecked = run({hub_binary(), "agents", "list", "--db", dir / "hub.db", "--json"});
+  CHECK_THAT(unchecked.out, Catch::Contains("not checked (give --store-key)"));
 }

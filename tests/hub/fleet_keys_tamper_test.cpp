@@ -85,7 +85,12 @@ TEST_CASE("an agent key swapped in hub.db by the serving hub gets no epoch key s
                    Catch::Contains("agents remove edge-02"));
   }
   CHECK(hub.epochs("edge") == 1);
-  CHECK(hub.keys.list()->size() == 2);  // edge-01 is still there: the transaction rolled back
+  const auto listed = hub.keys.list();  // edge-01 is still there: the transaction rolled back
+  REQUIRE(listed->size() == 2);
+  CHECK(listed->at(0).row == RowCheck::verified);
+  CHECK(listed->at(1).row == RowCheck::changed);
+  const StoreKey none;
+  CHECK(FleetKeys(hub.db, none).list()->at(1).row == RowCheck::not_checked);
   CHECK(opened_by(hub.keys, "edge", 2, attacker).empty());
 
   // A row the serving hub added with its own key, with or without a MAC copied from another
@@ -124,7 +129,7 @@ TEST_CASE("rows from before the MAC are unverified until the agent is enrolled a
   hub.tamper("UPDATE channel_epochs SET row_mac = NULL");
   const auto listed = hub.keys.list();
   REQUIRE(listed);
-  for (const auto& agent : *listed) CHECK_FALSE(agent.has_mac);
+  for (const auto& agent : *listed) CHECK(agent.row == RowCheck::no_mac);
 
   auto refused = hub.keys.remove("edge-01", 3);
   REQUIRE_FALSE(refused);
@@ -134,7 +139,7 @@ TEST_CASE("rows from before the MAC are unverified until the agent is enrolled a
   // Enrolled again from its key file: the row gets its MAC and the change goes through. An
   // epoch from before the MAC opens (its sealed key and key id check) and gets its MAC.
   CHECK(*hub.keys.add(b.enrolled, 4) == 1);
-  CHECK(hub.keys.list()->at(1).has_mac);
+  CHECK(hub.keys.list()->at(1).row == RowCheck::verified);
   CHECK(*hub.keys.remove("edge-01", 5) == 2);
   hub.tamper("UPDATE channel_epochs SET row_mac = NULL");  // build opens it: the MAC comes back
   REQUIRE(hub.keys.current("edge"));
