@@ -134,15 +134,11 @@ Status list(const AgentsOptions& o) {
   for (const auto& a : agents) {
     std::string labels;
     for (const auto& [k, v] : a.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    const bool flagged = a.row == secrets::RowCheck::no_mac || a.row == secrets::RowCheck::changed;
     std::printf("%-20s %-10s key %s  %s%s%s\n", escape_control(a.agent_id).c_str(),
                 escape_control(a.channel).c_str(), to_hex(a.public_key).substr(0, 16).c_str(),
-                escape_control(labels).c_str(),
-                a.row == secrets::RowCheck::verified || a.row == secrets::RowCheck::not_checked
-                    ? ""
-                    : "  row: ",
-                a.row == secrets::RowCheck::verified || a.row == secrets::RowCheck::not_checked
-                    ? ""
-                    : row_text(a.row));
+                escape_control(labels).c_str(), flagged ? "  row: " : "",
+                flagged ? row_text(a.row) : "");
   }
   for (const auto& e : epochs) {
     std::printf("channel %s epoch %llu: %llu agent(s), %s, %s\n", e.channel.c_str(),
