@@ -27,9 +27,13 @@ constexpr size_t kMacSize = 32;
 // older epochs an agent has grant rows for, so a grant row added by `serve` could have an
 // older epoch of the agent's own channel re-sealed to the agent's new key.
 //
-// The MAC key is BLAKE2b keyed with the store key over a domain tag (a subkey, so the store
-// key is used as an XChaCha20 key only); the MAC is BLAKE2b keyed with it over the fields,
-// length-prefixed (seal::associated_data), as they are stored.
+// An epoch row's sealed key is already bound to (channel, epoch) by its AEAD and checked
+// against its key id; the MAC refuses a swapped row as a whole, before anything is decrypted.
+// Epoch rows from before migration 005 get their MAC the first time they open and check.
+//
+// The MAC key is a subkey per row kind, BLAKE2b keyed with the store key over a domain tag (the
+// store key itself is not used as a MAC key); the MAC is BLAKE2b keyed with the subkey over the
+// fields, length-prefixed (seal::associated_data), as they are stored.
 std::string row_mac(const StoreKey& store_key, std::string_view domain,
                     std::initializer_list<std::string_view> fields) {
   ensure_sodium();
