@@ -85,11 +85,26 @@ Status rotate(const AgentsOptions& o) {
   });
 }
 
+const char* row_text(secrets::RowCheck check) {
+  switch (check) {
+    case secrets::RowCheck::verified: return "verified";
+    case secrets::RowCheck::no_mac: return "no MAC (check its key, then agents add it again)";
+    case secrets::RowCheck::changed:
+      return "CHANGED outside sovdev-hub agents (check the hub, then agents remove and add it)";
+    case secrets::RowCheck::not_checked: break;
+  }
+  return "not checked (give --store-key)";
+}
+
 Status list(const AgentsOptions& o) {
   // Read-only: a listing never creates or changes hub.db (a mistyped --db is an error).
   SOVDEV_ASSIGN(store::Database db, store::open_hub_reader(o.db));
-  const secrets::StoreKey none;
-  FleetKeys keys(db, none);
+  // With the store key, each row's MAC is checked; without, only a missing one shows.
+  secrets::StoreKey key;
+  if (!o.store_key.empty()) {
+    SOVDEV_ASSIGN(key, secrets::load_store_key(o.store_key));
+  }
+  FleetKeys keys(db, key);
   SOVDEV_ASSIGN(const auto agents, keys.list());
   SOVDEV_ASSIGN(const auto epochs, keys.epochs(""));
   if (o.as_json) {
@@ -99,6 +114,7 @@ Status list(const AgentsOptions& o) {
                                {"channel", a.channel},
                                {"public_key", to_hex(a.public_key)},
                                {"labels", a.labels},
+                               {"row", row_text(a.row)},
                                {"added", utc_time(a.added_at)},
                                {"rotated", a.rotated_at ? nlohmann::json(utc_time(*a.rotated_at))
                                                         : nlohmann::json(nullptr)}});
@@ -118,8 +134,11 @@ Status list(const AgentsOptions& o) {
   for (const auto& a : agents) {
     std::string labels;
     for (const auto& [k, v] : a.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-    std::printf("%-20s %-10s key %s  %s\n", escape_control(a.agent_id).c_str(), a.channel.c_str(),
-                to_hex(a.public_key).substr(0, 16).c_str(), escape_control(labels).c_str());
+    const bool flagged = a.row == secrets::RowCheck::no_mac || a.row == secrets::RowCheck::changed;
+    std::printf("%-20s %-10s key %s  %s%s%s\n", escape_control(a.agent_id).c_str(),
+                escape_control(a.channel).c_str(), to_hex(a.public_key).substr(0, 16).c_str(),
+                escape_control(labels).c_str(), flagged ? "  row: " : "",
+                flagged ? row_text(a.row) : "");
   }
   for (const auto& e : epochs) {
     std::printf("channel %s epoch %llu: %llu agent(s), %s, %s\n", e.channel.c_str(),
@@ -155,7 +174,9 @@ void add_agents(CLI::App& app, cli::Commands& commands) {
   id(add_cmd, *add_o);
   add_cmd->add_option("--pub", add_o->pub, "The agent's public key file (sovdev-agent keygen)")
       ->required();
-  add_cmd->add_option("--channel", add_o->channel, "The channel it follows")->required();
+  add_cmd->add_option("--channel", add_o->channel, "The channel it follows")
+      ->required()
+      ->check(CLI::Validator([](std::string& v) { return secrets::check_channel(v); }, "", ""));
   add_cmd->add_option("--label", add_o->labels, "key=value (repeatable)");
   commands.push_back({add_cmd, [add_o] { return add(*add_o); }});
 
@@ -177,6 +198,9 @@ void add_agents(CLI::App& app, cli::Commands& commands) {
   auto ls_o = std::make_shared<AgentsOptions>();
   auto* ls_cmd = agents->add_subcommand("list", "Enrolled agents and the channels' epochs");
   db(ls_cmd, *ls_o, false);
+  ls_cmd->add_option("--store-key", ls_o->store_key,
+                     "Secret-store key file: check each agent row's MAC (hub.db changed by "
+                     "another process)");
   ls_cmd->add_flag("--json", ls_o->as_json, "Print JSON");
   commands.push_back({ls_cmd, [ls_o] { return list(*ls_o); }});
 }

@@ -76,10 +76,11 @@ std::string_view charset_of(const std::string& name) {
   if (name == "base64url") {
     return "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   }
-  // Printable ASCII without space, quotes, backslash, '$', '%', '@', ':', '/' and '#': safe
-  // inside URLs, YAML and shell words without escaping.
+  // RFC 3986's unreserved characters: safe in a URL's userinfo
+  // (postgresql://app:${secret:pg/password}@db), in YAML and in shell words without escaping.
+  // '?', '[', ']', '{', '}', '|', '^', '<', '>', ';', '!', '*' are not.
   if (name == "safe-symbols") {
-    return "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+,-.;<=>?[]^_{|}~";
+    return "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
   }
   return {};
 }
@@ -205,7 +206,8 @@ void add_secret(CLI::App& app, cli::Commands& commands) {
       ->check(valid(secrets::check_key));
   gen->add_option("--length", gen_o->length, "Characters (default 32)")->check(CLI::Range(8, 4096));
   gen->add_option("--charset", gen_o->charset,
-                  "alnum (default), hex, base64url or safe-symbols (URL-, YAML- and shell-safe)")
+                  "alnum (default), hex, base64url or safe-symbols (A-Z a-z 0-9 and - . _ ~: "
+                  "RFC 3986 unreserved, URL-, YAML- and shell-safe)")
       ->check(CLI::IsMember({"alnum", "hex", "base64url", "safe-symbols"}));
   commands.push_back({gen, [gen_o]() -> Status {
                         const auto value = generate(charset_of(gen_o->charset), gen_o->length);

@@ -19,8 +19,10 @@ struct StoreKey {
 // Makes a new key file (0600), refusing to replace one.
 [[nodiscard]] Status create_store_key(const std::string& path);
 
-// Refuses a file others may read or write (group or other permission bits), as ssh does with
-// private keys, and anything that is not one well-formed line.
+// Opens the path without following a symlink and checks the open descriptor: a regular file,
+// owned by this user (root may read anyone's), no group or other permission bits (as ssh does
+// with private keys); then reads at most 256 bytes from it and refuses anything that is not
+// one well-formed line.
 [[nodiscard]] Expected<StoreKey> load_store_key(const std::string& path);
 
 // The path given, else $CREDENTIALS_DIRECTORY/secret-store.key under systemd

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "bundles/seal.hpp"
+#include "hub/secrets/values.hpp"
+#include "platform/store/hub_store.hpp"
 #include "tests/cli/cli_fixture.hpp"
 
 using namespace sovdev::testing;
@@ -163,4 +165,69 @@ TEST_CASE("secret list and agents list never create a hub.db: a mistyped --db is
     CHECK_THAT(listed.err, Catch::Contains("typo-hub.db"));
     CHECK_FALSE(std::filesystem::exists(missing));
   }
+}
+
+TEST_CASE("secret generate --charset safe-symbols draws from RFC 3986's unreserved characters",
+          "[cli][secrets]") {
+  TempDir dir;
+  REQUIRE(run({hub_binary(), "secret", "init", "--store-key", dir / "store.key"}).exit_code == 0);
+  auto generated = run({hub_binary(), "secret", "generate", "--db", dir / "hub.db", "--store-key",
+                        dir / "store.key", "--env", "edge", "pg", "password", "--length", "4096",
+                        "--charset", "safe-symbols"});
+  INFO(generated.err);
+  REQUIRE(generated.exit_code == 0);
+  auto help = run({hub_binary(), "secret", "generate", "--help"});
+  CHECK_THAT(help.out, Catch::Contains("RFC 3986 unreserved"));
+
+  // Read back in this process, as build would: every character fits in a URL's userinfo.
+  auto key = sovdev::hub::secrets::load_store_key(dir / "store.key");
+  REQUIRE(key);
+  auto db = sovdev::store::open_hub_database(dir / "hub.db");
+  REQUIRE(db);
+  auto value = sovdev::hub::secrets::SecretValues(*db, *key).get("edge", "pg", "password");
+  REQUIRE(value);
+  const std::string_view text = value->view();
+  REQUIRE(text.size() == 4096);
+  const std::string_view unreserved =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+  size_t outside = 0;
+  for (char c : text) outside += unreserved.find(c) == std::string_view::npos ? 1 : 0;
+  CHECK(outside == 0);
+}
+
+TEST_CASE("agents add refuses ids and channels an agent could not ask its key with",
+          "[cli][secrets]") {
+  TempDir dir;
+  REQUIRE(run({hub_binary(), "secret", "init", "--store-key", dir / "store.key"}).exit_code == 0);
+  const auto key = sovdev::seal::generate_agent_key("edge-01");
+  write_text(dir / "edge.pub", sovdev::seal::encode_agent_public(key));
+  const auto add = [&](const std::string& id, const std::string& channel) {
+    return run({hub_binary(), "agents", "add", id, "--pub", dir / "edge.pub", "--channel", channel,
+                "--db", dir / "hub.db", "--store-key", dir / "store.key"});
+  };
+  auto long_id = add(std::string(65, 'a'), "edge");
+  CHECK(long_id.exit_code == 2);
+  CHECK_THAT(long_id.err, Catch::Contains("1-64"));
+  for (const char* channel : {"Edge", "edge/eu", "edge+"}) {
+    INFO(channel);
+    auto bad = add("edge-01", channel);
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.err, Catch::Contains("a channel is 1-63"));
+  }
+  auto good = add(std::string(64, 'a'), "edge.eu-1");
+  INFO(good.err);
+  CHECK(good.exit_code == 0);
+
+  // A row changed by another process (a taken serve): list with the store key says so.
+  {
+    auto db = sovdev::store::open_hub_database(dir / "hub.db");
+    REQUIRE(db);
+    REQUIRE(db->exec("UPDATE enrolled_agents SET public_key = zeroblob(32)"));
+  }
+  auto checked = run(
+      {hub_binary(), "agents", "list", "--db", dir / "hub.db", "--store-key", dir / "store.key"});
+  CHECK(checked.exit_code == 0);
+  CHECK_THAT(checked.out, Catch::Contains("row: CHANGED outside sovdev-hub agents"));
+  auto unchecked = run({hub_binary(), "agents", "list", "--db", dir / "hub.db", "--json"});
+  CHECK_THAT(unchecked.out, Catch::Contains("not checked (give --store-key)"));
 }

@@ -8,6 +8,7 @@
 
 #include "hub/secrets/values.hpp"
 #include "platform/store/hub_store.hpp"
+#include "tests/support/nobody.hpp"
 #include "tests/support/process.hpp"
 
 using namespace sovdev;
@@ -55,6 +56,39 @@ TEST_CASE("the store key file is made 0600, never replaced, and refused when oth
   auto missing = load_store_key(dir / "none.key");
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error().message, Catch::Contains("sovdev-hub secret init"));
+}
+
+TEST_CASE("the store key is read through one descriptor: no symlink, no other owner's file",
+          "[secrets]") {
+  TempDir dir;
+  const std::string path = dir / "store.key";
+  REQUIRE(create_store_key(path));
+  // A link planted where the key should be is refused even when it points at a good key.
+  REQUIRE(::symlink(path.c_str(), (dir / "link.key").c_str()) == 0);
+  auto linked = load_store_key(dir / "link.key");
+  REQUIRE_FALSE(linked);
+  CHECK(linked.error().code == Errc::denied);
+  CHECK_THAT(linked.error().message, Catch::Contains("symbolic link"));
+  REQUIRE(::mkdir((dir / "folder.key").c_str(), 0700) == 0);
+  auto folder = load_store_key(dir / "folder.key");
+  REQUIRE_FALSE(folder);
+  CHECK_THAT(folder.error().message, Catch::Contains("not a regular file"));
+
+  // Owned by another user: refused to anyone but that user (and root).
+  SOVDEV_SKIP_WITHOUT_NOBODY();
+  if (::geteuid() != 0) return;  // only root can hand a file to another user
+  REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+  REQUIRE(::chown(path.c_str(), sovdev::testing::kNobody, sovdev::testing::kNobody) == 0);
+  CHECK(load_store_key(path));  // root reads an operator's key
+  REQUIRE(create_store_key(dir / "root.key"));
+  const auto as_nobody = sovdev::testing::as_nobody([&] {
+    auto own = load_store_key(path);
+    auto roots = load_store_key(dir / "root.key");
+    return std::string(own ? "own:ok " : "own:refused ") +
+           (roots ? "root:ok" : "root:" + roots.error().message);
+  });
+  REQUIRE(as_nobody);
+  CHECK_THAT(*as_nobody, Catch::StartsWith("own:ok root:") && !Catch::Contains("root:ok"));
 }
 
 TEST_CASE(

@@ -39,7 +39,8 @@ CREATE TABLE agents (
   prior_status BLOB
 );
 
--- Secret values (003) and the agents enrolled for secrets with their epochs (004).
+-- Secret values (003) and the agents enrolled for secrets with their epochs (004), each agent
+-- and epoch row with a MAC keyed from the secret-store key (005).
 CREATE TABLE secret_values (
   environment TEXT NOT NULL,
   name TEXT NOT NULL,
@@ -56,7 +57,8 @@ CREATE TABLE enrolled_agents (
   public_key BLOB NOT NULL CHECK (length(public_key) = 32),
   labels TEXT NOT NULL DEFAULT '{}',
   added_at INTEGER NOT NULL,
-  rotated_at INTEGER
+  rotated_at INTEGER,
+  row_mac BLOB CHECK (row_mac IS NULL OR length(row_mac) = 32)
 ) WITHOUT ROWID;
 CREATE INDEX enrolled_agents_by_channel ON enrolled_agents (channel);
 
@@ -68,6 +70,7 @@ CREATE TABLE channel_epochs (
   store_key_id BLOB NOT NULL CHECK (length(store_key_id) = 32),
   reason TEXT NOT NULL,
   created_at INTEGER NOT NULL,
+  row_mac BLOB CHECK (row_mac IS NULL OR length(row_mac) = 32),
   PRIMARY KEY (channel, epoch)
 ) WITHOUT ROWID;
 
@@ -80,4 +83,4 @@ CREATE TABLE epoch_grants (
   FOREIGN KEY (channel, epoch) REFERENCES channel_epochs (channel, epoch) ON DELETE CASCADE
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
