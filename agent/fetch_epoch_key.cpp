@@ -83,7 +83,12 @@ Status BundleFetch::on_epoch_key(const pb::FetchResponse& resp, int64_t now_ms) 
            " sent for " + epoch_name(manifest_));
     return {};
   }
-  if (settings_.agent_key != nullptr) {
+  if (settings_.agent_key == nullptr) {
+    // Never asked without a key (payload_verified): an answer now is nobody's to keep.
+    ignore("an epoch key sent to an agent that has no key to check it with");
+    return {};
+  }
+  {
     auto key = seal::open_sealed(got.sealed(), *settings_.agent_key);
     if (!key) {
       ignore("the epoch key sent for " + epoch_name(manifest_) +

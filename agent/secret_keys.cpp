@@ -31,19 +31,13 @@ std::string agent_public_path(const std::string& state_dir) {
 
 Expected<std::optional<seal::AgentKey>> load_agent_key(const std::string& state_dir) {
   const std::string path = agent_key_path(state_dir);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return std::optional<seal::AgentKey>();
-    return make_error(Errc::io, "agent key " + path + ": " + std::strerror(errno));
+  // Opened without following a link and checked on its descriptor: what is checked is read.
+  auto read = fs::read_private_file(path, kMaxKeyFile, "agent key");
+  if (!read) {
+    if (read.error().code == Errc::not_found) return std::optional<seal::AgentKey>();
+    return std::move(read).error();
   }
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return make_error(Errc::denied, "agent key " + path +
-                                        " may be read or changed by others (mode " + mode +
-                                        "): chmod 600 it");
-  }
-  SOVDEV_ASSIGN(std::string text, fs::read_file(path, kMaxKeyFile));
+  std::string text = std::move(*read);
   auto key = seal::parse_agent_secret(text);
   sodium_memzero(text.data(), text.size());
   if (!key) return std::move(key).error().context("agent key " + path);

@@ -44,66 +44,17 @@ Status create_store_key(const std::string& path) {
 }
 
 Expected<StoreKey> load_store_key(const std::string& path) {
-  // One descriptor from open to read: what is checked is what is read. O_NOFOLLOW refuses a
-  // symlink (a link planted where the key should be, pointing at a file someone else controls).
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) {
-      return make_error(Errc::io, "secret-store key " + path +
-                                      ": not found (make one with `sovdev-hub secret init "
-                                      "--store-key " +
-                                      path + "`)");
-    }
-    if (err == ELOOP) {
-      return make_error(Errc::denied, "secret-store key " + path +
-                                          " is a symbolic link: give the key file itself");
-    }
-    return fs::errno_error("open the secret-store key", path, err);
+  // One descriptor from open to read (fs::read_private_file): what is checked is what is read,
+  // and a symlink planted where the key should be is refused.
+  auto read = fs::read_private_file(path, kMaxFileBytes, "secret-store key");
+  if (!read) {
+    if (read.error().code != Errc::not_found) return std::move(read).error();
+    return make_error(Errc::io, "secret-store key " + path +
+                                    ": not found (make one with `sovdev-hub secret init "
+                                    "--store-key " +
+                                    path + "`)");
   }
-  struct Closer {
-    int held;
-    ~Closer() { ::close(held); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return fs::errno_error("stat the secret-store key", path, errno);
-  if (!S_ISREG(st.st_mode)) {
-    return make_error(Errc::denied, "secret-store key " + path + " is not a regular file");
-  }
-  // Root may read a key another user keeps (an operator's sudo); anyone else only their own.
-  const uid_t self = ::geteuid();
-  if (self != 0 && st.st_uid != self) {
-    return make_error(Errc::denied, "secret-store key " + path + " belongs to uid " +
-                                        std::to_string(st.st_uid) + ", not to this user (uid " +
-                                        std::to_string(self) +
-                                        "): run as its owner, or chown it to this user");
-  }
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return make_error(Errc::denied, "secret-store key " + path +
-                                        " may be read or changed by others (mode " + mode +
-                                        "): chmod 600 it");
-  }
-  std::string text(kMaxFileBytes + 1, '\0');
-  size_t used = 0;
-  while (used < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + used, text.size() - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      sodium_memzero(text.data(), text.size());
-      return fs::errno_error("read the secret-store key", path, err);
-    }
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
-  if (used > kMaxFileBytes) {
-    sodium_memzero(text.data(), text.size());
-    return make_error(Errc::invalid, "secret-store key " + path + ": over " +
-                                         std::to_string(kMaxFileBytes) + " bytes, not a key file");
-  }
-  text.resize(used);
+  std::string text = std::move(*read);
   std::istringstream in(text);
   std::string tag, hex, extra;
   in >> tag >> hex;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -316,6 +317,60 @@ Status OutputFile::commit() {
     return errno_error("rename into", path_, err);
   }
   return sync_dir(parent_of(path_));
+}
+
+Expected<std::string> read_private_file(const std::string& path, size_t max_size,
+                                        std::string_view what) {
+  const std::string named = std::string(what) + " " + path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return make_error(Errc::not_found, named + ": not found");
+    if (err == ELOOP) {
+      return make_error(Errc::denied, named + " is a symbolic link: give the key file itself");
+    }
+    return errno_error("open the " + std::string(what), path, err);
+  }
+  struct Closer {
+    int held;
+    ~Closer() { ::close(held); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno_error("stat the " + std::string(what), path, errno);
+  if (!S_ISREG(st.st_mode)) return make_error(Errc::denied, named + " is not a regular file");
+  // Root may read a key another user keeps (an operator's sudo); anyone else only their own.
+  const uid_t self = ::geteuid();
+  if (self != 0 && st.st_uid != self) {
+    return make_error(Errc::denied, named + " belongs to uid " + std::to_string(st.st_uid) +
+                                        ", not to this user (uid " + std::to_string(self) +
+                                        "): run as its owner, or chown it to this user");
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error(Errc::denied, named + " may be read or changed by others (mode " + mode +
+                                        "): chmod 600 it");
+  }
+  std::string text(max_size + 1, '\0');
+  size_t used = 0;
+  while (used < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      std::fill(text.begin(), text.end(), '\0');
+      return errno_error("read the " + std::string(what), path, err);
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  if (used > max_size) {
+    std::fill(text.begin(), text.end(), '\0');
+    return make_error(Errc::invalid,
+                      named + ": over " + std::to_string(max_size) + " bytes, not a key file");
+  }
+  text.resize(used);
+  return text;
 }
 
 }  // namespace sovdev::fs

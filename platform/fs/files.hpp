@@ -100,4 +100,12 @@ class OutputFile {
 
 Error errno_error(std::string_view what, const std::string& path, int err);
 
+// A file only its owner may read, such as a private key: opened without following a symbolic
+// link and checked on that one descriptor (a regular file, owned by this user unless root reads
+// it, no group or other permission bits), then read whole, at most `max_size` bytes. `what`
+// names it in messages ("agent key"). Errc::not_found when there is no such file; Errc::denied
+// for a link, another owner or open permissions (the message says the fix).
+[[nodiscard]] Expected<std::string> read_private_file(const std::string& path, size_t max_size,
+                                                      std::string_view what);
+
 }  // namespace sovdev::fs

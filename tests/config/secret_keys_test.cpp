@@ -43,6 +43,17 @@ TEST_CASE("an agent key is found beside the state, and refused when others may r
   REQUIRE(loaded->has_value());
   CHECK((*loaded)->public_key == key.public_key);
 
+  // A link planted where the key should be is refused, even to a well-kept key file.
+  const std::string real = dir / "elsewhere.key";
+  std::filesystem::rename(agent::agent_key_path(dir.path()), real);
+  std::filesystem::create_symlink(real, agent::agent_key_path(dir.path()));
+  auto linked = agent::load_agent_key(dir.path());
+  REQUIRE_FALSE(linked);
+  CHECK(linked.error().code == Errc::denied);
+  CHECK_THAT(linked.error().message, Catch::Contains("symbolic link"));
+  std::filesystem::remove(agent::agent_key_path(dir.path()));
+  std::filesystem::rename(real, agent::agent_key_path(dir.path()));
+
   ::chmod(agent::agent_key_path(dir.path()).c_str(), 0640);
   auto open = agent::load_agent_key(dir.path());
   REQUIRE_FALSE(open);
