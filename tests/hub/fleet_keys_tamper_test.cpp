@@ -7,49 +7,20 @@
 
 #include "hub/secrets/fleet_keys.hpp"
 #include "platform/store/hub_store.hpp"
+#include "tests/hub/fleet_fixture.hpp"
 #include "tests/support/process.hpp"
 
 using namespace sovdev;
 using namespace sovdev::hub::secrets;
 using sovdev::testing::TempDir;
+namespace fleet = sovdev::testing::fleet;
+using fleet::opened_by;
+using fleet::site;
+using fleet::Site;
 
 namespace {
 
-struct Site {
-  seal::AgentKey key;
-  EnrolledAgent enrolled;
-};
-
-Site site(const std::string& id, const std::string& channel) {
-  Site s{seal::generate_agent_key(id), {}};
-  s.enrolled = {id, channel, s.key.public_key, {{"site", id}}, 0, {}};
-  return s;
-}
-
-std::string opened_by(FleetKeys& keys, const std::string& channel, uint64_t epoch,
-                      const seal::AgentKey& agent) {
-  auto grant = keys.grant(channel, epoch, agent.name);
-  REQUIRE(grant);
-  if (!*grant) return {};
-  auto key = seal::open_sealed(**grant, agent);
-  return key ? std::string(key->view()) : std::string();
-}
-
-struct Hub {
-  TempDir dir;
-  StoreKey store_key;
-  store::Database db;
-  FleetKeys keys;
-  Hub() : store_key(make_key(dir)), db(open_db(dir)), keys(db, store_key) {}
-  static store::Database open_db(const TempDir& dir) {
-    auto opened = store::open_hub_database(dir / "hub.db");
-    REQUIRE(opened);
-    return std::move(*opened);
-  }
-  static StoreKey make_key(const TempDir& dir) {
-    REQUIRE(create_store_key(dir / "store.key"));
-    return std::move(*load_store_key(dir / "store.key"));
-  }
+struct Hub : fleet::Hub {
   // What a taken `serve` can do: write hub.db directly.
   void tamper(const std::string& sql) { REQUIRE(db.exec(sql)); }
   std::string hex(const std::string& bytes) {
