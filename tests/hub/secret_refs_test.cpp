@@ -6,25 +6,16 @@
 #include "bundles/manifest_rules.hpp"
 #include "hub/render.hpp"
 #include "hub/secrets/refs.hpp"
+#include "tests/bundles/fixtures.hpp"
 
 using namespace sovdev;
 using namespace sovdev::hub;
 
 namespace {
 
+// The signature tests' well-formed manifest, with room for 4 sealed objects.
 pb::BundleManifest shaped() {
-  pb::BundleManifest m;
-  m.set_schema(1);
-  m.set_stack("sovdev");
-  m.set_channel("edge");
-  m.set_version(3);
-  m.add_arch("arm64");
-  m.set_compression("zstd");
-  m.set_chunk_size(65536);
-  m.set_window_log(21);
-  m.set_payload_size(100);
-  m.set_payload_sha256(sha256("p"));
-  m.add_chunk_sha256(sha256("c"));
+  pb::BundleManifest m = testing::small_manifest();
   m.set_resource_count(4);
   return m;
 }
