@@ -42,6 +42,7 @@ inline constexpr std::string_view kTypeTrustRoot = "trust-root";
 inline constexpr std::string_view kTypeCatalog = "catalog";
 inline constexpr std::string_view kTypeManifest = "manifest";
 inline constexpr std::string_view kTypeDelta = "delta";
+inline constexpr std::string_view kTypeRevocations = "revocations";
 
 // "sovdev/v1/" + type + "\0" + body: what every signature covers.
 std::string signing_input(std::string_view type, std::string_view body);

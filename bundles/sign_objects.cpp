@@ -48,4 +48,8 @@ std::string sign_catalog(const pb::Catalog& catalog, const std::vector<SecretKey
   return sign_body(kTypeCatalog, catalog.SerializeAsString(), keys);
 }
 
+std::string sign_revocations(const pb::RevocationList& list, const std::vector<SecretKey>& keys) {
+  return sign_body(kTypeRevocations, list.SerializeAsString(), keys);
+}
+
 }  // namespace sovdev

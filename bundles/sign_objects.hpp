@@ -33,5 +33,7 @@ struct SignedManifest {
 SignedManifest sign_manifest(const pb::BundleManifest& manifest,
                              const std::vector<SecretKey>& keys);
 std::string sign_catalog(const pb::Catalog& catalog, const std::vector<SecretKey>& keys);
+// A channel's revoked versions, signed by targets keys (docs/design-rollouts.md).
+std::string sign_revocations(const pb::RevocationList& list, const std::vector<SecretKey>& keys);
 
 }  // namespace sovdev

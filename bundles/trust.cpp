@@ -5,6 +5,7 @@
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/manifest_rules.hpp"
+#include "bundles/messages.hpp"
 
 namespace sovdev {
 namespace {
@@ -232,6 +233,31 @@ Expected<pb::Catalog> TrustPolicy::verify_catalog(std::string_view signed_catalo
   }
   if (catalog.channel().empty()) return make_error(Errc::invalid, "catalog names no channel");
   return catalog;
+}
+
+Expected<pb::RevocationList> TrustPolicy::verify_revocations(std::string_view signed_list) const {
+  SOVDEV_ASSIGN(pb::Signed envelope,
+                parse_signed(signed_list, kTypeRevocations, kMaxRevocationsBytes));
+  SOVDEV_TRY(verify_role(envelope, kTypeRevocations, TrustRole::targets, "revocation list"));
+  pb::RevocationList list;
+  if (!list.ParseFromString(envelope.body())) {
+    return make_error(Errc::invalid, "revocation list body is not a valid RevocationList");
+  }
+  if (!valid_channel_name(list.channel())) {
+    return make_error(Errc::invalid, "revocation list names no valid channel");
+  }
+  if (list.serial() == 0) return make_error(Errc::invalid, "revocation list has serial 0");
+  if (static_cast<size_t>(list.revoked_size()) > kMaxRevokedVersions) {
+    return make_error(Errc::too_large, "revocation list names more than " +
+                                           std::to_string(kMaxRevokedVersions) + " versions");
+  }
+  for (const auto& r : list.revoked()) {
+    if (r.manifest_digest().size() != kDigestSize || r.stack().empty() || r.version() == 0) {
+      return make_error(Errc::invalid,
+                        "revocation list: an entry without stack, version or a 32-byte digest");
+    }
+  }
+  return list;
 }
 
 Expected<pb::DeltaManifest> TrustPolicy::verify_delta(std::string_view signed_delta) const {

@@ -15,6 +15,9 @@ namespace sovdev {
 // Size caps in the spirit of python-tuf: nothing unbounded is parsed.
 inline constexpr size_t kMaxTrustRootBytes = 512 * 1024;
 inline constexpr size_t kMaxCatalogBytes = 64 * 1024;
+// A revocation list rides inside a catalog: it leaves room for the catalog's own entries.
+inline constexpr size_t kMaxRevocationsBytes = 16 * 1024;
+inline constexpr size_t kMaxRevokedVersions = 128;
 inline constexpr size_t kMaxManifestBytes = 1024 * 1024;
 
 // A trust root written by this program has schema 2: root, targets and online roles. Schema 1
@@ -65,6 +68,12 @@ class TrustPolicy {
   // (check_catalog_fresh), because an expired catalog still tells an offline site that nothing
   // newer is known.
   [[nodiscard]] Expected<pb::Catalog> verify_catalog(std::string_view signed_catalog) const;
+
+  // Verifies a channel's revocation list (carried inside its catalog) against the targets role:
+  // the online role that signs the catalog can withhold a newer list, never forge one. Checks
+  // its shape (a channel, a serial, at most kMaxRevokedVersions entries, each with a stack, a
+  // version and a digest). Whether its serial is new is the caller's.
+  [[nodiscard]] Expected<pb::RevocationList> verify_revocations(std::string_view signed_list) const;
 
   // Verifies a signed delta manifest against the online role and checks its shape (a window
   // above the delta cap is refused). Whether it fits the bundle the agent wants is the caller's.

@@ -229,3 +229,59 @@ TEST_CASE("check_signers refuses a key outside the role and names the role it ho
   CHECK(policy.check_signers(TrustRole::online, k.online, "serve"));
   CHECK(policy.check_signers(TrustRole::targets, k.publishers, "build"));
 }
+
+namespace {
+
+pb::RevocationList revocation_list() {
+  pb::RevocationList list;
+  list.set_schema(1);
+  list.set_channel("edge");
+  list.set_serial(2);
+  auto* r = list.add_revoked();
+  r->set_stack("sovdev");
+  r->set_version(3);
+  r->set_manifest_digest(sha256("manifest"));
+  r->set_reason("breaks postgres");
+  return list;
+}
+
+}  // namespace
+
+TEST_CASE("a revocation list counts only targets signatures", "[trust][roles][revocations]") {
+  Keys k = make_keys(1, 1);
+  const TrustPolicy policy = split_policy(k);
+  auto good = policy.verify_revocations(sign_revocations(revocation_list(), k.publishers));
+  REQUIRE(good);
+  CHECK(good->revoked(0).reason() == "breaks postgres");
+  // The online key signs catalogs, and the catalog carries the list: it still cannot forge one.
+  auto by_online = policy.verify_revocations(sign_revocations(revocation_list(), k.online));
+  REQUIRE_FALSE(by_online);
+  CHECK(by_online.error().code == Errc::signature);
+  CHECK_THAT(by_online.error().message, Catch::Contains("targets"));
+  // A catalog's signature never verifies as a revocation list's (domain separation).
+  pb::Signed as_catalog;
+  REQUIRE(as_catalog.ParseFromString(sign_catalog(pb::Catalog(), k.publishers)));
+  pb::Signed swapped;
+  REQUIRE(swapped.ParseFromString(sign_revocations(revocation_list(), k.publishers)));
+  *swapped.mutable_signatures() = as_catalog.signatures();
+  CHECK_FALSE(policy.verify_revocations(swapped.SerializeAsString()));
+}
+
+TEST_CASE("a revocation list of the wrong shape is refused", "[trust][roles][revocations]") {
+  Keys k = make_keys(1, 1);
+  const TrustPolicy policy = split_policy(k);
+  auto list = revocation_list();
+  list.mutable_revoked(0)->set_manifest_digest("short");
+  CHECK_FALSE(policy.verify_revocations(sign_revocations(list, k.publishers)));
+  list = revocation_list();
+  list.set_serial(0);
+  CHECK_FALSE(policy.verify_revocations(sign_revocations(list, k.publishers)));
+  list = revocation_list();
+  list.set_channel("Bad Channel");
+  CHECK_FALSE(policy.verify_revocations(sign_revocations(list, k.publishers)));
+  list = revocation_list();
+  for (size_t i = 0; i < kMaxRevokedVersions; ++i) *list.add_revoked() = list.revoked(0);
+  auto big = policy.verify_revocations(sign_revocations(list, k.publishers));
+  REQUIRE_FALSE(big);
+  CHECK(big.error().code == Errc::too_large);
+}
