@@ -20,6 +20,7 @@ packages=(
   python3 curl
   lintian systemd dpkg-dev adduser
   libmicrohttpd-dev prometheus
+  libhowardhinnant-date-dev tzdata
 )
 
 missing=()
