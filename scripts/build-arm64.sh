@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 arm64_libs=(
   libpaho-mqttpp-dev libpaho-mqtt-dev libprotobuf-dev libzstd-dev libsqlite3-dev
   libcurl4-openssl-dev libssl-dev libspdlog-dev libfmt-dev libsodium-dev libtomlplusplus-dev
-  libmicrohttpd-dev libyaml-cpp0.7
+  libmicrohttpd-dev libyaml-cpp0.7 libhowardhinnant-date-dev
 )
 host_pkgs=(crossbuild-essential-arm64 qemu-user-static protobuf-compiler cmake ninja-build
   pkg-config nlohmann-json3-dev libcli11-dev catch2 dpkg-dev)
