@@ -218,7 +218,8 @@ TEST_CASE("Grafana provisions a datasource and a dashboard of the fleet's own me
     CHECK_THAT(all, Catch::Contains("datasources"));
     for (const auto* metric :
          {"sovdev_agents", "sovdev_service_healthy", "sovdev_hub_bytes_served_total",
-          "sovdev_agent_last_fetch_seconds", "sovdev_agent_private_memory_bytes"}) {
+          "sovdev_agent_last_fetch_seconds", "sovdev_agent_private_memory_bytes",
+          "sovdev_hub_rollout_agents", "sovdev_hub_rollout_state"}) {
       CHECK_THAT(all, Catch::Contains(metric));
     }
   }
