@@ -50,7 +50,11 @@ void count(WaveCounts& wave, AgentPhase phase) {
   }
 }
 
-bool gate_met(const RolloutRow& rollout, const WaveCounts& wave) {
+// An empty wave passes only when an earlier one had agents (its selector's agents were all
+// taken by earlier waves): a rollout never moves on nobody's word, as it would on a hub that
+// has no status yet from the agents a canary names.
+bool gate_met(const RolloutRow& rollout, const WaveCounts& wave, std::uint32_t earlier_members) {
+  if (wave.members == 0) return earlier_members > 0;
   return std::uint64_t{wave.healthy} * 1000 >=
          std::uint64_t{rollout.success_permille} * wave.members;
 }
@@ -185,7 +189,8 @@ Evaluation evaluate(const RolloutRow& rollout, const std::vector<AgentSample>& a
   }
   const WaveCounts& wave = e.waves[rollout.current_wave];
   const bool last = rollout.current_wave + 1 == e.waves.size();
-  if (gate_met(rollout, wave)) {
+  const std::uint32_t earlier_members = e.admitted - wave.members;
+  if (gate_met(rollout, wave, earlier_members)) {
     const std::int64_t met_at = rollout.gate_met_at.value_or(now);
     if (now - met_at < rollout.pause_between) {
       if (!rollout.gate_met_at) e.next = {Step::gate_met, {}};

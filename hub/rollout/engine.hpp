@@ -4,6 +4,8 @@
 // of the row; `status` and /metrics show the counts. Nothing here reads a clock or a database,
 // so the tests drive every rule with made-up statuses and times.
 //
+// A wave with no agents meets its gate only when an earlier wave had some: a rollout never
+// moves on nobody's word (a hub without statuses yet would otherwise open every wave at once).
 // An agent's labels are those it reports: a lying agent moves only itself between waves, as it
 // could lie about its health. Each agent is counted in the first wave that admits it.
 #pragma once

@@ -260,6 +260,22 @@ TEST_CASE("a wave's percentage takes a stable share that grows with the percent"
   CHECK(e.waves[0].members + e.waves[1].members == 200);
 }
 
+TEST_CASE("a wave nobody reported from never passes, one emptied by earlier waves does") {
+  RolloutRow r = two_waves();
+  // No status from any agent yet: the canary waits, then aborts when --within has passed.
+  CHECK(tick(r, {}, kStart + 10) == Step::none);
+  const Evaluation e = evaluate(r, {}, kStart + 1800);
+  CHECK(e.next.step == Step::abort);
+  CHECK(e.next.reason == "wave canary: 0 of 0 healthy after 30m, 90 % needed");
+
+  // Every lab agent is in the canary: the second lab wave is empty and passes on the canary's.
+  RolloutRow lab = rollout_of({{"canary", "site=lab", 100}, {"rest", "site=lab", 100}});
+  lab.current_wave = 1;
+  std::vector<AgentSample> agents;
+  for (int i = 0; i < 3; ++i) agents.push_back(healthy_new("lab-" + std::to_string(i), "lab"));
+  CHECK(evaluate(lab, agents, kStart + 10).next.step == Step::complete);
+}
+
 TEST_CASE("texts people read: per mille and durations") {
   CHECK(permille_text(900) == "90 %");
   CHECK(permille_text(125) == "12.5 %");
