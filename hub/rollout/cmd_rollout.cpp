@@ -83,7 +83,7 @@ Status list(const RolloutOptions& o) {
     std::printf("%s\n", out.dump(2).c_str());
     return {};
   }
-  std::printf("%-5s %-24s %16s %-10s %-17s %s\n", "ID", "CHANNEL/STACK", "VERSIONS", "STATE",
+  std::printf("%-5s %-24s %-16s %-10s %-14s %s\n", "ID", "CHANNEL/STACK", "VERSIONS", "STATE",
               "WAVE", "REASON");
   for (const auto& r : rows) print_rollout_line(stdout, r);
   if (rows.empty()) std::printf("(no rollout)\n");

@@ -95,11 +95,10 @@ void print_rollout_line(std::FILE* out, const store::RolloutRow& r) {
   const std::string wave =
       r.waves.empty() ? std::string("-")
                       : r.waves[std::min<std::size_t>(r.current_wave, r.waves.size() - 1)].name;
-  std::fprintf(out, "%-5llu %-24s %6llu -> %-6llu %-10s wave %-12s %s\n",
-               static_cast<unsigned long long>(r.id), (r.channel + "/" + r.stack).c_str(),
-               static_cast<unsigned long long>(r.base_version),
-               static_cast<unsigned long long>(r.version), store::rollout_state_name(r.state),
-               wave.c_str(), r.reason.c_str());
+  const std::string versions = std::to_string(r.base_version) + " -> " + std::to_string(r.version);
+  std::fprintf(out, "%-5llu %-24s %-16s %-10s %-14s %s\n", static_cast<unsigned long long>(r.id),
+               (r.channel + "/" + r.stack).c_str(), versions.c_str(),
+               store::rollout_state_name(r.state), wave.c_str(), r.reason.c_str());
 }
 
 void print_rollout(std::FILE* out, const RolloutView& v) {
