@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   add_fleet_status(*app, commands);
   add_secret(*app, commands);
   add_agents(*app, commands);
+  add_rollout(*app, commands);
+  add_revoke(*app, commands);
+  add_window(*app, commands);
   return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 

@@ -13,7 +13,9 @@
 #include "hub/build.hpp"
 #include "hub/commands.hpp"
 #include "hub/key_files.hpp"
+#include "hub/rollout/operations.hpp"
 #include "platform/fs/files.hpp"
+#include "platform/store/hub_store.hpp"
 
 namespace sovdev::hub {
 namespace {
@@ -34,6 +36,7 @@ struct BuildOptions {
   int level = 19;
   uint32_t chunk_size = kDefaultChunkSize;
   bool quiet = false;
+  bool hold = false;
 };
 
 // Large inputs get a progress line on stderr; a terminal sees it rewritten in place.
@@ -81,6 +84,9 @@ Status build(BuildOptions o) {
   if (o.arch.empty()) {
     return make_error(Errc::usage, "--arch is required (or [build] arch in the values file)");
   }
+  if (o.hold && o.db.empty()) {
+    return make_error(Errc::usage, "--hold needs --db: the hub database the bundle goes to");
+  }
   BuildRequest req;
   req.source_dir = o.dir;
   req.env = env ? &*env : nullptr;
@@ -120,6 +126,23 @@ Status build(BuildOptions o) {
                  r.secrets.channel.c_str(), static_cast<unsigned long long>(r.secrets.epoch));
   }
   std::fprintf(summary, "  digest %s\n", to_hex(r.digest).c_str());
+  if (o.hold) {
+    // Recorded before the bundle is published, so no catalog ever lists it as current.
+    SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+    SOVDEV_ASSIGN(const auto held,
+                  rollout::hold_current(db, o.channel, o.stack, req.info.created_at));
+    if (held) {
+      std::fprintf(summary,
+                   "  %s/%s held at version %llu: publish this bundle, then roll it out "
+                   "with sovdev-hub rollout start\n",
+                   o.channel.c_str(), o.stack.c_str(), static_cast<unsigned long long>(*held));
+    } else {
+      std::fprintf(summary,
+                   "  nothing of %s/%s is published yet: this version will be current "
+                   "when published\n",
+                   o.channel.c_str(), o.stack.c_str());
+    }
+  }
   for (const auto& warning : r.secrets.warnings) {
     std::fprintf(stderr, "warning: %s\n", warning.c_str());
   }
@@ -179,7 +202,10 @@ void add_build(CLI::App& app, cli::Commands& commands) {
                   "values they take (a stack folder uses --env)");
   cmd->add_option("--db", o->db,
                   "Hub database holding the secret values and the channel's epoch keys (needed "
-                  "only when the sources name ${secret:NAME/KEY})");
+                  "only when the sources name ${secret:NAME/KEY}, or with --hold)");
+  cmd->add_flag("--hold", o->hold,
+                "Hold the stack in --db at its current version (unless held already): once this "
+                "bundle is published, agents stay where they are until a rollout takes it out");
   cmd->add_option("--store-key", o->store_key,
                   "Secret-store key file (0600; default $CREDENTIALS_DIRECTORY/secret-store.key "
                   "under systemd); needed only when the sources name secrets");

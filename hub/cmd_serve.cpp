@@ -35,6 +35,7 @@ struct PublishOptions {
   std::string trust;
   int64_t ttl = kDefaultCatalogTtl;
   BrokerOptions broker;
+  bool hold = false;
 };
 
 Status publish(const PublishOptions& o) {
@@ -50,12 +51,18 @@ Status publish(const PublishOptions& o) {
   }
   req.now = unix_now();
   req.catalog_ttl = o.ttl;
+  req.hold = o.hold;
   SOVDEV_ASSIGN(PublishResult r, publish_bundle(db, req));
   std::printf("%s %s\n  digest %s\n  catalog %s serial %llu, expires %s\n",
               r.already_published ? "already published" : "published", describe(r.manifest).c_str(),
               to_hex(r.digest).c_str(), r.catalog.channel.c_str(),
               static_cast<unsigned long long>(r.catalog.serial),
               utc_time(r.catalog.expires_at).c_str());
+  if (r.held_at && *r.held_at != r.manifest.version()) {
+    std::printf("  %s/%s held at version %llu: roll this one out with sovdev-hub rollout start\n",
+                r.manifest.channel().c_str(), r.manifest.stack().c_str(),
+                static_cast<unsigned long long>(*r.held_at));
+  }
   if (o.broker.urls.empty()) return {};
   SOVDEV_ASSIGN(auto client, connect_broker(o.broker, "sovdev-hub-publish", Purpose::publish));
   mqtt::Message m;
@@ -193,6 +200,9 @@ void add_publish(CLI::App& app, cli::Commands& commands) {
   cmd->add_option("--catalog-ttl", o->ttl, "Seconds until the catalog expires")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{60}, int64_t{365} * 24 * 3600));
+  cmd->add_flag("--hold", o->hold,
+                "Keep the stack's agents on the version current before this one (held until "
+                "a rollout completes or sovdev-hub rollout release)");
   add_broker_options(cmd, o->broker, false);
   commands.push_back({cmd, [o] { return publish(*o); }});
 }

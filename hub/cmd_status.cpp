@@ -1,6 +1,7 @@
 // status: the fleet as agents last reported it, from hub.db: the service availability matrix
 // (service × environment) and one row per agent.
 #include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "common/hex.hpp"
@@ -8,6 +9,7 @@
 #include "hub/agent_text.hpp"
 #include "hub/commands.hpp"
 #include "hub/fleet.hpp"
+#include "hub/rollout/view.hpp"
 #include "platform/store/migrate.hpp"
 
 namespace sovdev::hub {
@@ -54,6 +56,8 @@ Expected<store::Database> open_for_reading(const std::string& path) {
 
 json agent_json(const AgentView& a) {
   const pb::AgentStatus& st = a.status;
+  json labels = json::object();
+  for (const auto& [key, value] : st.labels()) labels[shown(key)] = shown(value);
   json services = json::object();
   for (const auto& s : st.services()) {
     services[shown(s.service())] = {{"state", shown(s.state())}, {"message", shown(s.message())}};
@@ -78,6 +82,10 @@ json agent_json(const AgentView& a) {
           {"oversize_messages", st.oversize_messages()},
           {"private_bytes", st.private_bytes()},
           {"rss_bytes", st.rss_bytes()},
+          {"labels", labels},
+          {"rollout_id", st.rollout_id()},
+          {"failed_version", st.failed_version()},
+          {"window_opens_at", st.window_opens_at() ? json(utc_time(st.window_opens_at())) : json()},
           {"services", services}};
 }
 
@@ -118,10 +126,17 @@ void print_matrix(const FleetView& view) {
 Status fleet_status(const FleetOptions& o) {
   SOVDEV_ASSIGN(store::Database db, open_for_reading(o.db));
   SOVDEV_ASSIGN(FleetView view, load_fleet_view(db));
+  SOVDEV_ASSIGN(const auto rollouts,
+                rollout::load_current_rollouts(db, static_cast<int64_t>(std::time(nullptr))));
   if (o.as_json) {
     json agents = json::array();
     for (const auto& a : view.agents) agents.push_back(agent_json(a));
-    std::printf("%s\n", json{{"matrix", matrix_json(view)}, {"agents", agents}}.dump(2).c_str());
+    json rollout_list = json::array();
+    for (const auto& r : rollouts) rollout_list.push_back(rollout::rollout_json(r));
+    std::printf("%s\n",
+                json{{"matrix", matrix_json(view)}, {"agents", agents}, {"rollouts", rollout_list}}
+                    .dump(2)
+                    .c_str());
     return {};
   }
   print_matrix(view);
@@ -136,6 +151,10 @@ Status fleet_status(const FleetOptions& o) {
                 shown(st.last_error()).c_str());
   }
   if (view.agents.empty()) std::printf("(no agent has reported yet)\n");
+  for (const auto& r : rollouts) {
+    std::printf("\n");
+    rollout::print_rollout(stdout, r);
+  }
   return {};
 }
 
@@ -147,11 +166,13 @@ void add_fleet_status(CLI::App& app, cli::Commands& commands) {
       "status",
       "The fleet: service availability per environment (from what agents report), then one "
       "row per agent: environment, applied version (both from the published bundle whose "
-      "digest the agent reports), state, last seen (the hub's clock), last error");
+      "digest the agent reports), state, last seen (the hub's clock), last error; then each "
+      "stack's newest rollout wave by wave");
   cmd->add_option("--db", o->db, "Hub database")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--json", o->as_json,
                 "Machine-readable output: {\"matrix\": {environments, services[{service, "
-                "title, cells{env: {state, agents, available, message}}}]}, \"agents\": [...]}");
+                "title, cells{env: {state, agents, available, message}}}]}, \"agents\": [...], "
+                "\"rollouts\": [the newest of each stack, with its waves' counts]}");
   commands.push_back({cmd, [o] { return fleet_status(*o); }});
 }
 

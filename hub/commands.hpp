@@ -18,6 +18,10 @@ void add_serve(CLI::App& app, cli::Commands& commands);
 void add_fleet_status(CLI::App& app, cli::Commands& commands);
 void add_secret(CLI::App& app, cli::Commands& commands);
 void add_agents(CLI::App& app, cli::Commands& commands);
+// Staged rollouts, revocations and maintenance windows (hub/rollout/).
+void add_rollout(CLI::App& app, cli::Commands& commands);
+void add_revoke(CLI::App& app, cli::Commands& commands);
+void add_window(CLI::App& app, cli::Commands& commands);
 
 // Where a command's summary goes: stderr when the product itself goes to stdout (`--out -`, or a
 // path naming the file stdout is, like /dev/stdout), so stdout holds the product alone; else

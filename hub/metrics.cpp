@@ -1,5 +1,6 @@
 #include "hub/metrics.hpp"
 
+#include <ctime>
 #include <map>
 #include <vector>
 
@@ -207,7 +208,8 @@ Expected<std::string> render(store::Database& db, const LoopFigures& figures,
   SOVDEV_TRY(db.exec("BEGIN"));
   auto read = [&]() -> Status {
     SOVDEV_TRY(render_fleet(w, db));
-    return render_bundles(w, db);
+    SOVDEV_TRY(render_bundles(w, db));
+    return render_rollouts(w, db, static_cast<std::int64_t>(std::time(nullptr)));
   }();
   // Nothing was written: ending the read transaction cannot lose anything.
   const auto ended = db.exec(read ? "COMMIT" : "ROLLBACK");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -53,5 +54,8 @@ struct RenderOptions {
 void render_loop(Writer& w, const LoopFigures& figures, const RenderOptions& options);
 [[nodiscard]] Status render_fleet(Writer& w, store::Database& db);
 [[nodiscard]] Status render_bundles(Writer& w, store::Database& db);
+// Each stack's newest rollout (metrics_rollouts.cpp): its state, and its agents per wave and
+// phase as the gates count them at `now`.
+[[nodiscard]] Status render_rollouts(Writer& w, store::Database& db, std::int64_t now);
 
 }  // namespace sovdev::hub::metrics

@@ -3,6 +3,7 @@
 #include "bundles/hash.hpp"
 #include "bundles/verify.hpp"
 #include "hub/catalog.hpp"
+#include "hub/rollout/operations.hpp"
 #include "platform/fs/bundle_reader.hpp"
 
 namespace sovdev::hub {
@@ -58,6 +59,11 @@ Expected<PublishResult> publish_bundle(store::Database& db, const PublishRequest
   row.created_at = req.now;
 
   SOVDEV_ASSIGN(fs::BundleFileReader reader, fs::BundleFileReader::open(req.file));
+  PublishResult result;
+  if (req.hold) {
+    // Before the bundle is stored: no catalog ever lists the new version as current.
+    SOVDEV_ASSIGN(result.held_at, rollout::hold_current(db, m.channel(), m.stack(), req.now));
+  }
   store::HubBundles bundles(db);
   SOVDEV_ASSIGN(bool stored, bundles.put_bundle(row, [&](uint32_t index) -> Expected<std::string> {
     SOVDEV_ASSIGN(std::string_view chunk, reader.next_chunk(m));
@@ -65,7 +71,6 @@ Expected<PublishResult> publish_bundle(store::Database& db, const PublishRequest
     SOVDEV_TRY(verify_chunk(m, index, chunk));
     return std::string(chunk);
   }));
-  PublishResult result;
   result.manifest = m;
   result.digest = bundle.digest;
   result.already_published = !stored;

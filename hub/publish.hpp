@@ -18,12 +18,16 @@ struct PublishRequest {
   std::optional<TrustPolicy> trust;  // when given, the bundle's signatures are checked
   int64_t now = 0;
   int64_t catalog_ttl = 0;
+  // Hold the stack at the version current before this one (unless held already): the catalog
+  // keeps listing it, and `rollout start` takes the new version out in waves.
+  bool hold = false;
 };
 
 struct PublishResult {
   pb::BundleManifest manifest;
   std::string digest;
   bool already_published = false;
+  std::optional<uint64_t> held_at;  // with `hold`: the version the stack is held at
   store::HubCatalog catalog;
 };
 

@@ -32,7 +32,8 @@ Server::Server(store::Database& db, mqtt::Client& client, ServeOptions options, 
       options_(std::move(options)),
       now_(std::move(now)),
       deltas_(delta_from_database(db.path()), options_.keys, options_.deltas, options_.steady),
-      limits_(options_.limits, options_.steady) {}
+      limits_(options_.limits, options_.steady),
+      rollouts_(db) {}
 
 Status Server::start() {
   SOVDEV_TRY(client_.subscribe("$share/" + options_.group + "/" + options_.prefix + "/fetch/+", 1));
@@ -59,10 +60,11 @@ Status Server::tick() {
                  dropped - dropped_);
     dropped_ = dropped;
   }
+  const int64_t now = now_();
+  SOVDEV_TRY(sign_changed_catalogs(now));
   store::HubBundles bundles(db_);
   store::HubCatalogs catalogs(db_);
   SOVDEV_ASSIGN(auto channels, bundles.channels());
-  const int64_t now = now_();
   for (const auto& channel : channels) {
     SOVDEV_ASSIGN(auto catalog, catalogs.catalog(channel));
     if (catalog && catalog->expires_at - now > options_.catalog_ttl / 2) continue;
@@ -73,6 +75,24 @@ Status Server::tick() {
       continue;
     }
     spdlog::info("catalog {} renewed: serial {}", channel, fresh->serial);
+    SOVDEV_TRY(publish_catalog(*fresh));
+  }
+  return {};
+}
+
+Status Server::sign_changed_catalogs(int64_t now) {
+  SOVDEV_ASSIGN(const auto changed, rollouts_.tick(now));
+  for (const auto& channel : changed) {
+    auto fresh = refresh_catalog(db_, channel, options_.keys, now, options_.catalog_ttl);
+    if (!fresh) {
+      // Tried again next tick; the agents keep the catalog they have meanwhile.
+      spdlog::warn("sign catalog {} after a rollout, hold, window or revocation change: {}",
+                   channel, fresh.error().message);
+      continue;
+    }
+    rollouts_.signed_at(channel, rollouts_.pending_count(channel));
+    spdlog::info("catalog {} signed for a rollout, hold, window or revocation change: serial {}",
+                 channel, fresh->serial);
     SOVDEV_TRY(publish_catalog(*fresh));
   }
   return {};

@@ -14,6 +14,7 @@
 #include "hub/broadcast.hpp"
 #include "hub/delta_cache.hpp"
 #include "hub/limits.hpp"
+#include "hub/rollout/serve_rollouts.hpp"
 #include "hub/secrets/store_key.hpp"
 #include "platform/mqtt/client.hpp"
 #include "platform/store/hub_store.hpp"
@@ -77,7 +78,9 @@ class Server {
   Status start();
   // Handles one event from the client. Errors in what agents send are counted, never fatal.
   Status handle(const mqtt::Event& event);
-  // Renews catalogs that would expire within half their lifetime.
+  // Runs the rollouts' gates, signs again the catalogs that rollouts, holds, windows or
+  // revocations changed (hub/rollout/serve_rollouts.hpp), and renews catalogs that would expire
+  // within half their lifetime.
   Status tick();
   // Takes in the deltas made since the last turn (the serve loop calls it on every turn).
   // Answers held for a delta that is now made (or waited for long enough).
@@ -98,6 +101,8 @@ class Server {
                            const pb::FetchRequest& req, const store::HubBundle& bundle,
                            pb::FetchResponse& resp, bool may_hold);
   Status answer_held();
+  // Signs and publishes the catalogs whose rollouts, holds, windows or revocations changed.
+  Status sign_changed_catalogs(int64_t now);
   Status publish_catalog(const store::HubCatalog& catalog);
   Status send(const std::string& agent_id, const std::string& correlation,
               const pb::FetchResponse& response);
@@ -114,6 +119,7 @@ class Server {
   DeltaCache deltas_;
   AgentLimits limits_;
   BroadcastStreams streams_;
+  rollout::RolloutDriver rollouts_;
   struct HeldAnswer {
     std::string agent_id;
     std::string correlation;
