@@ -105,8 +105,7 @@ Expected<pb::Catalog> catalog_content(store::Database& db, const std::string& ch
     for (const auto& a : m.arch()) e->add_arch(a);
     SOVDEV_TRY(add_rollout(db, *e, channel));
   }
-  // TODO(platform/windows): check schedule, duration and zone in full when that library lands;
-  // hub.db holds them as `window add` checked their shape.
+  // As `window add` checked them with platform/windows.
   SOVDEV_ASSIGN(auto windows, store::HubWindows(db).for_channel(channel));
   for (const auto& w : windows) {
     auto* mw = catalog.add_windows();

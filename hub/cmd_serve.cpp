@@ -84,6 +84,7 @@ struct ServeCliOptions {
   BrokerOptions broker;
   std::string metrics_listen;  // empty: no metrics endpoint
   AgentLimitSettings limits;   // per agent (hub/limits.hpp)
+  TransferSlotSettings transfers;
   DeltaCache::Limits deltas;
 };
 
@@ -127,6 +128,7 @@ Status serve(const ServeCliOptions& o) {
   options.group = o.group;
   options.catalog_ttl = o.ttl;
   options.limits = o.limits;
+  options.transfers = o.transfers;
   options.deltas = o.deltas;
   // The serving hub parses every agent's traffic: it holds online keys only, so that taking it
   // can delay or withhold updates but never sign content. Checked before connecting.
@@ -257,6 +259,11 @@ void add_serve(CLI::App& app, cli::Commands& commands) {
                   "Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9469 or "
                   "[::1]:9469; port 0 picks a free one and logs it); off when not given");
   add_limit_options(cmd, o->limits, o->deltas);
+  cmd->add_option("--max-transfers-per-stack", o->transfers.per_stack,
+                  "Agents served a full transfer (not a delta) of one stack at once; the others "
+                  "wait their turn in the order they asked (0: no bound)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 100000u));
   commands.push_back({cmd, [o] { return serve(*o); }});
 }
 

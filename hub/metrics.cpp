@@ -92,6 +92,14 @@ void render_loop(Writer& w, const LoopFigures& f, const RenderOptions& options) 
            "share of the delta worker.");
   w.sample({{"what", "chunks"}}, s.chunks_refused);
   w.sample({{"what", "deltas"}}, s.deltas_refused);
+  w.family("sovdev_hub_transfers", Type::gauge,
+           "Full transfers of a stack being served (slots in use) and agents waiting for a slot "
+           "(hub serve --max-transfers-per-stack).");
+  w.sample({{"state", "serving"}}, s.transfers_in_use);
+  w.sample({{"state", "waiting"}}, s.transfers_waiting);
+  w.family("sovdev_hub_transfer_waits_total", Type::counter,
+           "Chunk requests of full transfers left unanswered while their agent waited for a slot.");
+  w.sample({}, s.transfer_waits);
   w.family("sovdev_hub_dropped_messages_total", Type::counter,
            "Incoming messages dropped before handling: the queue was full (count or bytes), or "
            "the message was larger than its topic allows.");

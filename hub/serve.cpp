@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
 #include "bundles/messages.hpp"
@@ -33,6 +35,7 @@ Server::Server(store::Database& db, mqtt::Client& client, ServeOptions options, 
       now_(std::move(now)),
       deltas_(delta_from_database(db.path()), options_.keys, options_.deltas, options_.steady),
       limits_(options_.limits, options_.steady),
+      transfers_(options_.transfers),
       rollouts_(db) {}
 
 Status Server::start() {
@@ -273,6 +276,21 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     }
     delta = offer.entry;
   }
+  // A full transfer waits for its stack's slot (a delta is small and never waits): no answer,
+  // the agent asks again after its timeout.
+  if (!delta) {
+    const bool last_chunk = std::any_of(
+        req->chunks().begin(), req->chunks().end(),
+        [&](const auto& r) { return uint64_t{r.first()} + r.count() >= bundle->chunk_count; });
+    const bool was_waiting = transfers_.place(bundle->stack, agent_id) > 0;
+    if (!transfers_.request(bundle->stack, agent_id, options_.steady(), last_chunk)) {
+      if (const size_t place = transfers_.place(bundle->stack, agent_id); !was_waiting && place) {
+        spdlog::info("{} waits for a transfer slot of {} (place {}, {} served at once)", agent_id,
+                     bundle->stack, place, options_.transfers.per_stack);
+      }
+      return {};
+    }
+  }
   if (req->broadcast()) {
     stream = delta ? &streams_.get(blob_topic(options_.prefix, delta->manifest.delta_sha256()),
                                    delta_chunk_count(delta->manifest), now_())
@@ -444,6 +462,9 @@ void Server::refresh_counts() {
   stats_.chunks_throttled = limits.chunks_throttled;
   stats_.chunks_refused = limits.chunks_refused;
   stats_.deltas_refused = deltas_.refused_to_agents();
+  stats_.transfers_in_use = transfers_.in_use();
+  stats_.transfers_waiting = transfers_.waiting();
+  stats_.transfer_waits = transfers_.counts().waited;
   const mqtt::Stats mqtt = client_.stats();
   stats_.messages_dropped = mqtt.dropped;
   stats_.messages_oversize = mqtt.oversize;

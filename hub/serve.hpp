@@ -14,6 +14,7 @@
 #include "hub/broadcast.hpp"
 #include "hub/delta_cache.hpp"
 #include "hub/limits.hpp"
+#include "hub/transfer_slots.hpp"
 #include "hub/rollout/serve_rollouts.hpp"
 #include "hub/secrets/store_key.hpp"
 #include "platform/mqtt/client.hpp"
@@ -39,6 +40,8 @@ struct ServeOptions {
   uint32_t delta_hold_ms = 1000;
   // Per agent: requests, bytes served, re-serves of one chunk (hub/limits.hpp).
   AgentLimitSettings limits;
+  // Full transfers of one stack served at once; the rest wait in order (hub/transfer_slots.hpp).
+  TransferSlotSettings transfers;
   SteadyClock steady = real_steady_clock();  // the limits' clock; tests move it by hand
 };
 
@@ -61,6 +64,11 @@ struct ServeStats {
   uint64_t chunks_throttled = 0;
   uint64_t chunks_refused = 0;
   uint64_t deltas_refused = 0;  // new delta pairs refused to an agent over its share
+  // Issue #21, pacing: full transfers served now and agents waiting for a slot, and the chunk
+  // requests left unanswered while they waited.
+  uint64_t transfers_in_use = 0;
+  uint64_t transfers_waiting = 0;
+  uint64_t transfer_waits = 0;
   // The MQTT client's incoming side, as last polled: messages dropped for a full queue or
   // for being larger than their topic allows, and the queue's bytes now and at its peak.
   uint64_t messages_dropped = 0;
@@ -118,6 +126,7 @@ class Server {
   Clock now_;
   DeltaCache deltas_;
   AgentLimits limits_;
+  TransferSlots transfers_;
   BroadcastStreams streams_;
   rollout::RolloutDriver rollouts_;
   struct HeldAnswer {

@@ -5,7 +5,9 @@
 namespace sovdev::hub {
 
 void TransferSlots::expire(Stack& s, time_point now) {
-  std::erase_if(s.holders, [&](const auto& h) { return now - h.second >= settings_.idle; });
+  std::erase_if(s.holders, [&](const auto& h) {
+    return now - h.second.last_seen >= (h.second.finishing ? settings_.finishing : settings_.idle);
+  });
   std::erase_if(s.queue, [&](const Waiter& w) { return now - w.last_seen >= settings_.idle; });
 }
 
@@ -15,12 +17,14 @@ size_t TransferSlots::tracked() const {
   return n;
 }
 
-bool TransferSlots::request(const std::string& stack, const std::string& agent, time_point now) {
+bool TransferSlots::request(const std::string& stack, const std::string& agent, time_point now,
+                            bool last_chunk) {
   if (settings_.per_stack == 0) return true;
   Stack& s = stacks_[stack];
   expire(s, now);
   if (auto h = s.holders.find(agent); h != s.holders.end()) {
-    h->second = now;
+    h->second.last_seen = now;
+    h->second.finishing = h->second.finishing || last_chunk;
     return true;
   }
   const size_t free = settings_.per_stack - std::min(settings_.per_stack, s.holders.size());
@@ -35,7 +39,7 @@ bool TransferSlots::request(const std::string& stack, const std::string& agent, 
       counts_.waited++;
       return false;
     }
-    s.holders.emplace(agent, now);
+    s.holders.emplace(agent, Stack::Holder{now, last_chunk});
     counts_.granted++;
     return true;
   }

@@ -10,8 +10,9 @@
 // published once for every listener, so a waiting agent often finds most chunks already held.
 //
 // An agent holds its slot while it keeps asking; after `idle` without a request the slot is
-// free again (agents finish, crash, or go offline without saying so). A waiting agent that does
-// not ask again within `idle` loses its place. Memory is bounded in bytes: at most
+// free again (agents crash or go offline without saying so), and after `finishing` once it has
+// asked for the transfer's last chunk (agents ask in order: it is done, or nearly). A waiting agent
+// that does not ask again within `idle` loses its place. Memory is bounded in bytes: at most
 // `max_agents` agents are tracked (slot holders and waiters of every stack together), each
 // with its id (≤ 64 bytes, bundles/messages.hpp) and stack name; past it a new agent waits
 // without a place, asking again until one frees up. Runs on the serve loop's thread only.
@@ -27,7 +28,10 @@ namespace sovdev::hub {
 
 struct TransferSlotSettings {
   size_t per_stack = 32;  // 0: no bound
-  std::chrono::seconds idle{20};
+  // Above the agents' request timeout (10 s by default): an agent whose request was lost asks
+  // again before its slot is given away.
+  std::chrono::seconds idle{15};
+  std::chrono::seconds finishing{2};
   size_t max_agents = 4096;
 };
 
@@ -42,7 +46,9 @@ class TransferSlots {
   explicit TransferSlots(TransferSlotSettings settings) : settings_(settings) {}
 
   // A request for chunks of a full transfer of `stack` by `agent`: whether to serve it now.
-  bool request(const std::string& stack, const std::string& agent, time_point now);
+  // `last_chunk`: the request asks for the transfer's last chunk.
+  bool request(const std::string& stack, const std::string& agent, time_point now,
+               bool last_chunk = false);
 
   // Slots in use and agents waiting, over every stack (for /metrics).
   size_t in_use() const;
@@ -57,8 +63,12 @@ class TransferSlots {
     time_point last_seen;
   };
   struct Stack {
-    std::map<std::string, time_point> holders;  // agent → its last request
-    std::deque<Waiter> queue;                   // in the order they first asked
+    struct Holder {
+      time_point last_seen;
+      bool finishing = false;
+    };
+    std::map<std::string, Holder> holders;
+    std::deque<Waiter> queue;  // in the order they first asked
   };
   // Frees the slots and places of agents idle too long.
   void expire(Stack& s, time_point now);

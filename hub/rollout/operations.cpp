@@ -11,6 +11,7 @@
 #include "hub/rollout/options.hpp"
 #include "platform/store/hub_store.hpp"
 #include "platform/store/transaction.hpp"
+#include "platform/windows/windows.hpp"
 
 namespace sovdev::hub::rollout {
 namespace {
@@ -58,38 +59,12 @@ Status check_fits(store::Database& db, const std::string& channel, const std::st
   return check_catalog_fits(content, what);
 }
 
-// TODO(platform/windows): replace these shape checks by its parser of schedules and zones.
-Status check_window_shape(const store::HubWindow& w) {
+// The agents parse a window with the same code (platform/windows): one it cannot read holds
+// back their new versions, so the hub never hands out one that does not parse.
+Status check_window(const store::HubWindow& w) {
   SOVDEV_TRY(sovdev::rollout::parse_selector(w.selector));
-  size_t fields = 0;
-  bool in_field = false;
-  for (const char c : w.schedule) {
-    const bool space = c == ' ' || c == '\t';
-    const bool allowed = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-                         (c >= 'a' && c <= 'z') || c == '*' || c == ',' || c == '-' || c == '/';
-    if (!space && !allowed) {
-      return make_error(Errc::usage, "--schedule '" + w.schedule + "': unexpected '" +
-                                         std::string(1, c) + "' in a cron schedule");
-    }
-    if (!space && !in_field) fields++;
-    in_field = !space;
-  }
-  if (fields != 5 || w.schedule.size() > 256) {
-    return make_error(Errc::usage, "--schedule '" + w.schedule +
-                                       "': give 5 cron fields (minute hour day-of-month month "
-                                       "day-of-week), e.g. \"0 2 * * *\"");
-  }
-  SOVDEV_TRY(parse_duration(w.duration));
-  const bool zone_ok =
-      !w.zone.empty() && w.zone.size() <= 64 && w.zone.find("..") == std::string::npos &&
-      w.zone.front() != '/' && std::all_of(w.zone.begin(), w.zone.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-               c == '_' || c == '/' || c == '+' || c == '-';
-      });
-  if (!zone_ok) {
-    return make_error(Errc::usage,
-                      "--zone '" + w.zone + "': give an IANA time zone name, e.g. Europe/Berlin");
-  }
+  auto parsed = windows::parse_window(w.deny ? "deny" : "allow", w.schedule, w.duration, w.zone);
+  if (!parsed) return make_error(Errc::usage, parsed.error().message);
   return {};
 }
 
@@ -260,7 +235,7 @@ Expected<pb::RevocationList> revoke_version(store::Database& db, const RevokeReq
 }
 
 Expected<std::uint64_t> add_window(store::Database& db, store::HubWindow window, std::int64_t now) {
-  SOVDEV_TRY(check_window_shape(window));
+  SOVDEV_TRY(check_window(window));
   // The canonical text: what the agents' parser reads back, whatever spacing was typed.
   SOVDEV_ASSIGN(const auto selector, sovdev::rollout::parse_selector(window.selector));
   window.selector = selector.text();

@@ -3,6 +3,8 @@
 // add/list/remove and revoke write hub.db and say what they did; each refusal exits with its
 // error's code.
 #include <catch2/catch.hpp>
+
+#include <array>
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/cli_fixture.hpp"
@@ -111,6 +113,18 @@ TEST_CASE("window and revoke commands write hub.db and refuse bad input", "[cli]
   REQUIRE(added.exit_code == 0);
   CHECK(h.hub({"window", "add", "--schedule", "0 8 * *", "--duration", "9h", "--zone", "UTC"})
             .exit_code == 2);
+  // Refused with platform/windows' own parser, as the agents would read it: an hour that does
+  // not exist, a zone not in tzdata, a duration over 7 days.
+  for (const auto& [schedule, duration, zone, why] :
+       std::vector<std::array<std::string, 4>>{{"0 25 * * *", "1h", "UTC", "hour"},
+                                               {"0 2 * * *", "1h", "Mars/Olympus", "zone"},
+                                               {"0 2 30 2 *", "1h", "UTC", "never"},
+                                               {"0 2 * * *", "8d", "UTC", "duration"}}) {
+    auto bad =
+        h.hub({"window", "add", "--schedule", schedule, "--duration", duration, "--zone", zone});
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.err, Catch::Contains(why));
+  }
   auto windows = json_of(h.hub({"window", "list", "--json"}));
   REQUIRE(windows["windows"].size() == 1);
   CHECK(windows["windows"][0]["kind"] == "deny");

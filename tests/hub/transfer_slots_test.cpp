@@ -15,7 +15,7 @@ const auto t0 = std::chrono::steady_clock::time_point{} + 1000s;
 
 TEST_CASE("a stack's full transfers are bounded; the rest wait in the order they asked",
           "[transfer_slots]") {
-  TransferSlots slots({2, 20s, 100});
+  TransferSlots slots({2, 20s, 2s, 100});
   CHECK(slots.request("sovdev", "a1", t0));
   CHECK(slots.request("sovdev", "a2", t0));
   CHECK_FALSE(slots.request("sovdev", "a3", t0 + 1s));
@@ -41,7 +41,7 @@ TEST_CASE("a stack's full transfers are bounded; the rest wait in the order they
 }
 
 TEST_CASE("a waiting agent that stops asking loses its place", "[transfer_slots]") {
-  TransferSlots slots({1, 20s, 100});
+  TransferSlots slots({1, 20s, 2s, 100});
   CHECK(slots.request("s", "a1", t0));
   CHECK_FALSE(slots.request("s", "gone", t0 + 1s));
   CHECK_FALSE(slots.request("s", "a3", t0 + 2s));
@@ -53,7 +53,7 @@ TEST_CASE("a waiting agent that stops asking loses its place", "[transfer_slots]
 
 TEST_CASE("the agents tracked are bounded; past it a new agent waits without a place",
           "[transfer_slots]") {
-  TransferSlots slots({1, 20s, 3});
+  TransferSlots slots({1, 20s, 2s, 3});
   CHECK(slots.request("s", "a1", t0));
   CHECK_FALSE(slots.request("s", "a2", t0));
   CHECK_FALSE(slots.request("s", "a3", t0));
@@ -64,8 +64,17 @@ TEST_CASE("the agents tracked are bounded; past it a new agent waits without a p
   CHECK(slots.request("s", "a4", t0 + 25s));
 }
 
+TEST_CASE("an agent that asked for the last chunk frees its slot soon after", "[transfer_slots]") {
+  TransferSlots slots({1, 15s, 2s, 100});
+  CHECK(slots.request("s", "a1", t0));
+  CHECK_FALSE(slots.request("s", "a2", t0));
+  CHECK(slots.request("s", "a1", t0 + 1s, true));  // done, or nearly
+  CHECK_FALSE(slots.request("s", "a2", t0 + 2s));
+  CHECK(slots.request("s", "a2", t0 + 3s));  // 2 s after a1's last request, not 15
+}
+
 TEST_CASE("per_stack 0 serves everyone", "[transfer_slots]") {
-  TransferSlots slots({0, 20s, 1});
+  TransferSlots slots({0, 20s, 2s, 1});
   for (int i = 0; i < 50; ++i) CHECK(slots.request("s", "a" + std::to_string(i), t0));
   CHECK(slots.in_use() == 0);
 }

@@ -103,6 +103,31 @@ TEST_CASE(
   b->kill_hard();
 }
 
+TEST_CASE("with one transfer slot per stack a second agent waits its turn, and both end verified",
+          "[sync][broadcast][pacing]") {
+  Fleet fleet;
+  publish_noise(fleet, 16);
+  fleet.agent_config("agent-a", 1);
+  fleet.agent_config("agent-b", 1);
+  auto a = fleet.run_agent("agent-a", "agent-a.log");
+  auto b = fleet.run_agent("agent-b", "agent-b.log");
+  auto hub = std::make_unique<Child>(
+      std::vector<std::string>{hub_binary(), "serve", "--db", fleet.hub_db, "--key",
+                               fleet.ws.online_key(), "--trust", fleet.ws.trust, "--broker",
+                               fleet.broker->url(), "--username", "sovdev-hub", "--password-file",
+                               fleet.password_file("sovdev-hub"), "--max-transfers-per-stack", "1"},
+      fleet.ws.dir / "hub.log");
+  const bool both =
+      wait_until([&] { return verified(fleet, "agent-a") && verified(fleet, "agent-b"); },
+                 std::chrono::seconds(120));
+  const std::string hub_log = read_text(fleet.ws.dir / "hub.log");
+  INFO("hub: " << hub_log);
+  REQUIRE(both);
+  CHECK_THAT(hub_log, Catch::Contains("waits for a transfer slot of kp (place 1, 1 served"));
+  a->kill_hard();
+  b->kill_hard();
+}
+
 TEST_CASE(
     "a request without the broadcast flag is answered on the agent's data topic, one with it on "
     "the bundle's blob topic, and a chunk broadcast before goes to the asker alone",
