@@ -15,7 +15,7 @@ namespace {
 
 constexpr size_t kMaxKeyFile = 1024;
 
-std::string epoch_name(const pb::BundleManifest& m) {
+std::string manifest_epoch_name(const pb::BundleManifest& m) {
   return "channel " + m.secrets_channel() + " epoch " + std::to_string(m.secrets_epoch());
 }
 
@@ -53,7 +53,7 @@ Expected<seal::SecretBytes> open_epoch_key(store::Database& db, const seal::Agen
                                            const pb::BundleManifest& m) {
   if (self == nullptr) {
     return make_error(Errc::denied, "this agent has no key to open the sealed secrets of " +
-                                        epoch_name(m) +
+                                        manifest_epoch_name(m) +
                                         ": run `sovdev-agent keygen`, then on the "
                                         "hub `" +
                                         enrol_command(agent_id, m.secrets_channel()) + "`");
@@ -61,7 +61,7 @@ Expected<seal::SecretBytes> open_epoch_key(store::Database& db, const seal::Agen
   store::EpochKeyCache cache(db);
   SOVDEV_ASSIGN(auto sealed, cache.find(m.secrets_channel(), m.secrets_epoch()));
   if (!sealed) {
-    return make_error(Errc::not_found, "no key for " + epoch_name(m) + " yet");
+    return make_error(Errc::not_found, "no key for " + manifest_epoch_name(m) + " yet");
   }
   auto key = seal::open_sealed(*sealed, *self);
   const bool ours =
@@ -72,7 +72,7 @@ Expected<seal::SecretBytes> open_epoch_key(store::Database& db, const seal::Agen
     // old agent.key put back opens it again); the next fetch asks the hub for one sealed to the
     // new key, which replaces it.
     return make_error(Errc::signature,
-                      "the key cached for " + epoch_name(m) +
+                      "the key cached for " + manifest_epoch_name(m) +
                           " does not open with this agent's key (agent.key replaced since it was "
                           "sent?); asking the hub for one sealed to the new key. If this agent's "
                           "key changed, run on the hub `sovdev-hub agents rotate " +
@@ -82,7 +82,7 @@ Expected<seal::SecretBytes> open_epoch_key(store::Database& db, const seal::Agen
     return std::move(dropped).error().context("drop the epoch key that does not open");
   }
   return make_error(Errc::signature,
-                    "the key sent for " + epoch_name(m) +
+                    "the key sent for " + manifest_epoch_name(m) +
                         " is another key than the bundle names (a forged or stale grant)"
                         "; dropped, to be asked for again. If this agent's key changed, run on the "
                         "hub `sovdev-hub agents rotate " +

@@ -25,12 +25,12 @@ File open_file(const std::string& path, const char* mode) {
 }
 
 template <class T>
-T check(Expected<T> value, const std::string& what) {
+T checked(Expected<T> value, const std::string& what) {
   if (!value) throw std::runtime_error(what + ": " + value.error().message);
   return std::move(value).value();
 }
 
-void check(const Status& status, const std::string& what) {
+void checked(const Status& status, const std::string& what) {
   if (!status) throw std::runtime_error(what + ": " + status.error().message);
 }
 
@@ -64,26 +64,26 @@ GeneratedBundle write_bundle(const std::string& key_file, const std::string& pre
   GeneratedBundle g;
   g.bundle = prefix + ".sdb";
   g.payload = prefix + ".zst";
-  const SecretKey key = check(parse_secret_key(read_text(key_file)), "read " + key_file);
+  const SecretKey key = checked(parse_secret_key(read_text(key_file)), "read " + key_file);
   PayloadSummary summary;
   {
     auto out = open_file(g.payload, "wb");
     uint64_t written = 0;
     auto writer =
-        check(PayloadWriter::create(options,
-                                    [&](std::string_view bytes) -> Status {
-                                      std::fwrite(bytes.data(), 1, bytes.size(), out.get());
-                                      written += bytes.size();
-                                      return {};
-                                    }),
-              "create payload writer");
+        checked(PayloadWriter::create(options,
+                                      [&](std::string_view bytes) -> Status {
+                                        std::fwrite(bytes.data(), 1, bytes.size(), out.get());
+                                        written += bytes.size();
+                                        return {};
+                                      }),
+                "create payload writer");
     fill(writer, written);
-    summary = check(writer.finish(), "finish payload");
+    summary = checked(writer.finish(), "finish payload");
     if (std::fflush(out.get()) != 0) throw std::runtime_error("cannot write " + g.payload);
   }
   const BundleInfo info{"kp", "edge", 1, {"amd64", "arm64"}, "bench", "", 0};
   const pb::BundleManifest manifest = make_manifest(info, summary, options);
-  check(check_manifest_shape(manifest), "manifest");
+  checked(check_manifest_shape(manifest), "manifest");
   const SignedManifest signed_manifest = sign_manifest(manifest, {key});
 
   auto out = open_file(g.bundle, "wb");
@@ -106,8 +106,8 @@ GeneratedBundle write_bundle(const std::string& key_file, const std::string& pre
 
 // The object's own metadata.name renamed too, so each copy is a distinct, consistent object.
 // Keys are sorted in the compact JSON, so the first "name" after "metadata" is the object's.
-std::string renamed_json(const std::string& json, const std::string& name,
-                         const std::string& suffix) {
+std::string renamed_object_json(const std::string& json, const std::string& name,
+                                const std::string& suffix) {
   const size_t meta = json.find("\"metadata\":{");
   const std::string field = "\"name\":\"" + name + "\"";
   const size_t at = meta == std::string::npos ? meta : json.find(field, meta);
@@ -121,16 +121,16 @@ std::string renamed_json(const std::string& json, const std::string& name,
 
 std::vector<yaml::Object> load_objects(const std::string& manifests_dir) {
   const auto paths =
-      check(fs::list_files(manifests_dir, {".yaml", ".yml", ".json"}), "list " + manifests_dir);
+      checked(fs::list_files(manifests_dir, {".yaml", ".yml", ".json"}), "list " + manifests_dir);
   std::vector<yaml::Object> objects;
   for (const auto& path : paths) {
     const std::string text = read_text(path);
     const std::string shown = std::filesystem::path(path).lexically_relative(manifests_dir);
-    for (auto& o : check(yaml::parse_manifests(shown, text), "parse " + path)) {
+    for (auto& o : checked(yaml::parse_manifests(shown, text), "parse " + path)) {
       objects.push_back(std::move(o));
     }
   }
-  return check(yaml::order_objects(std::move(objects)), "order " + manifests_dir);
+  return checked(yaml::order_objects(std::move(objects)), "order " + manifests_dir);
 }
 
 GeneratedBundle make_repeated_bundle(const std::vector<yaml::Object>& objects, uint64_t target,
@@ -152,10 +152,10 @@ GeneratedBundle make_repeated_bundle(const std::vector<yaml::Object>& objects, u
         r.set_kind(o.kind);
         r.set_namespace_(o.namespace_);
         r.set_name(o.name + suffix);
-        r.set_json(suffix.empty() ? o.json : renamed_json(o.json, o.name, suffix));
+        r.set_json(suffix.empty() ? o.json : renamed_object_json(o.json, o.name, suffix));
         r.set_source(o.source);
         content += r.ByteSizeLong();
-        check(writer.add(r), "add " + o.kind + "/" + o.name);
+        checked(writer.add(r), "add " + o.kind + "/" + o.name);
       }
     }
   });
@@ -194,7 +194,7 @@ GeneratedBundle make_random_bundle(uint64_t target_payload, const std::string& k
                  "\"},\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"" + name +
                  "\",\"namespace\":\"default\"}}");
       r.set_source("random:" + std::to_string(i));
-      check(writer.add(r), "add " + name);
+      checked(writer.add(r), "add " + name);
     }
   });
   save_info(g);

@@ -362,8 +362,7 @@ ProcessStats apply_once(const Ctx& c, const std::string& name, const std::string
     throw std::runtime_error("import failed: " + read_text(import_log));
   }
   if (grant) {
-    // agent.db as the import made and migrated it (agent_cache.hpp's opener cannot be included
-    // beside the hub's store header: both name a ChunkSource).
+    // agent.db as the import made and migrated it.
     store::OpenOptions options;
     options.create = false;
     auto db = must(store::Database::open(state + "/agent.db", options), "agent.db");

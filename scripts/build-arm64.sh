@@ -4,7 +4,8 @@
 #   scripts/build-arm64.sh [targets...]      default: every target but the benchmarks
 #   scripts/build-arm64.sh --install-only    only install what the cross build needs
 # Installs what is missing first (as root, apt-get); silent when everything is present.
-# JOBS sets the parallel jobs (default 2).
+# JOBS sets the parallel jobs (default 2). UNITY=<n> the unity build's batch size (default 16,
+# 0: off), as in scripts/build.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +81,12 @@ fi
 [ "${1:-}" = "--install-only" ] && exit 0
 
 dir=build/arm64
+unity=${UNITY:-16}
+if [ "$unity" -gt 0 ]; then
+  unity_args=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE="$unity")
+else
+  unity_args=(-DCMAKE_UNITY_BUILD=OFF)
+fi
 # -O2 without -g: the same code as the amd64 RelWithDebInfo build (debug info does not change
 # code generation), so stripped sizes compare, at a shorter compile.
 cmake -S . -B "$dir" -G Ninja \
@@ -87,7 +94,7 @@ cmake -S . -B "$dir" -G Ninja \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -Dyaml-cpp_DIR="$PWD/build/arm64-deps/root/usr/lib/aarch64-linux-gnu/cmake/yaml-cpp" \
-  -DSOVDEV_BENCH=OFF -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+  -DSOVDEV_BENCH=OFF -DCMAKE_INSTALL_PREFIX=/usr "${unity_args[@]}" >/dev/null
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$dir" -j "${JOBS:-2}" "${targets[@]}"

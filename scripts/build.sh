@@ -4,6 +4,8 @@
 #   scripts/build.sh asan    gcc with AddressSanitizer + UndefinedBehaviorSanitizer
 #   scripts/build.sh fuzz    clang with libFuzzer harnesses
 # Further arguments name targets to build (default: everything).
+# UNITY=<n> compiles each target's files n to a translation unit (CMake unity build; default 16,
+# UNITY=0 one file each, for incremental work): see docs/building.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-gcc}
@@ -22,6 +24,14 @@ case "$flavour" in
               -DSOVDEV_FUZZ=ON -DSOVDEV_TESTS=OFF -DSOVDEV_BENCH=OFF) ;;
   *) echo "usage: $0 gcc|asan|fuzz" >&2; exit 2 ;;
 esac
+# Unity build: the header-only libraries' inline code (CLI11, nlohmann json, fmt/spdlog,
+# protobuf) is compiled once per batch of files instead of once per file.
+unity=${UNITY:-16}
+if [ "$unity" -gt 0 ]; then
+  args+=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE="$unity")
+else
+  args+=(-DCMAKE_UNITY_BUILD=OFF)
+fi
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done

@@ -10,8 +10,8 @@
 namespace sovdev::yaml {
 namespace {
 
-constexpr std::string_view kRbac = "rbac.authorization.k8s.io";
-constexpr std::string_view kAdmission = "admissionregistration.k8s.io";
+constexpr std::string_view kRbacGroup = "rbac.authorization.k8s.io";
+constexpr std::string_view kAdmissionGroup = "admissionregistration.k8s.io";
 
 struct GroupKind {
   std::string_view group;
@@ -26,8 +26,8 @@ constexpr GroupKind kClusterScoped[] = {
     {"", "Node"},
     {"apiextensions.k8s.io", "CustomResourceDefinition"},
     {"apiregistration.k8s.io", "APIService"},
-    {kRbac, "ClusterRole"},
-    {kRbac, "ClusterRoleBinding"},
+    {kRbacGroup, "ClusterRole"},
+    {kRbacGroup, "ClusterRoleBinding"},
     {"storage.k8s.io", "StorageClass"},
     {"storage.k8s.io", "CSIDriver"},
     {"storage.k8s.io", "CSINode"},
@@ -39,12 +39,12 @@ constexpr GroupKind kClusterScoped[] = {
     {"certificates.k8s.io", "CertificateSigningRequest"},
     {"flowcontrol.apiserver.k8s.io", "FlowSchema"},
     {"flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"},
-    {kAdmission, "MutatingWebhookConfiguration"},
-    {kAdmission, "ValidatingWebhookConfiguration"},
-    {kAdmission, "ValidatingAdmissionPolicy"},
-    {kAdmission, "ValidatingAdmissionPolicyBinding"},
-    {kAdmission, "MutatingAdmissionPolicy"},
-    {kAdmission, "MutatingAdmissionPolicyBinding"},
+    {kAdmissionGroup, "MutatingWebhookConfiguration"},
+    {kAdmissionGroup, "ValidatingWebhookConfiguration"},
+    {kAdmissionGroup, "ValidatingAdmissionPolicy"},
+    {kAdmissionGroup, "ValidatingAdmissionPolicyBinding"},
+    {kAdmissionGroup, "MutatingAdmissionPolicy"},
+    {kAdmissionGroup, "MutatingAdmissionPolicyBinding"},
 };
 
 }  // namespace
@@ -76,8 +76,8 @@ NameRule name_rule(std::string_view group, std::string_view kind) {
             "an RFC 1035 label: at most 63 lowercase letters, digits and '-', starting with a "
             "letter and ending with a letter or digit"};
   }
-  if (group == kRbac && (kind == "Role" || kind == "ClusterRole" || kind == "RoleBinding" ||
-                         kind == "ClusterRoleBinding")) {
+  if (group == kRbacGroup && (kind == "Role" || kind == "ClusterRole" || kind == "RoleBinding" ||
+                              kind == "ClusterRoleBinding")) {
     return {is_path_segment_name, "a path segment: not empty, \".\" or \"..\", without '/' or '%'"};
   }
   return {is_dns1123_subdomain,

@@ -22,7 +22,7 @@
 namespace sovdev::kube {
 namespace {
 
-constexpr size_t kMaxTokenFile = 64 * 1024;
+constexpr size_t kMaxBearerTokenFile = 64 * 1024;
 constexpr size_t kMaxPluginStdout = 1024 * 1024;
 constexpr size_t kStderrTail = 8 * 1024;
 
@@ -350,7 +350,7 @@ Expected<std::string> TokenSource::file_token() {
       static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
       static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
   if (file_version_ && *file_version_ == version) return file_token_;
-  auto read = fs::read_file(path, kMaxTokenFile);
+  auto read = fs::read_file(path, kMaxBearerTokenFile);
   if (!read) return fallback(std::move(read).error());
   std::string token = trim_right(std::move(*read));
   if (token.empty()) return fallback(make_error(Errc::invalid, path + " is empty"));

@@ -28,13 +28,14 @@ FailedBundle row_of(const Statement& s) {
   return {s.blob(0), s.text(1), s.uint64(2), s.text(3), s.int64(4)};
 }
 
-constexpr const char* kColumns =
+constexpr const char* kFailedBundleColumns =
     "SELECT digest, stack, version, reason, failed_at FROM failed_bundles ";
 
 }  // namespace
 
 Expected<std::optional<FailedBundle>> FailedBundles::find(std::string_view digest) {
-  SOVDEV_ASSIGN(Statement select, db_.prepare(std::string(kColumns) + "WHERE digest = ?"));
+  SOVDEV_ASSIGN(Statement select,
+                db_.prepare(std::string(kFailedBundleColumns) + "WHERE digest = ?"));
   SOVDEV_TRY(select.bind_all(Blob{digest}));
   SOVDEV_ASSIGN(const bool row, select.step());
   if (!row) return std::optional<FailedBundle>();
@@ -42,7 +43,8 @@ Expected<std::optional<FailedBundle>> FailedBundles::find(std::string_view diges
 }
 
 Expected<std::vector<FailedBundle>> FailedBundles::list() {
-  SOVDEV_ASSIGN(Statement select, db_.prepare(std::string(kColumns) + "ORDER BY stack, version"));
+  SOVDEV_ASSIGN(Statement select,
+                db_.prepare(std::string(kFailedBundleColumns) + "ORDER BY stack, version"));
   std::vector<FailedBundle> all;
   for (;;) {
     SOVDEV_ASSIGN(const bool row, select.step());

@@ -42,17 +42,18 @@ Expected<Database> open_hub_reader(const std::string& path) {
 
 namespace {
 
-constexpr const char* kColumns =
+constexpr const char* kHubBundleColumns =
     "SELECT digest, channel, stack, version, envelope, chunk_count, payload_size, "
     "uncompressed_size, created_at FROM bundles ";
 // The same with an empty envelope, for the lookups made per chunk request.
-constexpr const char* kColumnsNoEnvelope =
+constexpr const char* kHubBundleColumnsNoEnvelope =
     "SELECT digest, channel, stack, version, X'', chunk_count, payload_size, "
     "uncompressed_size, created_at FROM bundles ";
 
 template <class... Args>
-Expected<std::optional<HubBundle>> query_one(Database& db, const char* columns,
-                                             const std::string& where, const Args&... args) {
+Expected<std::optional<HubBundle>> query_one_hub_bundle(Database& db, const char* columns,
+                                                        const std::string& where,
+                                                        const Args&... args) {
   SOVDEV_ASSIGN(CachedStatement select, db.cached(columns + where));
   SOVDEV_TRY(select->bind_all(args...));
   SOVDEV_ASSIGN(const bool row, select->step());
@@ -65,13 +66,14 @@ Expected<std::optional<HubBundle>> query_one(Database& db, const char* columns,
 
 }  // namespace
 
-Expected<bool> HubBundles::put_bundle(const HubBundle& bundle, const ChunkSource& chunks) {
+Expected<bool> HubBundles::put_bundle(const HubBundle& bundle, const HubChunkSource& chunks) {
   const std::string what = "store bundle " + bundle.channel + "/" + bundle.stack + "@" +
                            std::to_string(bundle.version) + " (" + short_hex(bundle.digest) + ")";
   return with_context(
       what, transaction(db_, [&]() -> Expected<bool> {
         SOVDEV_TRY(check_digest(bundle.digest));
-        SOVDEV_ASSIGN(auto held, query_one(db_, kColumns, "WHERE digest = ?", Blob{bundle.digest}));
+        SOVDEV_ASSIGN(auto held, query_one_hub_bundle(db_, kHubBundleColumns, "WHERE digest = ?",
+                                                      Blob{bundle.digest}));
         if (held) return false;
         SOVDEV_ASSIGN(auto newest, latest(bundle.channel, bundle.stack));
         if (newest && newest->version == bundle.version) {
@@ -111,13 +113,15 @@ Expected<bool> HubBundles::put_bundle(const HubBundle& bundle, const ChunkSource
 }
 
 Expected<std::optional<HubBundle>> HubBundles::find(std::string_view digest) {
-  return with_context("find bundle " + short_hex(digest),
-                      query_one(db_, kColumns, "WHERE digest = ?", Blob{digest}));
+  return with_context(
+      "find bundle " + short_hex(digest),
+      query_one_hub_bundle(db_, kHubBundleColumns, "WHERE digest = ?", Blob{digest}));
 }
 
 Expected<std::optional<HubBundle>> HubBundles::find_without_envelope(std::string_view digest) {
-  return with_context("find bundle " + short_hex(digest),
-                      query_one(db_, kColumnsNoEnvelope, "WHERE digest = ?", Blob{digest}));
+  return with_context(
+      "find bundle " + short_hex(digest),
+      query_one_hub_bundle(db_, kHubBundleColumnsNoEnvelope, "WHERE digest = ?", Blob{digest}));
 }
 
 Expected<std::string> HubBundles::read_chunk(std::string_view digest, std::uint32_t index) {
@@ -135,8 +139,9 @@ Expected<std::optional<HubBundle>> HubBundles::latest(std::string_view channel,
                                                       std::string_view stack) {
   return with_context(
       "find the newest bundle of " + std::string(channel) + "/" + std::string(stack),
-      query_one(db_, kColumns, "WHERE channel = ? AND stack = ? ORDER BY version DESC LIMIT 1",
-                channel, stack));
+      query_one_hub_bundle(db_, kHubBundleColumns,
+                           "WHERE channel = ? AND stack = ? ORDER BY version DESC LIMIT 1", channel,
+                           stack));
 }
 
 Expected<std::vector<std::string>> HubBundles::channels() {

@@ -44,7 +44,7 @@ struct VersionEntry {
 };
 
 // Produces chunk `index` (0 .. chunk_count-1, called in order) of a payload being stored.
-using ChunkSource = std::function<Expected<std::string>(std::uint32_t index)>;
+using HubChunkSource = std::function<Expected<std::string>(std::uint32_t index)>;
 
 class HubBundles {
  public:
@@ -55,7 +55,7 @@ class HubBundles {
   // another digest for a held channel/stack/version (Errc::conflict), a version below the
   // newest of the stack (Errc::rollback), and chunks whose sizes do not add up to
   // payload_size (Errc::invalid).
-  [[nodiscard]] Expected<bool> put_bundle(const HubBundle& bundle, const ChunkSource& chunks);
+  [[nodiscard]] Expected<bool> put_bundle(const HubBundle& bundle, const HubChunkSource& chunks);
   [[nodiscard]] Expected<std::optional<HubBundle>> find(std::string_view digest);
   // The same with `envelope` left empty: what a chunk request needs, without copying the
   // signed manifest (32 bytes per chunk) out of the database for every request.

@@ -14,7 +14,7 @@ using namespace sovdev::testing;
 
 namespace {
 
-unsigned mode_of(const std::string& path) {
+unsigned keygen_mode_of(const std::string& path) {
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   return static_cast<unsigned>(st.st_mode & 07777);
@@ -29,9 +29,9 @@ TEST_CASE("agent keygen writes agent.key 0600 and agent.pub 0644 in a new 0700 s
   auto made = run({agent_binary(), "keygen", "--state", state});
   INFO(made.err);
   REQUIRE(made.exit_code == 0);
-  CHECK(mode_of(state) == 0700);
-  CHECK(mode_of(state + "/agent.key") == 0600);
-  CHECK(mode_of(state + "/agent.pub") == 0644);
+  CHECK(keygen_mode_of(state) == 0700);
+  CHECK(keygen_mode_of(state + "/agent.key") == 0600);
+  CHECK(keygen_mode_of(state + "/agent.pub") == 0644);
   // What it prints is the public file, which the hub enrols; the secret half opens what is
   // sealed to it.
   CHECK(made.out == read_text(state + "/agent.pub"));
@@ -79,7 +79,7 @@ TEST_CASE("agent keygen refuses to replace a key unless --force, and says what r
   INFO(forced.err);
   REQUIRE(forced.exit_code == 0);
   CHECK(read_text(state + "/agent.key") != first);
-  CHECK(mode_of(state + "/agent.key") == 0600);
+  CHECK(keygen_mode_of(state + "/agent.key") == 0600);
   CHECK(forced.out == read_text(state + "/agent.pub"));
   CHECK_THAT(forced.err, Catch::Contains("sovdev-hub agents rotate AGENT_ID --pub agent.pub"));
 }

@@ -30,7 +30,7 @@ std::string base64(std::string_view raw) {
   return out;
 }
 
-std::string q(const std::string& s) {
+std::string single_quoted(const std::string& s) {
   return "'" + s + "'";
 }
 
@@ -70,8 +70,9 @@ struct SecretsHub {
   }
   RunResult set(const std::string& name, const std::string& key, const std::string& value) {
     return run({"/bin/sh", "-c",
-                "printf %s " + q(value) + " | " + q(hub_binary()) + " secret set --db " + q(db) +
-                    " --store-key " + q(store_key) + " --env edge " + name + " " + key});
+                "printf %s " + single_quoted(value) + " | " + single_quoted(hub_binary()) +
+                    " secret set --db " + single_quoted(db) + " --store-key " +
+                    single_quoted(store_key) + " --env edge " + name + " " + key});
   }
   void set_values() {
     REQUIRE(set("postgresql", "password", kPassword).exit_code == 0);

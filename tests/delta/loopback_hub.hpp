@@ -1,6 +1,5 @@
-// The hub's serve code (hub::Server over its own hub.db) on a LoopbackBus endpoint. Its own
-// translation unit: the hub's store and the agent's declare different store::ChunkSource types,
-// so no file can include both.
+// The hub's serve code (hub::Server over its own hub.db) on a LoopbackBus endpoint, in a
+// translation unit of its own (the hub's store types stay out of the agent-side files).
 #pragma once
 
 #include <memory>

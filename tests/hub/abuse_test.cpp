@@ -16,10 +16,10 @@ using namespace sovdev::testing;
 
 namespace {
 
-constexpr auto kDeadline = std::chrono::seconds(60);
+constexpr auto kAbuseDeadline = std::chrono::seconds(60);
 constexpr uint64_t kMiB = 1024 * 1024;
 
-struct Hub {
+struct AbuseHub {
   std::unique_ptr<Child> process;
   int port = 0;
   std::string log;
@@ -39,8 +39,8 @@ struct Hub {
   }
 };
 
-Hub start_hub(const Fleet& fleet) {
-  Hub hub;
+AbuseHub start_abuse_hub(const Fleet& fleet) {
+  AbuseHub hub;
   hub.log = fleet.ws.dir / "hub.log";
   hub.process = std::make_unique<Child>(
       std::vector<std::string>{hub_binary(), "serve", "--db", fleet.hub_db, "--key",
@@ -58,13 +58,13 @@ Hub start_hub(const Fleet& fleet) {
         if (std::regex_search(text, m, line)) port = m[1].str();
         return !port.empty() || !hub.process->running();
       },
-      kDeadline));
+      kAbuseDeadline));
   INFO(read_text(hub.log));
   REQUIRE(!port.empty());
   hub.port = std::stoi(port);
   // Serving once its subscriptions are in: the catalog it publishes comes after them.
   REQUIRE(wait_until([&] { return read_text(hub.log).find("serving ") != std::string::npos; },
-                     kDeadline));
+                     kAbuseDeadline));
   return hub;
 }
 
@@ -76,7 +76,7 @@ void published(mqtt::Client& client, const mqtt::Message& m) {
         (void)client.next(std::chrono::milliseconds(5));
         return client.stats().published > before;
       },
-      kDeadline));
+      kAbuseDeadline));
 }
 
 }  // namespace
@@ -85,7 +85,7 @@ TEST_CASE("a hub flooded with oversize fetch requests drops them on arrival and 
           "[abuse]") {
   // The issue's figure: 400 × 1.1 MB on one agent's fetch topic took the hub from 20 to 473 MB.
   Fleet fleet;
-  auto hub = start_hub(fleet);
+  auto hub = start_abuse_hub(fleet);
   const uint64_t idle = hub.rss();
   auto agent = fleet.client("agent-a", "sovdev-agent-agent-a");
   mqtt::Message flood;
@@ -101,7 +101,7 @@ TEST_CASE("a hub flooded with oversize fetch requests drops them on arrival and 
       [&] {
         return hub.metric(R"(sovdev_hub_dropped_messages_total{reason="oversize"})") >= kFlood;
       },
-      kDeadline));
+      kAbuseDeadline));
   peak = std::max(peak, hub.rss());
   const double queue_peak = hub.metric("sovdev_hub_queue_bytes_peak");
   WARN("hub RSS idle " << idle / kMiB << " MiB, peak during the flood " << peak / kMiB
@@ -136,7 +136,7 @@ TEST_CASE(
   }
   const uint32_t chunks = std::min<uint32_t>(bundle.chunk_count, 256);
   REQUIRE(chunks >= 200);
-  auto hub = start_hub(fleet);
+  auto hub = start_abuse_hub(fleet);
   auto agent = fleet.client("agent-a", "sovdev-agent-agent-a");  // never reads its data topic
 
   constexpr int kRepeats = 20;
@@ -155,8 +155,8 @@ TEST_CASE(
     m.response_topic = "sovdev/v1/agent/agent-a/data";
     published(*agent, m);
   }
-  REQUIRE(
-      wait_until([&] { return hub.metric("sovdev_hub_requests_total") >= kRepeats; }, kDeadline));
+  REQUIRE(wait_until([&] { return hub.metric("sovdev_hub_requests_total") >= kRepeats; },
+                     kAbuseDeadline));
   const double served = hub.metric(R"(sovdev_hub_chunks_served_total{kind="full"})");
   const double refused = hub.metric(R"(sovdev_hub_refused_total{what="chunks"})");
   const double bytes = hub.metric("sovdev_hub_bytes_served_total");

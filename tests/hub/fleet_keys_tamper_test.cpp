@@ -20,7 +20,7 @@ using fleet::Site;
 
 namespace {
 
-struct Hub : fleet::Hub {
+struct TamperHub : fleet::Hub {
   // What a taken `serve` can do: write hub.db directly.
   void tamper(const std::string& sql) { REQUIRE(db.exec(sql)); }
   std::string hex(const std::string& bytes) {
@@ -36,7 +36,7 @@ struct Hub : fleet::Hub {
 
 TEST_CASE("an agent key swapped in hub.db by the serving hub gets no epoch key sealed to it",
           "[secrets]") {
-  Hub hub;
+  TamperHub hub;
   Site a = site("edge-01", "edge"), b = site("edge-02", "edge"), c = site("edge-03", "edge");
   const seal::AgentKey attacker = seal::generate_agent_key("edge-02");
   REQUIRE(hub.keys.add(a.enrolled, 1));
@@ -91,7 +91,7 @@ TEST_CASE("an agent key swapped in hub.db by the serving hub gets no epoch key s
 
 TEST_CASE("rows from before the MAC are unverified until the agent is enrolled again",
           "[secrets]") {
-  Hub hub;
+  TamperHub hub;
   Site a = site("edge-01", "edge"), b = site("edge-02", "edge");
   REQUIRE(hub.keys.add(a.enrolled, 1));
   REQUIRE(hub.keys.add(b.enrolled, 2));
@@ -124,7 +124,7 @@ TEST_CASE("rows from before the MAC are unverified until the agent is enrolled a
 
 TEST_CASE("an epoch row swapped in from another channel is refused by build's current()",
           "[secrets]") {
-  Hub hub;
+  TamperHub hub;
   REQUIRE(hub.keys.add(site("edge-01", "edge").enrolled, 1));
   REQUIRE(hub.keys.add(site("lab-01", "lab").enrolled, 2));
   hub.tamper(
@@ -139,7 +139,7 @@ TEST_CASE("an epoch row swapped in from another channel is refused by build's cu
 }
 
 TEST_CASE("rotate re-seals the older epochs the agent held to its new key", "[secrets]") {
-  Hub hub;
+  TamperHub hub;
   Site a = site("edge-01", "edge"), b = site("edge-02", "edge");
   REQUIRE(hub.keys.add(a.enrolled, 1));
   REQUIRE(hub.keys.add(b.enrolled, 2));
@@ -170,7 +170,7 @@ TEST_CASE("agent ids and channels follow the fetch request's rules", "[secrets]"
   }
   CHECK_FALSE(check_channel(std::string(64, 'a')).empty());
 
-  Hub hub;
+  TamperHub hub;
   CHECK(hub.keys.add(site(std::string(65, 'a'), "edge").enrolled, 1).error().code == Errc::usage);
   CHECK(hub.keys.add(site("edge-01", "Edge/1").enrolled, 1).error().code == Errc::usage);
   CHECK(hub.keys.list()->empty());

@@ -16,7 +16,7 @@ namespace sovdev::testing {
 namespace {
 
 template <class T>
-T must(Expected<T> result) {
+T require_ok(Expected<T> result) {
   INFO((result ? "" : result.error().message));
   REQUIRE(result);
   return std::move(*result);
@@ -46,8 +46,8 @@ SovdevSecrets sovdev_secrets(const std::string& dir, const std::string& env,
   s.store_key = dir + "/secret-store.key";
   s.build_args = {"--db", s.hub_db, "--store-key", s.store_key};
   REQUIRE(hub::secrets::create_store_key(s.store_key));
-  const auto key = must(hub::secrets::load_store_key(s.store_key));
-  auto db = must(store::open_hub_database(s.hub_db));
+  const auto key = require_ok(hub::secrets::load_store_key(s.store_key));
+  auto db = require_ok(store::open_hub_database(s.hub_db));
   hub::secrets::SecretValues values(db, key);
   const auto refs = references();
   REQUIRE(refs.size() >= 10);
@@ -59,8 +59,8 @@ SovdevSecrets sovdev_secrets(const std::string& dir, const std::string& env,
   }
   hub::secrets::FleetKeys fleet(db, key);
   const seal::AgentKey agent = seal::generate_agent_key(env + "-1");
-  must(fleet.add({env + "-1", channel, agent.public_key, {}, 1, std::nullopt}, 1));
-  auto current = must(fleet.current(channel));
+  require_ok(fleet.add({env + "-1", channel, agent.public_key, {}, 1, std::nullopt}, 1));
+  auto current = require_ok(fleet.current(channel));
   REQUIRE(current);
   s.epoch = current->epoch;
   s.epoch_key = seal::SecretBytes::copy_of(current->key.view());
@@ -71,8 +71,8 @@ void open_sealed(std::vector<pb::ResourceRecord>& records, const sealed::Place& 
                  const seal::SecretBytes& epoch_key) {
   for (auto& r : records) {
     if (r.sealed().empty()) continue;
-    const auto opened = must(sealed::open_record(r, epoch_key, place));
-    r.set_json(must(sealed::splice(r.json(), opened)));
+    const auto opened = require_ok(sealed::open_record(r, epoch_key, place));
+    r.set_json(require_ok(sealed::splice(r.json(), opened)));
     r.clear_sealed();
   }
 }

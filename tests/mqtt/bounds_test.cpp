@@ -14,7 +14,7 @@ namespace {
 
 using sovdev::testing::wait_until;
 
-const std::string kData = "sovdev/v1/agent/agent-a/data";
+const std::string kBoundsDataTopic = "sovdev/v1/agent/agent-a/data";
 constexpr size_t kMiB = 1024 * 1024;
 
 Message sized(const std::string& topic, size_t bytes, int qos = 1) {
@@ -108,12 +108,12 @@ TEST_CASE("a flood on an unread data topic keeps the client's queue within its b
   Options options = user_options(*broker, "agent-a");
   options.queue_capacity = 16 * 2 + 16;
   auto agent = connected(options, *broker);
-  subscribed(*agent, kData, *broker);
+  subscribed(*agent, kBoundsDataTopic, *broker);
   auto hub = connected(user_options(*broker, "sovdev-hub"), *broker);
 
   const uint64_t before = proc::read_memory().anon_bytes;
   constexpr int kFlood = 48;
-  for (int i = 0; i < kFlood; i++) published(*hub, sized(kData, kMiB), *broker);
+  for (int i = 0; i < kFlood; i++) published(*hub, sized(kBoundsDataTopic, kMiB), *broker);
   // Nobody reads: everything the broker sent has arrived once the client counted it.
   REQUIRE(wait_until([&] { return agent->stats().received >= kFlood; }, kWait));
   const uint64_t after = proc::read_memory().anon_bytes;

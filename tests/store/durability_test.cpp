@@ -27,7 +27,7 @@ constexpr std::uint32_t kPerTransaction = 3;
 constexpr std::uint8_t kBundles = 200;
 
 // In a payload file (the agent's way since schema 4) or in the table (older bundles).
-BundleMeta meta(std::uint8_t n, bool in_file) {
+BundleMeta durability_meta(std::uint8_t n, bool in_file) {
   BundleMeta m{
       digest(n), "sovdev", "edge", n, "manifest", kChunks, std::uint64_t{kChunks} * kChunkSize};
   m.chunk_size = in_file ? kChunkSize : 0;
@@ -41,7 +41,7 @@ BundleMeta meta(std::uint8_t n, bool in_file) {
   if (!db) _exit(10);
   BundleCache cache(*db);
   for (std::uint8_t n = 1; n <= kBundles; ++n) {
-    if (!cache.begin(meta(n, in_file))) _exit(11);
+    if (!cache.begin(durability_meta(n, in_file))) _exit(11);
     auto missing = cache.missing_chunks(digest(n));
     if (!missing) _exit(12);
     for (std::size_t i = 0; i < missing->size(); i += kPerTransaction) {

@@ -28,7 +28,7 @@ HubBundle bundle(std::uint8_t n, std::uint64_t version, std::uint32_t chunks = 3
                    1700000000 + n};
 }
 
-ChunkSource source(std::uint8_t n) {
+HubChunkSource source(std::uint8_t n) {
   return
       [n](std::uint32_t index) -> Expected<std::string> { return chunk_bytes(n, index, kChunk); };
 }

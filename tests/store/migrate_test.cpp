@@ -53,7 +53,7 @@ std::vector<std::string> snapshot(Database& db) {
   return objects;
 }
 
-Database memory_db() {
+Database migrate_memory_db() {
   return must(Database::open(":memory:", OpenOptions{}));
 }
 
@@ -85,9 +85,9 @@ TEST_CASE("each schema's migrations are numbered 1..N and match the files on dis
 TEST_CASE("migrating an empty database yields exactly the schema snapshot") {
   for (Schema which : {Schema::agent, Schema::hub}) {
     INFO(schema_name(which));
-    auto migrated = memory_db();
+    auto migrated = migrate_memory_db();
     REQUIRE_OK(migrate(migrated, which));
-    auto expected = memory_db();
+    auto expected = migrate_memory_db();
     REQUIRE_OK(
         expected.exec(read_file(std::filesystem::path(SOVDEV_SOURCE_DIR) / "platform/store/schema" /
                                 (std::string(schema_name(which)) + ".sql"))));
@@ -107,7 +107,7 @@ TEST_CASE("migrating a second time changes nothing and keeps the data") {
 }
 
 TEST_CASE("a failing migration is undone with its version bump, keeping the ones before it") {
-  auto db = memory_db();
+  auto db = migrate_memory_db();
   const Migration list[] = {kGood, kBad};
   auto failed = migrate(db, list, "test");
   REQUIRE_FALSE(failed);
@@ -142,7 +142,7 @@ TEST_CASE("a database newer than the program is refused with advice to upgrade")
 }
 
 TEST_CASE("a migration list with a gap is refused before anything runs") {
-  auto db = memory_db();
+  auto db = migrate_memory_db();
   const Migration gap{3, "003_gap.sql", "CREATE TABLE c (z);"};
   const Migration list[] = {kGood, gap};
   auto refused = migrate(db, list, "test");

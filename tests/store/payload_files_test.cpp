@@ -16,17 +16,17 @@ using namespace sovdev::store::test;
 
 namespace {
 
-constexpr std::uint32_t kChunk = 1000;
+constexpr std::uint32_t kFileChunk = 1000;
 
-// Bundle `n`: 4 chunks of kChunk bytes and a last one of 300, kept in a payload file.
+// Bundle `n`: 4 chunks of kFileChunk bytes and a last one of 300, kept in a payload file.
 BundleMeta file_meta(std::uint8_t n, std::uint64_t version) {
-  BundleMeta m{digest(n), "sovdev", "edge", version, "manifest", 5, 4 * kChunk + 300};
-  m.chunk_size = kChunk;
+  BundleMeta m{digest(n), "sovdev", "edge", version, "manifest", 5, 4 * kFileChunk + 300};
+  m.chunk_size = kFileChunk;
   return m;
 }
 
 std::string chunk_of(std::uint8_t n, std::uint32_t i) {
-  return chunk_bytes(n, i, i == 4 ? 300 : kChunk);
+  return chunk_bytes(n, i, i == 4 ? 300 : kFileChunk);
 }
 
 std::filesystem::path payload(const TempDir& dir, std::uint8_t n) {
@@ -37,7 +37,7 @@ void store_all(BundleCache& cache, std::uint8_t n) {
   for (std::uint32_t i = 0; i < 5; ++i) REQUIRE_OK(cache.put_chunk(digest(n), i, chunk_of(n, i)));
 }
 
-std::int64_t count(Database& db, const std::string& sql) {
+std::int64_t query_count(Database& db, const std::string& sql) {
   return must(query_int64(db, sql));
 }
 
@@ -51,10 +51,10 @@ TEST_CASE("a bundle with a chunk size keeps its payload in a file and only marke
   store_all(cache, 1);
   REQUIRE_OK(cache.set_state(digest(1), BundleState::verified));
 
-  CHECK(std::filesystem::file_size(payload(dir, 1)) == 4 * kChunk + 300);
-  CHECK(count(db, "SELECT count(*) FROM chunks") == 5);
-  CHECK(count(db, "SELECT sum(length(data)) FROM chunks") == 0);
-  CHECK(must(cache.find(digest(1)))->chunk_size == kChunk);
+  CHECK(std::filesystem::file_size(payload(dir, 1)) == 4 * kFileChunk + 300);
+  CHECK(query_count(db, "SELECT count(*) FROM chunks") == 5);
+  CHECK(query_count(db, "SELECT sum(length(data)) FROM chunks") == 0);
+  CHECK(must(cache.find(digest(1)))->chunk_size == kFileChunk);
   for (std::uint32_t i = 0; i < 5; ++i)
     CHECK(must(cache.read_chunk(digest(1), i)) == chunk_of(1, i));
   CHECK(must(cache.missing_chunks(digest(1))).empty());
@@ -72,7 +72,7 @@ TEST_CASE("without a folder (a database in memory) or a chunk size, chunks stay 
     REQUIRE(must(cache.begin(m)) == BundleState::partial);
     store_all(cache, 2);
     CHECK(must(cache.find(digest(2)))->chunk_size == 0);
-    CHECK(count(*db, "SELECT sum(length(data)) FROM chunks") == 4 * kChunk + 300);
+    CHECK(query_count(*db, "SELECT sum(length(data)) FROM chunks") == 4 * kFileChunk + 300);
     CHECK(must(cache.read_chunk(digest(2), 4)) == chunk_of(2, 4));
   }
   CHECK_FALSE(std::filesystem::exists(dir.file("payloads/" + to_hex(digest(2)))));
@@ -123,11 +123,11 @@ TEST_CASE("after a power cut, drop_damaged forgets chunks whose bytes never reac
   // What a power cut can leave: the rows committed, chunk 1 zeroed, the file cut inside chunk 3.
   {
     std::fstream f(payload(dir, 1), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(kChunk);
-    f << std::string(kChunk, '\0');
+    f.seekp(kFileChunk);
+    f << std::string(kFileChunk, '\0');
     REQUIRE(f.good());
   }
-  std::filesystem::resize_file(payload(dir, 1), 3 * kChunk + 10);
+  std::filesystem::resize_file(payload(dir, 1), 3 * kFileChunk + 10);
   SECTION("the whole file lost") {
     std::filesystem::remove(payload(dir, 1));
     const auto any = [](std::uint32_t, std::string_view) { return true; };
@@ -233,7 +233,7 @@ TEST_CASE("a rebuilt payload replaces a partial download's file whole") {
   CHECK(std::filesystem::file_size(payload(dir, 1)) == 1405);
   CHECK(must(cache.read_chunk(digest(1), 1)) == chunk_bytes(5, 1, 700));
   CHECK(must(cache.read_chunk(digest(1), 2)) == chunk_bytes(5, 2, 5));
-  CHECK(count(db, "SELECT count(*) FROM chunks") == 3);
+  CHECK(query_count(db, "SELECT count(*) FROM chunks") == 3);
 
   // Uneven chunks are refused and leave the cache as it was.
   REQUIRE(must(cache.begin(file_meta(2, 2))) == BundleState::partial);
@@ -277,7 +277,7 @@ TEST_CASE("the agent database commits at synchronous FULL: a bundle's state surv
   // (complete, verified, applied, last good, trust root) must find FULL in place.
   TempDir dir;
   auto db = must(open_agent_database(dir.file("agent.db")));
-  CHECK(count(db, "PRAGMA synchronous") == 2);
+  CHECK(query_count(db, "PRAGMA synchronous") == 2);
   auto mode = must(db.prepare("PRAGMA journal_mode"));
   REQUIRE(must(mode.step()));
   CHECK(mode.text(0) == "wal");

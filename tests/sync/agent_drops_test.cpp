@@ -14,9 +14,9 @@ using namespace sovdev::testing;
 namespace {
 
 // The newest status the agent published, as the hub would read it.
-class StatusWatch {
+class DropsStatusWatch {
  public:
-  StatusWatch(const Fleet& fleet, const std::string& agent)
+  DropsStatusWatch(const Fleet& fleet, const std::string& agent)
       : client_(fleet.client("sovdev-hub", "status-watch")) {
     REQUIRE(client_->subscribe("sovdev/v1/status/" + agent, 1));
   }
@@ -49,7 +49,7 @@ TEST_CASE(
   REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
   auto hub = fleet.serve("hub.log");
   fleet.agent_config("agent-a");
-  StatusWatch watch(fleet, "agent-a");
+  DropsStatusWatch watch(fleet, "agent-a");
   auto agent = fleet.run_agent("agent-a", "agent-a.log");
   const auto log = [&] { return read_text(fleet.ws.dir / "agent-a.log"); };
   REQUIRE(

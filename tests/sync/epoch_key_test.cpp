@@ -21,8 +21,7 @@ using namespace sovdev::testing;
 
 namespace {
 
-// hub.db as `sovdev-hub` made it (hub_store.hpp is not included beside agent_cache.hpp: both
-// name a store::ChunkSource).
+// hub.db as `sovdev-hub` made it.
 store::Database open_hub_db(const std::string& path) {
   store::OpenOptions options;
   options.create = false;

@@ -194,18 +194,18 @@ TEST_CASE("the verify pass costs a fraction of applying the edge-stack fixture",
   auto dir = target::make_target(config);
   REQUIRE(dir);
 
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
   double verify_ms = 1e9, apply_ms = 1e9;
   for (int round = 0; round < 5; round++) {
-    auto t0 = Clock::now();
+    auto t0 = SteadyClock::now();
     REQUIRE(agent::verify_cached_payload(*db, **info, *manifest));
-    auto t1 = Clock::now();
+    auto t1 = SteadyClock::now();
     const target::ApplyBegin begin{manifest->stack(), manifest->version(), "x", (*info)->digest};
     REQUIRE((*dir)->begin(begin));
     REQUIRE(agent::for_each_record(*db, **info, *manifest,
                                    [&](pb::ResourceRecord& r) { return (*dir)->apply(r); }));
     REQUIRE((*dir)->commit());
-    auto t2 = Clock::now();
+    auto t2 = SteadyClock::now();
     // A fresh folder each round: every object is written, as on a first apply.
     std::filesystem::remove_all(config.dir);
     std::filesystem::create_directories(config.dir);

@@ -12,7 +12,7 @@ using namespace sovdev::testing;
 
 namespace {
 
-constexpr auto kDeadline = std::chrono::seconds(30);
+constexpr auto kSecretFleetDeadline = std::chrono::seconds(30);
 
 // What an agent's dir target holds of stack kp: the settings marker and the Secret's password
 // ("" for an object it does not hold).
@@ -67,7 +67,7 @@ void check_refused(const Fleet& fleet, const std::string& agent, uint64_t versio
                seen.value("last_error", "").find("kp@" + std::to_string(version)) !=
                    std::string::npos;
       },
-      kDeadline));
+      kSecretFleetDeadline));
   INFO(seen.dump());
   CHECK(seen.value("state", "") == "degraded");
 }
@@ -219,7 +219,7 @@ TEST_CASE(
                    .value("last_error", "")
                    .find("sovdev-hub agents add agent-c") != std::string::npos;
       },
-      kDeadline));
+      kSecretFleetDeadline));
   CHECK(site_of(fleet, "agent-c").marker.empty());
   CHECK_THAT(hub.add("agent-c"), Catch::Contains("granted epoch 2"));
   INFO(read_text(log));
@@ -229,7 +229,7 @@ TEST_CASE(
         const auto st = hub_agent_status(fleet, "agent-c");
         return st.value("applied_version", 0) == 1 && st.value("state", "") == "healthy";
       },
-      kDeadline));
+      kSecretFleetDeadline));
   const Site c = site_of(fleet, "agent-c");
   CHECK(c.marker == "v1");
   CHECK(c.password == b64(value));

@@ -22,7 +22,7 @@ struct Noise {
   uint64_t payload = 0;
 };
 
-Noise publish_noise(Fleet& fleet, int mib) {
+Noise publish_broadcast_noise(Fleet& fleet, int mib) {
   write_noise_stack(fleet.ws.dir / "noise", mib, 11);
   Noise n{fleet.ws.dir / "noise.sdb", 0};
   REQUIRE(fleet.ws.build(fleet.ws.dir / "noise", n.file, 1, {"--level", "1"}).exit_code == 0);
@@ -68,7 +68,7 @@ TEST_CASE(
   // same time; with one chunk in flight a pull takes long enough (~300 round trips) that the
   // scheduler starting one agent's fetch a little later still leaves most of it shared (a
   // 6 MiB pull at window 8 took 55 ms, and a 80 ms late start made it two pulls).
-  const Noise noise = publish_noise(fleet, 16);
+  const Noise noise = publish_broadcast_noise(fleet, 16);
   fleet.agent_config("agent-a", 1);
   fleet.agent_config("agent-b", 1);
   auto watcher = fleet.client("sovdev-hub", "status-watcher");
@@ -133,7 +133,7 @@ TEST_CASE(
     "the bundle's blob topic, and a chunk broadcast before goes to the asker alone",
     "[sync][broadcast]") {
   Fleet fleet;
-  publish_noise(fleet, 1);
+  publish_broadcast_noise(fleet, 1);
   auto watcher = fleet.client("sovdev-hub", "watcher");
   REQUIRE(watcher->subscribe("sovdev/v1/catalog/edge", 1));
   REQUIRE(watcher->subscribe("sovdev/v1/agent/agent-a/data", 1));
@@ -208,7 +208,7 @@ TEST_CASE(
     "ends verified",
     "[sync][broadcast]") {
   Fleet fleet;
-  publish_noise(fleet, 8);
+  publish_broadcast_noise(fleet, 8);
   fleet.agent_config("agent-a", 2);
   auto hub = fleet.serve("hub.log");
   auto watcher = fleet.client("sovdev-hub", "watcher");

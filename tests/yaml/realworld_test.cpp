@@ -23,7 +23,7 @@ using sovdev::yaml::test::last_of;
 namespace {
 
 // Every object of one version's manifests/ (setup/ included), files in name order.
-std::vector<Object> load(const std::string& version) {
+std::vector<Object> load_realworld(const std::string& version) {
   return sovdev::yaml::test::load_manifests(sovdev::testing::kube_prometheus(version), 95);
 }
 
@@ -33,8 +33,8 @@ std::map<std::string, int> count_kinds(const std::vector<Object>& objects) {
   return counts;
 }
 
-const Object& find(const std::vector<Object>& objects, const std::string& kind,
-                   const std::string& name) {
+const Object& find_realworld(const std::vector<Object>& objects, const std::string& kind,
+                             const std::string& name) {
   auto it = std::find_if(objects.begin(), objects.end(),
                          [&](const Object& o) { return o.kind == kind && o.name == name; });
   REQUIRE(it != objects.end());
@@ -48,7 +48,7 @@ TEST_CASE("kube-prometheus manifests parse, validate and order in both versions"
   SOVDEV_SKIP_WITHOUT_REALWORLD();
   for (const char* version : {"81570cb1", "f214874c"}) {
     INFO("version " << version);
-    std::vector<Object> objects = load(version);
+    std::vector<Object> objects = load_realworld(version);
     std::map<std::string, int> kinds = count_kinds(objects);
 
     CHECK(objects.size() == 131);
@@ -84,9 +84,9 @@ TEST_CASE("kube-prometheus manifests parse, validate and order in both versions"
 
 TEST_CASE("kube-prometheus objects keep their values through JSON", "[yaml][realworld]") {
   SOVDEV_SKIP_WITHOUT_REALWORLD();
-  std::vector<Object> objects = load("81570cb1");
+  std::vector<Object> objects = load_realworld("81570cb1");
 
-  const Object& grafana = find(objects, "Deployment", "grafana");
+  const Object& grafana = find_realworld(objects, "Deployment", "grafana");
   CHECK(grafana.namespace_ == "monitoring");
   CHECK(grafana.source == "manifests/grafana-deployment.yaml:1");
   auto deployment = nlohmann::json::parse(grafana.json);
@@ -96,12 +96,13 @@ TEST_CASE("kube-prometheus objects keep their values through JSON", "[yaml][real
         "grafana/grafana:13.0.1");
   CHECK(deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "13.0.1");
 
-  auto adapter = nlohmann::json::parse(find(objects, "Deployment", "prometheus-adapter").json);
+  auto adapter =
+      nlohmann::json::parse(find_realworld(objects, "Deployment", "prometheus-adapter").json);
   CHECK(adapter["spec"]["replicas"] == 2);
 
   // `quantile: "0.99"` is quoted in the file: it must stay a string, not become 0.99.
-  auto rules =
-      nlohmann::json::parse(find(objects, "PrometheusRule", "kubernetes-monitoring-rules").json);
+  auto rules = nlohmann::json::parse(
+      find_realworld(objects, "PrometheusRule", "kubernetes-monitoring-rules").json);
   bool saw_quoted_quantile = false;
   for (const auto& group : rules["spec"]["groups"]) {
     for (const auto& rule : group["rules"]) {
@@ -114,12 +115,12 @@ TEST_CASE("kube-prometheus objects keep their values through JSON", "[yaml][real
   CHECK(saw_quoted_quantile);
 
   const Object& crd =
-      find(objects, "CustomResourceDefinition", "prometheuses.monitoring.coreos.com");
+      find_realworld(objects, "CustomResourceDefinition", "prometheuses.monitoring.coreos.com");
   CHECK(crd.source == "manifests/setup/0prometheusCustomResourceDefinition.yaml:1");
   CHECK(nlohmann::json::parse(crd.json)["spec"]["group"] == "monitoring.coreos.com");
 
   // A dashboard from the ConfigMapList keeps its multi-line JSON document as one string.
-  const Object& dashboard = find(objects, "ConfigMap", "grafana-dashboard-apiserver");
+  const Object& dashboard = find_realworld(objects, "ConfigMap", "grafana-dashboard-apiserver");
   auto data = nlohmann::json::parse(dashboard.json)["data"];
   REQUIRE(data.size() == 1);
   CHECK(nlohmann::json::parse(data.begin()->get<std::string>()).contains("panels"));
@@ -128,15 +129,15 @@ TEST_CASE("kube-prometheus objects keep their values through JSON", "[yaml][real
 TEST_CASE("the kube-prometheus upgrade changes the grafana image and nothing of the inventory",
           "[yaml][realworld]") {
   SOVDEV_SKIP_WITHOUT_REALWORLD();
-  std::vector<Object> before = load("81570cb1");
-  std::vector<Object> after = load("f214874c");
+  std::vector<Object> before = load_realworld("81570cb1");
+  std::vector<Object> after = load_realworld("f214874c");
   REQUIRE(before.size() == after.size());
   for (size_t i = 0; i < before.size(); ++i) {
     CHECK(before[i].kind == after[i].kind);
     CHECK(before[i].name == after[i].name);
   }
   auto image = [](const std::vector<Object>& objects) {
-    return nlohmann::json::parse(find(objects, "Deployment", "grafana")
+    return nlohmann::json::parse(find_realworld(objects, "Deployment", "grafana")
                                      .json)["spec"]["template"]["spec"]["containers"][0]["image"];
   };
   CHECK(image(before) == "grafana/grafana:13.0.1");
