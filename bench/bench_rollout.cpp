@@ -20,6 +20,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 #include "bench/bench_rollout.hpp"
 #include "bench/bench_support.hpp"
 #include "bundles/messages.hpp"
@@ -289,6 +291,8 @@ int run(int argc, char** argv) {
   ctx.dir = (data.empty() ? temp->path() : data) + "/rollout";
   const ScratchDir scratch(ctx.dir);
   ctx.keys = make_keys(ctx.paths, ctx.dir);
+  // The hub code run in this process logs each wave it opens: the figures are what to read.
+  spdlog::set_level(spdlog::level::warn);
   const Bundles bundles = build_bundles(ctx);
   const auto keys = must(hub::load_secret_keys({ctx.keys.online_key}), "online key");
   const auto now = static_cast<int64_t>(std::time(nullptr));

@@ -301,9 +301,10 @@ bool bench_live(const Context& ctx, const Bundles& bundles, int agents) {
         false);
   }
   const double gate = median(gates), baseline = median(baselines);
-  return verdict("gate to next wave's first fetch (" + std::to_string(agents) + " agents): " +
-                     fixed(gate, 3) + " s vs plain publish to first fetch " + fixed(baseline, 3) +
-                     " s (medians of " + std::to_string(kRuns) + ") bar <= baseline + 2 s",
+  return verdict("gate to next wave's first fetch: " + fixed(gate, 3) + " s with " +
+                     std::to_string(agents) + " lite agents vs plain publish to first fetch " +
+                     fixed(baseline, 3) + " s (medians of " + std::to_string(kRuns) +
+                     ") bar <= baseline + 2 s",
                  gate <= baseline + 2);
 }
 
