@@ -135,7 +135,7 @@ class Fleet {
   Fleet(const TrustPolicy& trust, LiteOptions options, int agents)
       : fleet_(trust, std::move(options)), thread_([this, agents] {
           const int64_t deadline = monotonic_ms() + 120'000;
-          auto s = fleet_.connect(0, agents, deadline);
+          auto s = fleet_.connect(0, agents, monotonic_ms() + 30'000);
           if (s) s = fleet_.follow(deadline, [this] { return stop_.load(); });
           if (!s) {
             const std::lock_guard lock(mu_);
