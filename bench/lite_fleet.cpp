@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <map>
 
 #include "bench/fleet_procs.hpp"
@@ -23,6 +24,11 @@ struct LiteFleet::Agent {
   LiteFleet* fleet = nullptr;
   mosquitto* mosq = nullptr;
   std::string id, catalog_topic, fetch_topic, data_topic, blob_topic;
+  int number = 0;  // the n of lite-<n>
+  // follow() only: the agent's labels and the version it runs (empty before the first catalog).
+  bool following = false;
+  rollout::Labels labels;
+  std::string running;
   Phase phase = Phase::connecting;
   std::string failure;  // set by a callback; reported by turn()
 
@@ -93,12 +99,62 @@ struct LiteFleet::Agent {
       return;
     }
     if (catalog->entries_size() == 0) return;  // nothing published yet
-    digest = catalog->entries(0).manifest_digest();
+    start_pull(catalog->entries(0).manifest_digest(), now);
+  }
+
+  void start_pull(const std::string& goal, int64_t now) {
+    digest = goal;
+    held = 0;
+    in_flight.clear();
+    stream = seen = 0;
     // Listening before asking: the manifest's answer then says where the broadcast stands.
     blob_topic = fleet->options_.prefix + "/blob/" + to_hex(digest);
     mosquitto_subscribe(mosq, nullptr, blob_topic.c_str(), 0);
     phase = Phase::manifest;
     ask_manifest(now);
+  }
+
+  // follow(): every catalog names the version this agent should run; a new one is pulled.
+  void on_followed_catalog(std::string_view signed_catalog, int64_t now) {
+    auto catalog = fleet->trust_.verify_catalog(signed_catalog);
+    if (!catalog) {
+      failure = "catalog: " + catalog.error().message;
+      return;
+    }
+    if (catalog->entries_size() == 0) return;
+    const pb::CatalogEntry& entry = catalog->entries(0);
+    if (running.empty()) {  // the version it ran before it connected
+      running = entry.manifest_digest();
+      report();
+    }
+    std::string goal = entry.manifest_digest();
+    if (entry.has_rollout() && rollout::admits(entry.rollout(), labels, id)) {
+      goal = entry.rollout().manifest_digest();
+    }
+    if (goal == running) return;
+    if (phase == Phase::manifest || phase == Phase::chunks) {
+      if (goal == digest) return;  // pulling it already
+      mosquitto_unsubscribe(mosq, nullptr, blob_topic.c_str());
+    }
+    start_pull(goal, now);
+  }
+
+  // What the agent's status says once a version is applied: healthy on it, with its labels.
+  void report() {
+    pb::AgentStatus st;
+    st.set_schema(1);
+    st.set_agent_id(id);
+    st.set_channel(fleet->options_.channel);
+    st.set_state("healthy");
+    st.set_applied_digest(running);
+    for (const auto& [key, value] : labels) (*st.mutable_labels())[key] = value;
+    st.set_updated_at(static_cast<int64_t>(std::time(nullptr)));
+    const std::string bytes_out = st.SerializeAsString();
+    const std::string topic = fleet->options_.prefix + "/status/" + id;
+    const int rc =
+        mosquitto_publish_v5(mosq, nullptr, topic.c_str(), static_cast<int>(bytes_out.size()),
+                             bytes_out.data(), 1, false, nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) failure = std::string("status: ") + mosquitto_strerror(rc);
   }
 
   void on_manifest(const pb::FetchResponse& response) {
@@ -162,6 +218,10 @@ struct LiteFleet::Agent {
     if (held == have.size()) {
       phase = Phase::done;
       mosquitto_unsubscribe(mosq, nullptr, blob_topic.c_str());
+      if (following) {
+        running = digest;
+        report();
+      }
     }
   }
 
@@ -169,7 +229,9 @@ struct LiteFleet::Agent {
     const int64_t now = monotonic_ms();
     const std::string_view payload(static_cast<const char*>(m.payload),
                                    static_cast<size_t>(m.payloadlen));
-    if (catalog_topic == m.topic) return on_catalog(payload, now);
+    if (catalog_topic == m.topic) {
+      return following ? on_followed_catalog(payload, now) : on_catalog(payload, now);
+    }
     pb::FetchResponse response;
     if (!response.ParseFromArray(m.payload, m.payloadlen)) return;
     bytes += payload.size();
@@ -235,6 +297,7 @@ Status LiteFleet::connect(int first, int count, int64_t deadline_ms) {
   for (int i = 0; i < count; i++) {
     auto agent = std::make_unique<Agent>();
     agent->fleet = this;
+    agent->number = first + i;
     agent->id = "lite-" + std::to_string(first + i);
     agent->catalog_topic = options_.prefix + "/catalog/" + options_.channel;
     agent->fetch_topic = options_.prefix + "/fetch/" + agent->id;
@@ -281,6 +344,21 @@ Status LiteFleet::pull(int64_t deadline_ms) {
   return make_error(Errc::unavailable, std::to_string(done) + " of " +
                                            std::to_string(agents_.size()) +
                                            " lite agents completed in time");
+}
+
+Status LiteFleet::follow(int64_t deadline_ms, const std::function<bool()>& stop) {
+  for (auto& agent : agents_) {
+    agent->phase = Agent::Phase::catalog;
+    agent->following = true;
+    if (options_.labels) agent->labels = options_.labels(agent->number);
+    mosquitto_subscribe(agent->mosq, nullptr, agent->data_topic.c_str(), 1);
+    mosquitto_subscribe(agent->mosq, nullptr, agent->catalog_topic.c_str(), 1);
+  }
+  while (monotonic_ms() < deadline_ms) {
+    SOVDEV_TRY(turn(5));
+    if (stop()) return {};
+  }
+  return make_error(Errc::unavailable, "lite agents: the deadline passed while following");
 }
 
 Status LiteFleet::turn(int wait_ms) {

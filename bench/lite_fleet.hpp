@@ -6,13 +6,17 @@
 // and counts what arrives; it keeps no chunk (no hash unless asked, no SQLite). What the hub and
 // the broker cost a fleet is measured as if each agent had a machine of its own, as agents do;
 // bench_fleet_harness without --lite runs the agent's own state machine instead.
+// bench_rollout drives them with follow(): agents with labels that follow each catalog's
+// rollout (rollout::admits) and report their status, as an agent with labels would.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bundles/rollout_rules.hpp"
 #include "bundles/trust.hpp"
 #include "common/error.hpp"
 
@@ -25,6 +29,12 @@ struct LiteOptions {
   uint32_t window = 16;
   bool check_chunks = false;          // SHA-256 of every chunk against the signed manifest
   int64_t request_timeout_ms = 2000;  // in flight this long with nothing arriving: asked again
+  // Rollouts (bench_rollout, docs/design-rollouts.md), for follow() only: each agent has these
+  // labels (by its number), takes the first catalog's entry as the version it already runs,
+  // then follows every catalog: the rollout's version when rollout::admits it, else the
+  // entry's; it pulls a version it lacks and, holding it, publishes an AgentStatus (state
+  // healthy, applied_digest, labels) on <prefix>/status/<id>. pull() ignores these.
+  std::function<rollout::Labels(int)> labels;
 };
 
 class LiteFleet {
@@ -41,6 +51,9 @@ class LiteFleet {
   // Every agent subscribes to its channel's catalog and pulls the newest bundle; returns once
   // every agent holds every chunk.
   Status pull(int64_t deadline_ms);
+  // Rollout mode: every agent subscribes to its catalog and follows it (LiteOptions::labels)
+  // until `stop()` returns true or the deadline passes (Errc::unavailable).
+  Status follow(int64_t deadline_ms, const std::function<bool()>& stop);
   uint64_t bytes_received() const;  // FetchResponse payloads, as the agent counts them
   // "<n> requests, <n> timeouts, <n> gaps in the broadcast numbering, <n> chunks held already"
   std::string counts() const;
