@@ -227,6 +227,7 @@ bool bench_cpu(const Context& ctx, const Bundles& bundles, const std::vector<Sec
   int64_t t = now + 30;
   // Wave 1 healthy: the tick that opens wave 2.
   for (int i = 0; i < kWaveOne; i++) record(p.db, status_bytes(i, p.row.digest, t));
+  driver.status_recorded();  // as serve's on_status does
   const double open2 = serve_tick(p.db, driver, keys, ++t);
   if (driver.steps_taken() != 1) throw std::runtime_error("wave 2 did not open");
   // Wave 2's agents report healthy in 5 batches, one tick after each; the last opens wave 3.
@@ -244,6 +245,7 @@ bool bench_cpu(const Context& ctx, const Bundles& bundles, const std::vector<Sec
     for (size_t k = members.size() * batch / 5; k < members.size() * (batch + 1) / 5; k++) {
       record(p.db, status_bytes(members[k], p.row.digest, t));
     }
+    driver.status_recorded();
     const double tick = serve_tick(p.db, driver, keys, ++t);
     wave += tick;
     heaviest = std::max(heaviest, tick);

@@ -525,6 +525,7 @@ Status Server::on_status(const std::string& agent_id, const mqtt::Message& messa
   store::FleetStatus fleet(db_);
   SOVDEV_TRY(fleet.upsert({agent_id, st->channel(), message.payload.str(), st->updated_at(),
                            st->state() == "offline"}));
+  rollouts_.status_recorded();
   return {};
 }
 

@@ -11,16 +11,13 @@
 #include "hub/commands.hpp"
 #include "hub/key_files.hpp"
 #include "hub/rollout/operations.hpp"
+#include "hub/rollout/options.hpp"
 #include "platform/store/hub_store.hpp"
 
 namespace sovdev::hub {
 namespace {
 
 using namespace rollout;
-
-std::int64_t unix_now() {
-  return static_cast<std::int64_t>(std::time(nullptr));
-}
 
 struct RevokeOptions {
   std::string db, channel, stack, reason, trust;

@@ -7,6 +7,7 @@
 #include "common/hex.hpp"
 #include "hub/commands.hpp"
 #include "hub/rollout/operations.hpp"
+#include "hub/rollout/options.hpp"
 #include "hub/rollout/view.hpp"
 #include "platform/store/hub_store.hpp"
 
@@ -21,10 +22,6 @@ struct RolloutOptions {
   std::uint64_t id = 0;
   bool as_json = false;
 };
-
-std::int64_t unix_now() {
-  return static_cast<std::int64_t>(std::time(nullptr));
-}
 
 const char* kServeNote = "serve signs the channel's catalog within a tick";
 

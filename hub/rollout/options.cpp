@@ -1,5 +1,7 @@
 #include "hub/rollout/options.hpp"
 
+#include <ctime>
+
 #include <limits>
 #include <optional>
 #include <string>
@@ -93,6 +95,10 @@ Expected<AbortThreshold> parse_abort_threshold(std::string_view text) {
   }
   out.count = static_cast<std::uint32_t>(*n);
   return out;
+}
+
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
 }
 
 }  // namespace sovdev::hub::rollout

@@ -21,4 +21,7 @@ struct AbortThreshold {
 };
 [[nodiscard]] Expected<AbortThreshold> parse_abort_threshold(std::string_view text);
 
+// The wall clock in unix seconds, for what the commands write into hub.db.
+std::int64_t unix_now();
+
 }  // namespace sovdev::hub::rollout

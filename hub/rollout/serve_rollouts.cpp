@@ -27,6 +27,11 @@ Expected<bool> any_step(store::Database& db, std::int64_t now) {
 }  // namespace
 
 Status RolloutDriver::run_gates(std::int64_t now) {
+  SOVDEV_ASSIGN(const std::int64_t changed, store::all_catalog_changes(db_));
+  if (!dirty_ && changed == rollouts_changed_ && now < next_pass_) return {};
+  dirty_ = false;
+  rollouts_changed_ = changed;
+  next_pass_ = now + kQuietPass;
   // Most ticks take no step: decided without the write lock, so the CLI and the status writes
   // never wait on a pass that changes nothing.
   SOVDEV_ASSIGN(const bool stepping, any_step(db_, now));

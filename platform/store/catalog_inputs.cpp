@@ -144,4 +144,11 @@ Expected<std::int64_t> catalog_change_count(Database& db, std::string_view chann
   return row ? s->int64(0) : 0;
 }
 
+Expected<std::int64_t> all_catalog_changes(Database& db) {
+  SOVDEV_ASSIGN(CachedStatement s,
+                db.cached("SELECT COALESCE(SUM(counter), 0) FROM catalog_changes"));
+  SOVDEV_ASSIGN(const bool row, s->step());
+  return row ? s->int64(0) : 0;
+}
+
 }  // namespace sovdev::store

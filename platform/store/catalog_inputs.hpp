@@ -85,5 +85,7 @@ class RevocationLists {
 // How often what a channel's catalog carries has changed (its own count plus that of the
 // windows for every channel): only grows, so a reader compares it with the value it last saw.
 [[nodiscard]] Expected<std::int64_t> catalog_change_count(Database& db, std::string_view channel);
+// The same over every channel: any rollout, hold, window or revocation changed.
+[[nodiscard]] Expected<std::int64_t> all_catalog_changes(Database& db);
 
 }  // namespace sovdev::store

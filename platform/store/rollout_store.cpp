@@ -27,7 +27,7 @@ Expected<RolloutState> parse_rollout_state(std::string_view text) {
 
 namespace {
 
-constexpr const char* kColumns =
+constexpr const char* kRolloutColumns =
     "SELECT id, channel, stack, version, digest, base_version, base_digest, success_permille, "
     "within_seconds, abort_count, abort_permille, pause_between, rollback_on_abort, "
     "ignore_windows, state, current_wave, wave_opened_at, gate_met_at, paused_at, reason, "
@@ -134,7 +134,7 @@ Expected<std::uint64_t> Rollouts::insert(const RolloutRow& r) {
 
 Expected<std::vector<RolloutRow>> Rollouts::select(const std::string& where,
                                                    const std::function<Status(Statement&)>& bind) {
-  SOVDEV_ASSIGN(Statement s, db_.prepare(kColumns + where));
+  SOVDEV_ASSIGN(Statement s, db_.prepare(kRolloutColumns + where));
   if (bind) SOVDEV_TRY(bind(s));
   std::vector<RolloutRow> out;
   for (;;) {

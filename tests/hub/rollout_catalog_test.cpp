@@ -192,12 +192,16 @@ TEST_CASE("serve's driver opens waves, completes with the hold moved and names w
   driver.signed_at("prod", driver.pending_count("prod"));
   CHECK(driver.tick(kNow + 2)->empty());
 
+  // Nothing reported, before the quiet pass is due: the gates do not even read the statuses.
   hub.report("lab-1", "lab", 5, kNow + 3);
+  CHECK(driver.tick(kNow + 4)->empty());
+  driver.status_recorded();  // what serve says when it records one
   CHECK(*driver.tick(kNow + 4) == std::vector<std::string>{"prod"});  // the next wave opened
   driver.signed_at("prod", driver.pending_count("prod"));
   CHECK(hub.catalog().entries(0).rollout().admitted_size() == 2);
 
   hub.report("plant-1", "plant", 5, kNow + 5);
+  driver.status_recorded();
   CHECK(*driver.tick(kNow + 6) == std::vector<std::string>{"prod"});
   auto done = store::Rollouts(hub.db).find(started->id);
   REQUIRE(done);

@@ -39,7 +39,8 @@ RolloutRow two_waves() {
   return rollout_of({{"canary", "site=lab", 100}, {"all", "", 100}});
 }
 
-AgentSample agent(const std::string& id, const std::string& site, std::int64_t seen = kStart) {
+AgentSample sample_agent(const std::string& id, const std::string& site,
+                         std::int64_t seen = kStart) {
   AgentSample a;
   a.agent_id = id;
   a.channel = "prod";
@@ -51,16 +52,17 @@ AgentSample agent(const std::string& id, const std::string& site, std::int64_t s
 }
 
 AgentSample healthy_new(const std::string& id, const std::string& site) {
-  AgentSample a = agent(id, site);
+  AgentSample a = sample_agent(id, site);
   a.applied_digest = kNew;
   return a;
 }
 
 // n lab agents (the canary) and m plant agents, all still on the base version.
-std::vector<AgentSample> fleet(int lab, int plant) {
+std::vector<AgentSample> sample_fleet(int lab, int plant) {
   std::vector<AgentSample> out;
-  for (int i = 0; i < lab; ++i) out.push_back(agent("lab-" + std::to_string(i), "lab"));
-  for (int i = 0; i < plant; ++i) out.push_back(agent("plant-" + std::to_string(i), "plant"));
+  for (int i = 0; i < lab; ++i) out.push_back(sample_agent("lab-" + std::to_string(i), "lab"));
+  for (int i = 0; i < plant; ++i)
+    out.push_back(sample_agent("plant-" + std::to_string(i), "plant"));
   return out;
 }
 
@@ -75,12 +77,12 @@ Step tick(RolloutRow& r, const std::vector<AgentSample>& agents, std::int64_t no
 
 TEST_CASE("a wave counts its members by phase and each agent in its first matching wave only") {
   RolloutRow r = two_waves();
-  auto agents = fleet(4, 6);
+  auto agents = sample_fleet(4, 6);
   agents[0].applied_digest = kNew;  // healthy on the new version
   agents[1].failed_digest = kNew;   // failed it
   agents[2].window_digest = kNew;   // waits for its window
   agents[3].state = "offline";      // last will
-  agents.push_back(agent("other-channel", "lab"));
+  agents.push_back(sample_agent("other-channel", "lab"));
   agents.back().channel = "dev";
   const Evaluation e = evaluate(r, agents, kStart + 10);
   REQUIRE(e.waves.size() == 2);
@@ -101,7 +103,7 @@ TEST_CASE("a wave counts its members by phase and each agent in its first matchi
 TEST_CASE("a met gate opens the next wave only after --pause-between") {
   RolloutRow r = two_waves();
   r.pause_between = 600;
-  std::vector<AgentSample> agents = fleet(0, 5);
+  std::vector<AgentSample> agents = sample_fleet(0, 5);
   for (int i = 0; i < 10; ++i) agents.push_back(healthy_new("lab-" + std::to_string(i), "lab"));
 
   CHECK(tick(r, agents, kStart + 60) == Step::gate_met);
@@ -117,7 +119,7 @@ TEST_CASE("a met gate opens the next wave only after --pause-between") {
 
 TEST_CASE("without a pause the next wave opens on the tick the gate is met") {
   RolloutRow r = two_waves();
-  std::vector<AgentSample> agents = fleet(10, 5);
+  std::vector<AgentSample> agents = sample_fleet(10, 5);
   for (int i = 0; i < 8; ++i) agents[static_cast<size_t>(i)].applied_digest = kNew;
   // 8 of 10 healthy: 90 % needed, nothing happens (and within has not passed).
   CHECK(tick(r, agents, kStart + 100) == Step::none);
@@ -147,7 +149,8 @@ TEST_CASE("offline agents count as pending until --within, then the unmet gate a
   RolloutRow r = two_waves();
   std::vector<AgentSample> agents;
   for (int i = 0; i < 9; ++i) agents.push_back(healthy_new("lab-" + std::to_string(i), "lab"));
-  agents.push_back(agent("lab-quiet", "lab", kStart - 10));  // reported before the wave opened
+  agents.push_back(
+      sample_agent("lab-quiet", "lab", kStart - 10));  // reported before the wave opened
   agents.push_back(healthy_new("lab-gone", "lab"));
   agents.back().state = "offline";
   // 9 of 11 healthy (< 90 %): pending while within runs.
@@ -165,7 +168,7 @@ TEST_CASE("offline agents count as pending until --within, then the unmet gate a
 TEST_CASE("the abort threshold as a count aborts at once, before --within") {
   RolloutRow r = two_waves();
   r.abort_count = 2;
-  auto agents = fleet(10, 0);
+  auto agents = sample_fleet(10, 0);
   agents[0].failed_digest = kNew;
   CHECK(tick(r, agents, kStart + 5) == Step::none);
   agents[1].failed_digest = kNew;
@@ -182,7 +185,7 @@ TEST_CASE("the abort threshold in percent counts the failures of every opened wa
   r.abort_count = 0;
   r.abort_permille = 100;  // 10 %
   r.current_wave = 1;      // both waves open: 5 lab + 15 plant admitted
-  auto agents = fleet(5, 15);
+  auto agents = sample_fleet(5, 15);
   agents[0].failed_digest = kNew;                              // a canary failure still counts
   CHECK(evaluate(r, agents, kStart).next.step == Step::none);  // 1 of 20 = 5 %
   agents[10].failed_digest = kNew;
@@ -198,7 +201,7 @@ TEST_CASE("the abort threshold in percent counts the failures of every opened wa
 
 TEST_CASE("a paused or stopped rollout takes no step, and resume gives back the paused time") {
   RolloutRow r = two_waves();
-  auto agents = fleet(10, 0);
+  auto agents = sample_fleet(10, 0);
   for (auto& a : agents) a.failed_digest = kNew;  // would abort a running one
   REQUIRE(pause(r, kStart + 100).has_value());
   CHECK(r.state == RolloutState::paused);
@@ -233,7 +236,7 @@ TEST_CASE("the last wave's met gate completes the rollout") {
 
 TEST_CASE("an agent lying about its labels changes its own wave and nobody else's") {
   RolloutRow r = two_waves();
-  auto agents = fleet(4, 6);
+  auto agents = sample_fleet(4, 6);
   const Evaluation honest = evaluate(r, agents, kStart + 10);
   agents[5].labels = {{"site", "lab"}};  // a plant agent claims to be in the lab
   const Evaluation lying = evaluate(r, agents, kStart + 10);
@@ -245,15 +248,15 @@ TEST_CASE("an agent lying about its labels changes its own wave and nobody else'
   }
   // Claiming another agent's id as a label is no way in: `id` is the record's, not a label.
   RolloutRow by_id = rollout_of({{"one", "id=plant-0", 100}, {"all", "", 100}});
-  AgentSample impostor = agent("plant-1", "plant");
+  AgentSample impostor = sample_agent("plant-1", "plant");
   impostor.labels = {{"id", "plant-0"}};
   CHECK(wave_of(by_id, impostor) == 1u);
-  CHECK(wave_of(by_id, agent("plant-0", "plant")) == 0u);
+  CHECK(wave_of(by_id, sample_agent("plant-0", "plant")) == 0u);
 }
 
 TEST_CASE("a wave's percentage takes a stable share that grows with the percent") {
   RolloutRow r = rollout_of({{"half", "", 50}, {"rest", "", 100}});
-  auto agents = fleet(0, 200);
+  auto agents = sample_fleet(0, 200);
   const Evaluation e = evaluate(r, agents, kStart);
   CHECK(e.waves[0].members > 60);
   CHECK(e.waves[0].members < 140);

@@ -17,7 +17,7 @@ using sovdev::testing::parse_exposition;
 
 namespace {
 
-constexpr std::int64_t kNow = 3'000'000;
+constexpr std::int64_t kMetricsNow = 3'000'000;
 
 store::RolloutRow rollout_row(std::uint64_t version, store::RolloutState state) {
   store::RolloutRow r;
@@ -32,9 +32,9 @@ store::RolloutRow rollout_row(std::uint64_t version, store::RolloutState state) 
   r.within_seconds = 1800;
   r.abort_count = 5;
   r.state = state;
-  r.wave_opened_at = kNow - 60;
-  r.created_at = kNow - 60;
-  r.updated_at = kNow - 60;
+  r.wave_opened_at = kMetricsNow - 60;
+  r.created_at = kMetricsNow - 60;
+  r.updated_at = kMetricsNow - 60;
   return r;
 }
 
@@ -47,9 +47,9 @@ void report(store::Database& db, const std::string& agent, const std::string& si
   st.set_applied_digest(applied);
   st.set_failed_digest(failed);
   (*st.mutable_labels())["site"] = site;
-  st.set_updated_at(kNow - 10);
-  REQUIRE(
-      store::FleetStatus(db).upsert({agent, "prod", st.SerializeAsString(), kNow - 10}, kNow - 10));
+  st.set_updated_at(kMetricsNow - 10);
+  REQUIRE(store::FleetStatus(db).upsert({agent, "prod", st.SerializeAsString(), kMetricsNow - 10},
+                                        kMetricsNow - 10));
 }
 
 }  // namespace
@@ -70,7 +70,7 @@ TEST_CASE("metrics count each wave's agents by state for each stack's newest rol
   report(*db, "plant-1", "plant", std::string(32, 'b'), "");
 
   metrics::Writer w;
-  REQUIRE(metrics::render_rollouts(w, *db, kNow));
+  REQUIRE(metrics::render_rollouts(w, *db, kMetricsNow));
   const auto e = parse_exposition(w.text());
   INFO(w.text());
   CHECK(e.problems.empty());

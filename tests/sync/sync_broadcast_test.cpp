@@ -106,7 +106,7 @@ TEST_CASE(
 TEST_CASE("with one transfer slot per stack a second agent waits its turn, and both end verified",
           "[sync][broadcast][pacing]") {
   Fleet fleet;
-  publish_noise(fleet, 16);
+  publish_broadcast_noise(fleet, 16);
   fleet.agent_config("agent-a", 1);
   fleet.agent_config("agent-b", 1);
   auto a = fleet.run_agent("agent-a", "agent-a.log");
