@@ -108,6 +108,12 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
       std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.status_interval).count();
   s.agent_version = cli::version_line("sovdev-agent");
   s.target_kind = std::string(target::target_kind_name(c.apply.target.kind));
+  s.labels = c.labels;
+  s.prefetch = c.rollouts.prefetch;
+  // The maintenance windows' seam (agent/rollout/window_gate.hpp): a gate built from
+  // c.windows by platform/windows goes here. Null until then: always open, and a config with
+  // [[window]] tables is said to be not enforced yet (run()).
+  s.window_gate = nullptr;
   return s;
 }
 
@@ -193,6 +199,12 @@ Status run(const RunOptions& o) {
   // may read is not used (and said so) rather than stopping the site's sync: bundles without
   // secrets go on, those with secrets stop with that reason.
   DaemonSettings settings = daemon_settings(config);
+  if (!config.windows.empty() && !settings.window_gate) {
+    spdlog::warn(
+        "{} [[window]] tables in {} are not enforced by this build: versions apply at any "
+        "time",
+        config.windows.size(), config.source);
+  }
   if (auto loaded = shared_agent_key(config.state_dir); !loaded) {
     spdlog::error("{}; bundles with sealed secrets cannot be applied", loaded.error().message);
   } else {

@@ -33,6 +33,8 @@
 #include <vector>
 
 #include "agent/fetch.hpp"
+#include "agent/rollout/decide.hpp"
+#include "agent/rollout/window_gate.hpp"
 #include "agent/sealed_apply.hpp"
 #include "agent/services.hpp"
 #include "platform/target/target.hpp"
@@ -57,6 +59,13 @@ struct DaemonSettings {
   // of sealed Secrets. Null when the agent has none; a version that seals anything then waits,
   // its status naming `sovdev-agent keygen`.
   std::shared_ptr<const seal::AgentKey> agent_key;
+  // Staged rollouts (docs/design-rollouts.md, daemon_rollout.cpp): the config's labels, which
+  // the catalog's selectors match and every status reports; whether a rollout's version is
+  // fetched before the agent is admitted; and the maintenance windows' gate (null: always
+  // open; see agent/rollout/window_gate.hpp for who builds the real one).
+  rollout::Labels labels;
+  bool prefetch = false;
+  std::shared_ptr<const rollout::WindowGate> window_gate;
 };
 
 class Daemon {
@@ -108,6 +117,28 @@ class Daemon {
   Status on_catalog(const std::string& channel, const mqtt::Message& message, int64_t now_ms);
   Status on_data(const mqtt::Message& message, int64_t now_ms);
   Status plan(const pb::Catalog& catalog, int64_t now_ms);
+
+  // ---- staged rollouts, revocations and windows (daemon_rollout.cpp)
+  // What plan() runs of an entry (rollout::decide, with agent.db's last good, marks and
+  // revocations); records the goal for apply() and puts a revocation note in the status.
+  Expected<rollout::Decision> decide(const pb::Catalog& catalog, const pb::CatalogEntry& entry,
+                                     const std::optional<store::LastGood>& good);
+  // Queues the fetch of a rollout's version the agent is not admitted to (never applied).
+  void queue_prefetch(const std::string& stack, const rollout::Goal& goal,
+                      const std::optional<store::LastGood>& good);
+  // The catalog's revocation list, verified against the targets role and kept when newer.
+  void take_revocations(const pb::Catalog& catalog, int64_t now_ms);
+  Status load_revocations();
+  bool revoked(std::string_view digest) const;
+  // Before apply() changes a version: a revoked one is refused, a closed window holds it
+  // (false: not now), and a rollout's version gets its mark. After it: marks closed.
+  Expected<bool> before_apply(const pb::BundleManifest& manifest, const std::string& digest,
+                              int64_t now_ms);
+  Status after_apply(const pb::BundleManifest& manifest, const std::string& digest, int64_t now_ms);
+  // The windows that are due: their versions are applied now (or wait again).
+  Status run_window_waits(int64_t now_ms);
+  // Labels, newest failed version, rollout id: refreshed before each status goes out.
+  void refresh_rollout_status();
   Status next_fetch(int64_t now_ms);
   Status after_fetch(int64_t now_ms);
   // A step of the fetch that failed to store what it got (a full disk) fails the fetch rather
@@ -216,6 +247,17 @@ class Daemon {
   uint64_t seen_oversize_ = 0;
   int64_t last_loss_check_ms_ = 0;
   std::map<std::string, std::vector<pb::ServiceHealth>> services_;  // per stack
+  std::map<std::string, rollout::Goal> goals_;  // stack → what plan() last chose to run
+  std::set<std::string> prefetch_;  // digests fetched for a rollout not admitting the agent
+  std::map<std::string, pb::RevocationList> revocations_;  // channel → its newest list
+  // The catalog's maintenance windows per channel, as last received (matched at apply time).
+  std::map<std::string, std::vector<pb::MaintenanceWindow>> windows_;
+  struct WindowWait {
+    std::string digest;  // fetched, waiting for the window to open
+    int64_t due_ms = 0;  // when to ask the gate again
+  };
+  std::map<std::string, WindowWait> window_waits_;       // per stack
+  std::map<std::string, std::string> revocation_notes_;  // stack → why it runs what it runs
 };
 
 }  // namespace sovdev::agent
