@@ -205,7 +205,7 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
     }
     SOVDEV_ASSIGN(auto good, log.last_good(e.stack()));
     // The entry's version, a rollout's, or the revert to the pre-rollout last good.
-    SOVDEV_ASSIGN(const rollout::Decision decision, decide(catalog, e, good));
+    SOVDEV_ASSIGN(const rollout::Decision decision, decide(e, good));
     if (good) {
       // A last good bundle whose payload was dropped as damaged is fetched again, in full.
       SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
@@ -215,12 +215,13 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
     const rollout::Goal& want = *decision.want;
     if (good && good->digest == want.digest) {
       behind_.erase(e.stack());
+      drop_window_wait(e.stack(), now_ms);
       if (decision.prefetch) queue_prefetch(e.stack(), *decision.prefetch, good);
       continue;
     }
     if (auto w = window_waits_.find(e.stack()); w != window_waits_.end()) {
       if (w->second.digest == want.digest) continue;  // applied when its window opens
-      window_waits_.erase(w);
+      drop_window_wait(e.stack(), now_ms);
     }
     if (failed_before(want.digest)) {
       // Rolled back from (in this run or an earlier one): wait for a newer one, or `retry`.
@@ -382,6 +383,8 @@ Status Daemon::apply_cached(int64_t now_ms) {
     if (!newest) continue;
     SOVDEV_ASSIGN(auto good, log.last_good(stack));
     if (good && good->digest == newest->digest) continue;
+    SOVDEV_ASSIGN(const bool held_back, held_back_offline(*newest));
+    if (held_back) continue;
     SOVDEV_TRY(apply(newest->digest, now_ms));
   }
   return {};

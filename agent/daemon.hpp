@@ -121,7 +121,7 @@ class Daemon {
   // ---- staged rollouts, revocations and windows (daemon_rollout.cpp)
   // What plan() runs of an entry (rollout::decide, with agent.db's last good, marks and
   // revocations); records the goal for apply() and puts a revocation note in the status.
-  Expected<rollout::Decision> decide(const pb::Catalog& catalog, const pb::CatalogEntry& entry,
+  Expected<rollout::Decision> decide(const pb::CatalogEntry& entry,
                                      const std::optional<store::LastGood>& good);
   // Queues the fetch of a rollout's version the agent is not admitted to (never applied).
   void queue_prefetch(const std::string& stack, const rollout::Goal& goal,
@@ -135,8 +135,13 @@ class Daemon {
   Expected<bool> before_apply(const pb::BundleManifest& manifest, const std::string& digest,
                               int64_t now_ms);
   Status after_apply(const pb::BundleManifest& manifest, const std::string& digest, int64_t now_ms);
+  // The catalog no longer wants the version that waits for its window.
+  void drop_window_wait(const std::string& stack, int64_t now_ms);
   // The windows that are due: their versions are applied now (or wait again).
   Status run_window_waits(int64_t now_ms);
+  // Offline apply (apply_cached): whether the newest cached bundle is a rollout's version the
+  // cached catalog does not give this agent (prefetched, or reverted from).
+  Expected<bool> held_back_offline(const store::BundleInfo& newest);
   // Labels, newest failed version, rollout id: refreshed before each status goes out.
   void refresh_rollout_status();
   Status next_fetch(int64_t now_ms);

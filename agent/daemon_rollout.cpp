@@ -35,7 +35,7 @@ std::string describe_version(const std::string& stack, uint64_t version) {
 
 }  // namespace
 
-Expected<rollout::Decision> Daemon::decide(const pb::Catalog& catalog, const pb::CatalogEntry& e,
+Expected<rollout::Decision> Daemon::decide(const pb::CatalogEntry& e,
                                            const std::optional<store::LastGood>& good) {
   std::optional<rollout::Held> held;
   std::optional<rollout::OpenMark> mark;
@@ -69,7 +69,6 @@ Expected<rollout::Decision> Daemon::decide(const pb::Catalog& catalog, const pb:
     spdlog::warn("{}", d.note);
     status_.set_last_error(d.note.substr(0, 1000));
   }
-  (void)catalog;
   return d;
 }
 
@@ -230,6 +229,15 @@ Status Daemon::after_apply(const pb::BundleManifest& m, const std::string& diges
   return {};
 }
 
+void Daemon::drop_window_wait(const std::string& stack, int64_t now_ms) {
+  if (window_waits_.erase(stack) == 0) return;
+  status_.set_window_opens_at(0);
+  status_.clear_window_digest();
+  if (window_waits_.empty() && status_.state().rfind("waiting for window", 0) == 0) {
+    (void)set_state(failure_ ? "degraded" : "healthy", now_ms);
+  }
+}
+
 Status Daemon::run_window_waits(int64_t now_ms) {
   std::vector<std::string> due;
   for (const auto& [stack, wait] : window_waits_) {
@@ -237,6 +245,23 @@ Status Daemon::run_window_waits(int64_t now_ms) {
   }
   for (const auto& digest : due) SOVDEV_TRY(apply(digest, now_ms));
   return {};
+}
+
+Expected<bool> Daemon::held_back_offline(const store::BundleInfo& newest) {
+  SOVDEV_ASSIGN(auto record, store::CatalogCache(db_).get(newest.channel));
+  if (!record) return false;
+  auto catalog = trust_.verify_catalog(record->envelope);
+  if (!catalog) return false;
+  for (const auto& e : catalog->entries()) {
+    if (e.stack() != newest.stack || e.rollout().manifest_digest() != newest.digest) continue;
+    SOVDEV_ASSIGN(auto good, store::ApplyLog(db_).last_good(newest.stack));
+    SOVDEV_ASSIGN(const rollout::Decision d, decide(e, good));
+    if (d.want && d.want->digest == newest.digest) return false;
+    spdlog::info("{}@{} is the version of rollout {}, which does not admit this agent: not applied",
+                 newest.stack, newest.version, e.rollout().id());
+    return true;
+  }
+  return false;
 }
 
 void Daemon::refresh_rollout_status() {

@@ -323,3 +323,46 @@ TEST_CASE("the status carries the labels and the newest version that failed here
   CHECK(site.daemon->status().failed_digest() == site.entry(2).manifest_digest());
   CHECK(site.daemon->status().labels().at("site") == "lab");
 }
+
+TEST_CASE("offline apply leaves alone a cached rollout version the catalog does not give the agent",
+          "[rollout][offline]") {
+  SECTION("prefetched, not admitted") {
+    OnVersionOne site(at("plant-7", true));
+    site.receive(
+        site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"canary:site=lab"}))}));
+    REQUIRE(site.daemon->apply_cached(site.now_ms));
+    CHECK(site.last_good() == 1u);
+  }
+  SECTION("reverted from") {
+    OnVersionOne site(at("lab"));
+    site.receive(site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"all:site=lab"}))}));
+    REQUIRE(site.last_good() == 2u);
+    site.receive(site.catalog(
+        {with_rollout(site.entry(1), aborted_with_revert(site.rollout(7, 2, {"all:site=lab"})))}));
+    REQUIRE(site.last_good() == 1u);
+    REQUIRE(site.daemon->apply_cached(site.now_ms));
+    CHECK(site.last_good() == 1u);
+  }
+  SECTION("a bundle imported by hand, newer than any catalog says, is still applied") {
+    OnVersionOne site(at("plant-7"));
+    REQUIRE(site.daemon->apply_cached(site.now_ms));
+    CHECK(site.last_good() == 2u);
+  }
+}
+
+TEST_CASE("a version waiting for its window is dropped when the rollout is paused",
+          "[rollout][window]") {
+  OnVersionOne site(at("lab"));
+  auto o = at("lab");
+  const int64_t opens = site.now_ms / 1000 + 600;
+  o.gate = std::make_shared<FakeGate>(opens);
+  site.restart(o);
+  site.receive(site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"all:site=lab"}))}));
+  REQUIRE(site.daemon->status().window_opens_at() == opens);
+  site.receive(site.catalog(
+      {with_rollout(site.entry(1), site.rollout(7, 2, {"all:site=lab"}, State::PAUSED))}));
+  CHECK(site.daemon->status().window_opens_at() == 0);
+  CHECK(site.daemon->status().state() == "healthy");
+  site.tick_at(opens * 1000);
+  CHECK(site.last_good() == 1u);
+}
