@@ -366,3 +366,33 @@ TEST_CASE("a version waiting for its window is dropped when the rollout is pause
   site.tick_at(opens * 1000);
   CHECK(site.last_good() == 1u);
 }
+
+TEST_CASE("drift correction re-applies the applied version while the window is closed",
+          "[rollout][window]") {
+  OnVersionOne site(at("lab"));
+  auto o = at("lab");
+  o.gate = std::make_shared<FakeGate>(site.now_ms / 1000 + 86400);
+  o.reconcile_ms = 60'000;
+  site.restart(o);
+  site.tick_at(site.now_ms + 1000);  // the reconcile at start
+  site.drift();
+  REQUIRE(site.on_target() == 0);
+  site.tick_at(site.now_ms + 61'000);
+  CHECK(site.on_target() == 1);
+}
+
+TEST_CASE("drift correction never re-applies a revoked version", "[rollout][revocation]") {
+  OnVersionOne site(at("lab"));
+  auto o = at("lab");
+  o.reconcile_ms = 60'000;
+  site.restart(o);
+  auto c = site.catalog({site.entry(1)});
+  c.set_revocations(site.revocations(1, {1}));
+  site.receive(c);
+  site.tick_at(site.now_ms + 1000);
+  site.drift();
+  site.tick_at(site.now_ms + 61'000);
+  CHECK(site.on_target() == 0);
+  CHECK(site.last_good() == 1u);
+  CHECK(site.daemon->status().last_error().find("kp@1 is revoked") != std::string::npos);
+}

@@ -79,7 +79,7 @@ void RolloutSite::restart(SiteOptions options) {
   s.fetch.backoff_min_ms = 1000;
   s.fetch.backoff_max_ms = 4000;
   s.channels = {"edge"};
-  s.reconcile_interval_ms = 0;
+  s.reconcile_interval_ms = options_.reconcile_ms;
   s.trim_heap_when_idle = false;
   s.labels = options_.labels;
   s.prefetch = options_.prefetch;
@@ -181,6 +181,14 @@ uint64_t RolloutSite::on_target() const {
     return std::stoull(value.substr(1));
   }
   return 0;
+}
+
+void RolloutSite::drift() const {
+  for (const auto& e : std::filesystem::directory_iterator(applied)) {
+    if (e.path().filename().string().find("configmap.app.settings") != std::string::npos) {
+      std::filesystem::remove(e.path());
+    }
+  }
 }
 
 std::string RolloutSite::log() const {

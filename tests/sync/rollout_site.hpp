@@ -47,6 +47,7 @@ struct SiteOptions {
   sovdev::rollout::Labels labels;
   bool prefetch = false;
   std::shared_ptr<const agent::rollout::WindowGate> gate;
+  int64_t reconcile_ms = 0;  // 0: no drift correction
 };
 
 class RolloutSite {
@@ -86,6 +87,8 @@ class RolloutSite {
   std::optional<uint64_t> last_good();
   // The version the dir target's ConfigMap file says, 0 when there is none.
   uint64_t on_target() const;
+  // Removes that file, as drift the next reconcile puts back.
+  void drift() const;
   std::string log() const;
 
  private:
