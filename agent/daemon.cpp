@@ -296,6 +296,15 @@ Status Daemon::after_fetch(int64_t now_ms) {
   if (!fetch_) return {};
   status_.set_progress_permille(fetch_->progress_permille());
   status_.set_bytes_fetched(counters_.bytes_received);
+  if (fetch_->phase() == BundleFetch::Phase::failed && prefetch_.erase(fetch_->goal().digest)) {
+    // Only a head start: the agent runs what it ran, and the next plan asks again.
+    spdlog::warn("prefetch {}@{}: {}", fetch_->goal().stack, fetch_->goal().version,
+                 fetch_->error());
+    fetch_.reset();
+    status_.set_fetching_version(0);
+    SOVDEV_TRY(set_state(failure_ ? "degraded" : "healthy", now_ms));
+    return next_fetch(now_ms);
+  }
   if (fetch_->phase() == BundleFetch::Phase::failed) {
     failure_ = make_error(fetch_->error_code(), fetch_->error());
     status_.set_last_error(fetch_->error());
