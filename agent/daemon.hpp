@@ -21,6 +21,12 @@
 // record goes to the target. An epoch key not at hand is not the bundle's fault either: the
 // version waits (its fetch is tried again, which asks the hub for the key) and the last good
 // one stays; a sealed record that does not open with the right key fails the bundle.
+//
+// Staged rollouts (docs/design-rollouts.md, daemon_rollout.cpp): plan() runs, of each entry,
+// what agent/rollout/decide.hpp says (the rollout's version when a wave admits the agent, else
+// the entry's, or the revert to the agent's own pre-rollout last good), never a revoked
+// version; apply() first asks the maintenance windows' gate (agent/rollout/window_gate.hpp)
+// and records the rollout mark that makes a later revert possible.
 #pragma once
 
 #include <deque>
