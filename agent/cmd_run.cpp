@@ -77,6 +77,8 @@ Expected<mqtt::Options> client_options(const AgentConfig& c) {
   offline.set_agent_id(c.agent_id);
   offline.set_channel(c.channels.empty() ? "" : c.channels.front());
   offline.set_state("offline");
+  // The hub counts a wave's agents by their reported labels: an agent gone offline still counts.
+  for (const auto& [key, value] : c.labels) (*offline.mutable_labels())[key] = value;
   offline.set_updated_at(static_cast<int64_t>(std::time(nullptr)));
   mqtt::Message will;
   will.topic = c.broker.topic_prefix + "/status/" + c.agent_id;
