@@ -2,12 +2,12 @@
 // each entry it runs (rollout::decide), the rollout marks written before a rollout's version is
 // applied and used once for a revert, the targets-signed revocation lists, the maintenance
 // windows' gate, and what the status says of all that. Part of daemon.hpp.
+#include <algorithm>
 #include <ctime>
 
 #include <spdlog/spdlog.h>
 
 #include "agent/daemon.hpp"
-#include "bundles/hash.hpp"
 #include "platform/store/failed_bundles.hpp"
 #include "platform/store/rollout_marks.hpp"
 
