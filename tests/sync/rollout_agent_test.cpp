@@ -396,3 +396,24 @@ TEST_CASE("drift correction never re-applies a revoked version", "[rollout][revo
   CHECK(site.last_good() == 1u);
   CHECK(site.daemon->status().last_error().find("kp@1 is revoked") != std::string::npos);
 }
+
+TEST_CASE("a failed apply does not roll back to a revoked last good", "[rollout][revocation]") {
+  auto o = at("lab");
+  RolloutSite site(o);
+  // Refuses version 2 (its ConfigMap says "v2"), takes anything else.
+  o.exec_command = "sh -c 'cat > " + site.state + "/in; grep -q value.:.v2 " + site.state +
+                   "/in && exit 3; exit 0'";
+  site.restart(o);
+  site.add_version(1);
+  site.receive(site.catalog({site.entry(1)}));
+  REQUIRE(site.last_good() == 1u);
+  site.add_version(2);
+  auto c = site.catalog({site.entry(2)});
+  c.set_revocations(site.revocations(1, {1}));
+  site.receive(c);
+  const std::string log = site.log();
+  INFO(log);
+  CHECK(log.find("not rolling back to kp@1: it is revoked") != std::string::npos);
+  CHECK(log.find("rolled back to") == std::string::npos);
+  CHECK(site.daemon->status().state() == "degraded");
+}

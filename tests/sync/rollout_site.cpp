@@ -15,6 +15,7 @@
 #include "platform/mqtt/offline_client.hpp"
 #include "platform/store/agent_cache.hpp"
 #include "platform/target/dir.hpp"
+#include "platform/target/exec.hpp"
 #include "tests/sync/bundle_digest.hpp"
 #include "tests/sync/sealed_site.hpp"
 
@@ -69,9 +70,14 @@ void RolloutSite::restart(SiteOptions options) {
   options_ = std::move(options);
   target::DirOptions dir;
   dir.prune_grace = std::chrono::seconds(0);
-  target = target::make_dir_target(applied, dir);
   agent::DaemonSettings s;
   s.target_kind = "dir";
+  if (options_.exec_command.empty()) {
+    target = target::make_dir_target(applied, dir);
+  } else {
+    target = must(target::make_exec_target(options_.exec_command), "exec target");
+    s.target_kind = "exec";
+  }
   s.fetch.agent_id = options_.agent_id;
   s.fetch.install = {"edge", "amd64"};
   s.fetch.work_dir = state + "/work";

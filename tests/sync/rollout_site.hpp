@@ -48,6 +48,7 @@ struct SiteOptions {
   bool prefetch = false;
   std::shared_ptr<const agent::rollout::WindowGate> gate;
   int64_t reconcile_ms = 0;  // 0: no drift correction
+  std::string exec_command;  // the exec target with this command instead of the dir target
 };
 
 class RolloutSite {
