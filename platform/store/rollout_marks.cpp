@@ -10,11 +10,11 @@ using detail::with_context;
 
 namespace {
 
-constexpr const char* kColumns =
+constexpr const char* kMarkColumns =
     "SELECT stack, rollout_id, channel, version, digest, prior_version, prior_digest, state, "
     "marked_at FROM rollout_marks ";
 
-RolloutMark row_of(const Statement& s) {
+RolloutMark mark_of_row(const Statement& s) {
   RolloutMark m;
   m.stack = s.text(0);
   m.rollout_id = s.uint64(1);
@@ -27,10 +27,10 @@ RolloutMark row_of(const Statement& s) {
   return m;
 }
 
-Expected<std::optional<RolloutMark>> one(Statement& select) {
+Expected<std::optional<RolloutMark>> one_mark(Statement& select) {
   SOVDEV_ASSIGN(const bool row, select.step());
   if (!row) return std::optional<RolloutMark>();
-  return std::optional<RolloutMark>(row_of(select));
+  return std::optional<RolloutMark>(mark_of_row(select));
 }
 
 }  // namespace
@@ -63,18 +63,18 @@ Expected<bool> RolloutMarks::record(const RolloutMark& m) {
 Expected<std::optional<RolloutMark>> RolloutMarks::find(std::string_view stack,
                                                         std::uint64_t rollout_id) {
   SOVDEV_ASSIGN(Statement select,
-                db_.prepare(std::string(kColumns) + "WHERE stack = ? AND rollout_id = ?"));
+                db_.prepare(std::string(kMarkColumns) + "WHERE stack = ? AND rollout_id = ?"));
   SOVDEV_TRY(select.bind_all(stack, rollout_id));
-  return one(select);
+  return one_mark(select);
 }
 
 Expected<std::optional<RolloutMark>> RolloutMarks::find_open(std::string_view stack,
                                                              std::string_view digest) {
-  SOVDEV_ASSIGN(Statement select, db_.prepare(std::string(kColumns) +
+  SOVDEV_ASSIGN(Statement select, db_.prepare(std::string(kMarkColumns) +
                                               "WHERE stack = ? AND digest = ? AND state = 'open' "
                                               "ORDER BY rollout_id DESC LIMIT 1"));
   SOVDEV_TRY(select.bind_all(stack, Blob{digest}));
-  return one(select);
+  return one_mark(select);
 }
 
 Expected<bool> RolloutMarks::close(std::string_view stack, std::uint64_t rollout_id,
@@ -118,12 +118,12 @@ Expected<std::int64_t> RolloutMarks::close_other_channels(const std::vector<std:
 
 Expected<std::vector<RolloutMark>> RolloutMarks::list() {
   SOVDEV_ASSIGN(Statement select,
-                db_.prepare(std::string(kColumns) + "ORDER BY stack, rollout_id"));
+                db_.prepare(std::string(kMarkColumns) + "ORDER BY stack, rollout_id"));
   std::vector<RolloutMark> all;
   for (;;) {
     SOVDEV_ASSIGN(const bool row, select.step());
     if (!row) return all;
-    all.push_back(row_of(select));
+    all.push_back(mark_of_row(select));
   }
 }
 

@@ -12,9 +12,9 @@ using sovdev::testing::write_text;
 
 namespace {
 
-struct Site {
+struct LabelSite {
   TempDir dir;
-  Site() { write_text(dir / "trust.root", "root"); }
+  LabelSite() { write_text(dir / "trust.root", "root"); }
   std::string path() const { return dir / "agent.toml"; }
   Expected<AgentConfig> parse(const std::string& more) const {
     return parse_config(kMinimal + more, path());
@@ -25,20 +25,20 @@ struct Site {
       "[broker]\nurls = [\"tcp://127.0.0.1:1883\"]\n";
 };
 
-std::string error_of(const Expected<AgentConfig>& c) {
+std::string rollout_error_of(const Expected<AgentConfig>& c) {
   REQUIRE_FALSE(c);
   CHECK(c.error().code == Errc::invalid);
   return c.error().message;
 }
 
-const std::string kWindow =
+const std::string kAllowWindow =
     "[[window]]\nkind = \"allow\"\nschedule = \"0 2 * * *\"\nduration = \"4h\"\n"
     "zone = \"Europe/Berlin\"\n";
 
 }  // namespace
 
 TEST_CASE("without rollout keys an agent has no labels, no prefetch and no windows of its own") {
-  Site site;
+  LabelSite site;
   auto c = site.parse("");
   REQUIRE(c);
   CHECK(c->labels.empty());
@@ -47,11 +47,11 @@ TEST_CASE("without rollout keys an agent has no labels, no prefetch and no windo
 }
 
 TEST_CASE("labels, prefetch and windows are read as given") {
-  Site site;
+  LabelSite site;
   auto c = site.parse(
       "[labels]\nsite = \"plant-7\"\n\"region/zone\" = \"eu-1\"\n"
       "[rollouts]\nprefetch = true\n" +
-      kWindow +
+      kAllowWindow +
       "[[window]]\nkind = \"deny\"\nschedule = \"0 8 * * 1-5\"\n"
       "duration = \"10h\"\nzone = \"UTC\"\n");
   REQUIRE(c);
@@ -66,61 +66,61 @@ TEST_CASE("labels, prefetch and windows are read as given") {
 }
 
 TEST_CASE("a label named id is refused with its line: selectors name the agent's id by it") {
-  Site site;
-  const std::string m = error_of(site.parse("[labels]\nsite = \"a\"\nid = \"edge-02\"\n"));
+  LabelSite site;
+  const std::string m = rollout_error_of(site.parse("[labels]\nsite = \"a\"\nid = \"edge-02\"\n"));
   CHECK(m.find(site.path() + ":8: labels.id: ") == 0);
   CHECK(m.find("reserved") != std::string::npos);
 }
 
 TEST_CASE("a label value that is no label value, or not a string, is refused with its line") {
-  Site site;
-  const std::string m = error_of(site.parse("[labels]\nsite = \"plant 7\"\nrack = 4\n"));
+  LabelSite site;
+  const std::string m = rollout_error_of(site.parse("[labels]\nsite = \"plant 7\"\nrack = 4\n"));
   CHECK(m.find(site.path() + ":7: labels.site: ") != std::string::npos);
   CHECK(m.find(site.path() + ":8: labels.rack: must be a string") != std::string::npos);
 }
 
 TEST_CASE("more than 32 labels are refused") {
-  Site site;
+  LabelSite site;
   std::string labels = "[labels]\n";
   for (int i = 0; i < 33; ++i) labels += "l" + std::to_string(i) + " = \"x\"\n";
-  CHECK(error_of(site.parse(labels)).find("33 labels: at most 32") != std::string::npos);
+  CHECK(rollout_error_of(site.parse(labels)).find("33 labels: at most 32") != std::string::npos);
 }
 
 TEST_CASE("prefetch must be a boolean and [rollouts] has no other key") {
-  Site site;
-  CHECK(error_of(site.parse("[rollouts]\nprefetch = \"yes\"\n"))
+  LabelSite site;
+  CHECK(rollout_error_of(site.parse("[rollouts]\nprefetch = \"yes\"\n"))
             .find(":7: rollouts.prefetch: must be true or false") != std::string::npos);
-  CHECK(error_of(site.parse("[rollouts]\nprefech = true\n"))
+  CHECK(rollout_error_of(site.parse("[rollouts]\nprefech = true\n"))
             .find("unknown key 'rollouts.prefech': did you mean 'prefetch'?") != std::string::npos);
 }
 
 TEST_CASE("a window without a field, with a field not a string, or of another kind is refused") {
-  Site site;
+  LabelSite site;
   const std::string missing =
-      error_of(site.parse("[[window]]\nkind = \"allow\"\nschedule = \"0 2 * * *\"\n"
-                          "duration = \"4h\"\n"));
+      rollout_error_of(site.parse("[[window]]\nkind = \"allow\"\nschedule = \"0 2 * * *\"\n"
+                                  "duration = \"4h\"\n"));
   CHECK(missing.find(":6: window[1]: zone is required") != std::string::npos);
   const std::string typed =
-      error_of(site.parse(kWindow + "[[window]]\nkind = \"deny\"\nschedule = 5\n"
-                                    "duration = \"4h\"\nzone = \"UTC\"\n"));
+      rollout_error_of(site.parse(kAllowWindow + "[[window]]\nkind = \"deny\"\nschedule = 5\n"
+                                                 "duration = \"4h\"\nzone = \"UTC\"\n"));
   CHECK(typed.find(":13: window[2].schedule: must be a string") != std::string::npos);
   const std::string kind =
-      error_of(site.parse("[[window]]\nkind = \"maybe\"\nschedule = \"0 2 * * *\"\n"
-                          "duration = \"4h\"\nzone = \"UTC\"\n"));
+      rollout_error_of(site.parse("[[window]]\nkind = \"maybe\"\nschedule = \"0 2 * * *\"\n"
+                                  "duration = \"4h\"\nzone = \"UTC\"\n"));
   CHECK(kind.find(":7: window[1].kind: 'maybe' is not allow or deny") != std::string::npos);
   // At the top, before any table (after [broker] it would be broker.window).
-  CHECK(error_of(parse_config("window = \"always\"\n" + site.kMinimal, site.path()))
+  CHECK(rollout_error_of(parse_config("window = \"always\"\n" + site.kMinimal, site.path()))
             .find(":1: window: must be [[window]] tables") != std::string::npos);
-  CHECK(error_of(site.parse(kWindow + "cron = \"x\"\n")).find("unknown key 'window.cron'") !=
-        std::string::npos);
+  CHECK(rollout_error_of(site.parse(kAllowWindow + "cron = \"x\"\n"))
+            .find("unknown key 'window.cron'") != std::string::npos);
 }
 
 TEST_CASE("the rollout settings printed for check-config read back the same") {
-  Site site;
+  LabelSite site;
   auto c = site.parse(
       "[labels]\nsite = \"plant-7\"\n\"region/zone\" = \"eu-1\"\n"
       "[rollouts]\nprefetch = true\n" +
-      kWindow);
+      kAllowWindow);
   REQUIRE(c);
   const std::string text = describe_rollout_config(*c);
   CHECK(text.find("\n[labels]\n\"region/zone\" = \"eu-1\"\n\"site\" = \"plant-7\"\n") !=

@@ -10,8 +10,8 @@ using namespace sovdev::store::test;
 
 namespace {
 
-RolloutMark mark_of(std::uint64_t rollout, std::uint8_t n, std::uint64_t version,
-                    std::optional<LastGood> prior) {
+RolloutMark rollout_mark_of(std::uint64_t rollout, std::uint8_t n, std::uint64_t version,
+                            std::optional<LastGood> prior) {
   RolloutMark m;
   m.stack = "sovdev";
   m.rollout_id = rollout;
@@ -28,9 +28,9 @@ RolloutMark mark_of(std::uint64_t rollout, std::uint8_t n, std::uint64_t version
 TEST_CASE("a rollout mark keeps the last good of its first apply; another apply does not move it") {
   auto db = agent_db();
   RolloutMarks marks(db);
-  CHECK(must(marks.record(mark_of(7, 2, 2, LastGood{1, digest(1)}))));
+  CHECK(must(marks.record(rollout_mark_of(7, 2, 2, LastGood{1, digest(1)}))));
   // Tried again after a transient error, with another last good: the first one stays.
-  CHECK_FALSE(must(marks.record(mark_of(7, 2, 2, LastGood{9, digest(9)}))));
+  CHECK_FALSE(must(marks.record(rollout_mark_of(7, 2, 2, LastGood{9, digest(9)}))));
   auto found = must(marks.find_open("sovdev", digest(2)));
   REQUIRE(found);
   CHECK(found->rollout_id == 7);
@@ -42,7 +42,7 @@ TEST_CASE("a rollout mark keeps the last good of its first apply; another apply 
 TEST_CASE("a closed mark is not found open, and closes once") {
   auto db = agent_db();
   RolloutMarks marks(db);
-  REQUIRE(must(marks.record(mark_of(7, 2, 2, LastGood{1, digest(1)}))));
+  REQUIRE(must(marks.record(rollout_mark_of(7, 2, 2, LastGood{1, digest(1)}))));
   CHECK(must(marks.close("sovdev", 7, "reverted", 200)));
   CHECK_FALSE(must(marks.find_open("sovdev", digest(2))));
   CHECK_FALSE(must(marks.close("sovdev", 7, "reverted", 300)));
@@ -52,8 +52,8 @@ TEST_CASE("a closed mark is not found open, and closes once") {
 TEST_CASE("applying another version supersedes the stack's other open marks") {
   auto db = agent_db();
   RolloutMarks marks(db);
-  REQUIRE(must(marks.record(mark_of(7, 2, 2, LastGood{1, digest(1)}))));
-  REQUIRE(must(marks.record(mark_of(8, 3, 3, LastGood{2, digest(2)}))));
+  REQUIRE(must(marks.record(rollout_mark_of(7, 2, 2, LastGood{1, digest(1)}))));
+  REQUIRE(must(marks.record(rollout_mark_of(8, 3, 3, LastGood{2, digest(2)}))));
   CHECK(must(marks.supersede("sovdev", digest(3), 200)) == 1);
   CHECK(must(marks.find("sovdev", 7))->state == "superseded");
   CHECK(must(marks.find_open("sovdev", digest(3))));
@@ -65,7 +65,7 @@ TEST_CASE("the cache cannot delete the pre-rollout last good while its mark is o
   cache_verified(cache, 1, 1);
   cache_verified(cache, 2, 2);
   RolloutMarks marks(db);
-  REQUIRE(must(marks.record(mark_of(7, 2, 2, LastGood{1, digest(1)}))));
+  REQUIRE(must(marks.record(rollout_mark_of(7, 2, 2, LastGood{1, digest(1)}))));
   auto removed = cache.remove(digest(1));
   REQUIRE_FALSE(removed);
   CHECK(removed.error().message.find("pre-rollout last good") != std::string::npos);
@@ -79,10 +79,10 @@ TEST_CASE("the cache cannot delete the pre-rollout last good while its mark is o
 TEST_CASE("marks of channels the agent no longer follows are closed") {
   auto db = agent_db();
   RolloutMarks marks(db);
-  auto other = mark_of(7, 2, 2, LastGood{1, digest(1)});
+  auto other = rollout_mark_of(7, 2, 2, LastGood{1, digest(1)});
   other.channel = "lab";
   REQUIRE(must(marks.record(other)));
-  REQUIRE(must(marks.record(mark_of(8, 3, 3, LastGood{1, digest(1)}))));
+  REQUIRE(must(marks.record(rollout_mark_of(8, 3, 3, LastGood{1, digest(1)}))));
   CHECK(must(marks.close_other_channels({"edge"}, 200)) == 1);
   CHECK(must(marks.find("sovdev", 7))->state == "superseded");
   CHECK(must(marks.find("sovdev", 8))->state == "open");

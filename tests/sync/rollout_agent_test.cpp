@@ -17,7 +17,7 @@ using State = pb::CatalogRollout;
 
 namespace {
 
-SiteOptions at(const std::string& site, bool prefetch = false) {
+SiteOptions site_labels(const std::string& site, bool prefetch = false) {
   SiteOptions o;
   o.labels = {{"site", site}};
   o.prefetch = prefetch;
@@ -51,7 +51,7 @@ pb::CatalogRollout aborted_with_revert(pb::CatalogRollout r) {
 
 TEST_CASE("an admitted agent applies the rollout's version and marks its last good before it",
           "[rollout]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   site.receive(
       site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"canary:site=lab"}))}));
   INFO(site.log());
@@ -68,7 +68,7 @@ TEST_CASE("an admitted agent applies the rollout's version and marks its last go
 }
 
 TEST_CASE("an agent no wave admits stays on the current version", "[rollout]") {
-  OnVersionOne site(at("plant-7"));
+  OnVersionOne site(site_labels("plant-7"));
   site.receive(site.catalog(
       {with_rollout(site.entry(1), site.rollout(7, 2, {"canary:site=lab", "eu:region=eu"}))}));
   CHECK(site.last_good() == 1u);
@@ -79,7 +79,7 @@ TEST_CASE("an agent no wave admits stays on the current version", "[rollout]") {
 
 TEST_CASE("a paused or aborted rollout starts nobody on its version", "[rollout]") {
   const auto state = GENERATE(State::PAUSED, State::ABORTED);
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   site.receive(
       site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"all:site=lab"}, state))}));
   CHECK(site.last_good() == 1u);
@@ -89,13 +89,13 @@ TEST_CASE("a paused or aborted rollout starts nobody on its version", "[rollout]
 TEST_CASE("an agent offline during its wave applies on reconnect only if the rollout still runs",
           "[rollout]") {
   const bool still_running = GENERATE(true, false);
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   // While it was away its wave opened (that catalog never reached it), then the rollout went on
   // or was paused. The broker's retained catalog is the newest: that is what it gets.
   auto missed =
       site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"canary:site=lab"}))});
   (void)missed;
-  site.restart(at("lab"));
+  site.restart(site_labels("lab"));
   site.receive(site.catalog(
       {with_rollout(site.entry(1), site.rollout(7, 2, {"canary:site=lab"},
                                                 still_running ? State::RUNNING : State::PAUSED))}));
@@ -104,7 +104,7 @@ TEST_CASE("an agent offline during its wave applies on reconnect only if the rol
 
 TEST_CASE("an aborted rollout with revert sends the agent back to its own last good, once",
           "[rollout][revert]") {
-  RolloutSite site(at("lab"));
+  RolloutSite site(site_labels("lab"));
   site.add_version(1);
   site.add_version(2);
   site.receive(site.catalog({site.entry(2)}));
@@ -134,7 +134,7 @@ TEST_CASE("an aborted rollout with revert sends the agent back to its own last g
 
 TEST_CASE("a lower version is refused unless it is the revert this agent's own mark allows",
           "[rollout][revert]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   site.receive(site.catalog({site.entry(2)}));
   REQUIRE(site.last_good() == 2u);
   SECTION("the catalog lists an older version") {
@@ -149,7 +149,7 @@ TEST_CASE("a lower version is refused unless it is the revert this agent's own m
 }
 
 TEST_CASE("a forged catalog admitting every agent is refused", "[rollout][security]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   const uint64_t rejected = site.daemon->rejected();
   site.receive(site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"everyone:*"}))}),
                {generate_key("intruder")});
@@ -160,7 +160,7 @@ TEST_CASE("a forged catalog admitting every agent is refused", "[rollout][securi
 
 TEST_CASE("a revoked version is neither applied as the current version nor as a rollout's",
           "[rollout][revocation]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   auto c = site.catalog({with_rollout(site.entry(2), site.rollout(7, 2, {"all:site=lab"}))});
   c.mutable_entries(0)->mutable_rollout()->set_version(2);
   c.set_revocations(site.revocations(1, {2}));
@@ -175,7 +175,7 @@ TEST_CASE("a revoked version is neither applied as the current version nor as a 
 
 TEST_CASE("a revocation list signed by the online key instead of the targets key is refused",
           "[rollout][revocation][security]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   pb::RevocationList list;
   list.set_schema(1);
   list.set_channel("edge");
@@ -193,7 +193,7 @@ TEST_CASE("a revocation list signed by the online key instead of the targets key
 TEST_CASE("an agent running a revoked version reverts when a mark allows, else keeps running",
           "[rollout][revocation]") {
   const bool marked = GENERATE(true, false);
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   if (marked) {
     site.receive(site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"all:site=lab"}))}));
   } else {
@@ -216,11 +216,11 @@ TEST_CASE("an agent running a revoked version reverts when a mark allows, else k
 
 TEST_CASE("a closed window holds a fetched version and the agent wakes to apply it when it opens",
           "[rollout][window]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   // Not on a multiple of the daemon's own 10 s checks: only a wake set for it lands on it.
   const int64_t opens = site.now_ms / 1000 + 3605;
   auto gate = std::make_shared<FakeGate>(opens);
-  auto o = at("lab");
+  auto o = site_labels("lab");
   o.gate = gate;
   site.restart(o);
   auto c = site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"canary:site=lab"}))});
@@ -254,8 +254,8 @@ TEST_CASE("a closed window holds a fetched version and the agent wakes to apply 
 
 TEST_CASE("a running rollout with ignore_windows applies while the windows are closed",
           "[rollout][window]") {
-  OnVersionOne site(at("lab"));
-  auto o = at("lab");
+  OnVersionOne site(site_labels("lab"));
+  auto o = site_labels("lab");
   auto gate = std::make_shared<FakeGate>(site.now_ms / 1000 + 3600);
   o.gate = gate;
   site.restart(o);
@@ -267,10 +267,10 @@ TEST_CASE("a running rollout with ignore_windows applies while the windows are c
 }
 
 TEST_CASE("a closed window holds a revert like any change of version", "[rollout][window]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   site.receive(site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"all:site=lab"}))}));
   REQUIRE(site.last_good() == 2u);
-  auto o = at("lab");
+  auto o = site_labels("lab");
   const int64_t opens = site.now_ms / 1000 + 600;
   o.gate = std::make_shared<FakeGate>(opens);
   site.restart(o);
@@ -284,7 +284,7 @@ TEST_CASE("a closed window holds a revert like any change of version", "[rollout
 TEST_CASE("with prefetch an agent no wave admits fetches the rollout's version, never applies it",
           "[rollout][prefetch]") {
   const bool prefetch = GENERATE(true, false);
-  RolloutSite site(at("plant-7", prefetch));
+  RolloutSite site(site_labels("plant-7", prefetch));
   site.add_version(1);
   site.receive(site.catalog({site.entry(1)}));
   REQUIRE(site.last_good() == 1u);
@@ -299,7 +299,7 @@ TEST_CASE("with prefetch an agent no wave admits fetches the rollout's version, 
 
 TEST_CASE("a prefetched version in the cache waits for a wave to admit the agent",
           "[rollout][prefetch]") {
-  OnVersionOne site(at("plant-7", true));
+  OnVersionOne site(site_labels("plant-7", true));
   const auto c = [&](const std::string& wave) {
     return site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {wave}))});
   };
@@ -311,7 +311,7 @@ TEST_CASE("a prefetched version in the cache waits for a wave to admit the agent
 
 TEST_CASE("the status carries the labels and the newest version that failed here",
           "[rollout][status]") {
-  OnVersionOne site(at("lab"));
+  OnVersionOne site(site_labels("lab"));
   REQUIRE_FALSE(site.daemon->status().labels().empty());
   REQUIRE(store::FailedBundles(*site.db).add(
       {site.entry(2).manifest_digest(), "kp", 2, "unhealthy", 1}));
@@ -327,14 +327,14 @@ TEST_CASE("the status carries the labels and the newest version that failed here
 TEST_CASE("offline apply leaves alone a cached rollout version the catalog does not give the agent",
           "[rollout][offline]") {
   SECTION("prefetched, not admitted") {
-    OnVersionOne site(at("plant-7", true));
+    OnVersionOne site(site_labels("plant-7", true));
     site.receive(
         site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"canary:site=lab"}))}));
     REQUIRE(site.daemon->apply_cached(site.now_ms));
     CHECK(site.last_good() == 1u);
   }
   SECTION("reverted from") {
-    OnVersionOne site(at("lab"));
+    OnVersionOne site(site_labels("lab"));
     site.receive(site.catalog({with_rollout(site.entry(1), site.rollout(7, 2, {"all:site=lab"}))}));
     REQUIRE(site.last_good() == 2u);
     site.receive(site.catalog(
@@ -344,7 +344,7 @@ TEST_CASE("offline apply leaves alone a cached rollout version the catalog does 
     CHECK(site.last_good() == 1u);
   }
   SECTION("a bundle imported by hand, newer than any catalog says, is still applied") {
-    OnVersionOne site(at("plant-7"));
+    OnVersionOne site(site_labels("plant-7"));
     REQUIRE(site.daemon->apply_cached(site.now_ms));
     CHECK(site.last_good() == 2u);
   }
@@ -352,8 +352,8 @@ TEST_CASE("offline apply leaves alone a cached rollout version the catalog does 
 
 TEST_CASE("a version waiting for its window is dropped when the rollout is paused",
           "[rollout][window]") {
-  OnVersionOne site(at("lab"));
-  auto o = at("lab");
+  OnVersionOne site(site_labels("lab"));
+  auto o = site_labels("lab");
   const int64_t opens = site.now_ms / 1000 + 600;
   o.gate = std::make_shared<FakeGate>(opens);
   site.restart(o);
@@ -369,8 +369,8 @@ TEST_CASE("a version waiting for its window is dropped when the rollout is pause
 
 TEST_CASE("drift correction re-applies the applied version while the window is closed",
           "[rollout][window]") {
-  OnVersionOne site(at("lab"));
-  auto o = at("lab");
+  OnVersionOne site(site_labels("lab"));
+  auto o = site_labels("lab");
   o.gate = std::make_shared<FakeGate>(site.now_ms / 1000 + 86400);
   o.reconcile_ms = 60'000;
   site.restart(o);
@@ -382,8 +382,8 @@ TEST_CASE("drift correction re-applies the applied version while the window is c
 }
 
 TEST_CASE("drift correction never re-applies a revoked version", "[rollout][revocation]") {
-  OnVersionOne site(at("lab"));
-  auto o = at("lab");
+  OnVersionOne site(site_labels("lab"));
+  auto o = site_labels("lab");
   o.reconcile_ms = 60'000;
   site.restart(o);
   auto c = site.catalog({site.entry(1)});
@@ -398,7 +398,7 @@ TEST_CASE("drift correction never re-applies a revoked version", "[rollout][revo
 }
 
 TEST_CASE("a failed apply does not roll back to a revoked last good", "[rollout][revocation]") {
-  auto o = at("lab");
+  auto o = site_labels("lab");
   RolloutSite site(o);
   // Refuses version 2 (its ConfigMap says "v2"), takes anything else.
   o.exec_command = "sh -c 'cat > " + site.state + "/in; grep -q value.:.v2 " + site.state +

@@ -12,22 +12,22 @@ using State = pb::CatalogRollout;
 
 namespace {
 
-std::string d(int n) {
+std::string digest_of(int n) {
   return std::string(32, static_cast<char>('a' + n));
 }
 
-pb::CatalogEntry entry(uint64_t version, std::optional<State::State> rollout = std::nullopt,
-                       const std::string& selector = "site=lab", uint64_t rollout_version = 2) {
+pb::CatalogEntry entry_of(uint64_t version, std::optional<State::State> rollout = std::nullopt,
+                          const std::string& selector = "site=lab", uint64_t rollout_version = 2) {
   pb::CatalogEntry e;
   e.set_stack("kp");
   e.set_version(version);
-  e.set_manifest_digest(d(static_cast<int>(version)));
+  e.set_manifest_digest(digest_of(static_cast<int>(version)));
   e.add_arch("amd64");
   if (rollout) {
     auto* r = e.mutable_rollout();
     r->set_id(7);
     r->set_version(rollout_version);
-    r->set_manifest_digest(d(static_cast<int>(rollout_version)));
+    r->set_manifest_digest(digest_of(static_cast<int>(rollout_version)));
     r->add_arch("amd64");
     auto* w = r->add_admitted();
     w->set_name("w");
@@ -38,7 +38,7 @@ pb::CatalogEntry entry(uint64_t version, std::optional<State::State> rollout = s
   return e;
 }
 
-struct Agent {
+struct DecidingAgent {
   Labels labels{{"site", "lab"}};
   std::optional<Held> good;
   std::optional<OpenMark> mark;
@@ -54,47 +54,47 @@ struct Agent {
 }  // namespace
 
 TEST_CASE("decide: an admitted agent's goal is the rollout's version, others the entry's") {
-  Agent a;
-  a.good = Held{1, d(1)};
-  auto got = a.decide(entry(1, State::RUNNING));
+  DecidingAgent a;
+  a.good = Held{1, digest_of(1)};
+  auto got = a.decide(entry_of(1, State::RUNNING));
   REQUIRE(got.want);
   CHECK(got.want->kind == GoalKind::rollout);
   CHECK(got.want->version == 2);
   CHECK(got.want->rollout_id == 7);
   a.labels = {{"site", "plant"}};
-  got = a.decide(entry(1, State::RUNNING));
+  got = a.decide(entry_of(1, State::RUNNING));
   REQUIRE(got.want);
   CHECK(got.want->kind == GoalKind::current);
   CHECK(got.want->version == 1);
 }
 
 TEST_CASE("decide: a rollout not built for the agent's architecture does not admit it") {
-  Agent a;
-  auto e = entry(1, State::RUNNING);
+  DecidingAgent a;
+  auto e = entry_of(1, State::RUNNING);
   e.mutable_rollout()->clear_arch();
   e.mutable_rollout()->add_arch("arm64");
   CHECK(a.decide(e).want->version == 1);
 }
 
 TEST_CASE("decide: who runs a paused rollout's version keeps it; nobody starts it") {
-  Agent a;
-  a.good = Held{2, d(2)};
-  CHECK(a.decide(entry(1, State::PAUSED)).want->version == 2);
-  a.good = Held{1, d(1)};
-  CHECK(a.decide(entry(1, State::PAUSED)).want->version == 1);
+  DecidingAgent a;
+  a.good = Held{2, digest_of(2)};
+  CHECK(a.decide(entry_of(1, State::PAUSED)).want->version == 2);
+  a.good = Held{1, digest_of(1)};
+  CHECK(a.decide(entry_of(1, State::PAUSED)).want->version == 1);
 }
 
 TEST_CASE(
     "decide: revert needs the abort with revert, the last good being the rollout's, and the mark") {
-  Agent a;
-  a.good = Held{2, d(2)};
-  a.mark = OpenMark{7, d(2), Held{1, d(1)}};
-  auto e = entry(1, State::ABORTED);
+  DecidingAgent a;
+  a.good = Held{2, digest_of(2)};
+  a.mark = OpenMark{7, digest_of(2), Held{1, digest_of(1)}};
+  auto e = entry_of(1, State::ABORTED);
   e.mutable_rollout()->set_revert(true);
   auto got = a.decide(e);
   REQUIRE(got.want);
   CHECK(got.want->kind == GoalKind::revert);
-  CHECK(got.want->digest == d(1));
+  CHECK(got.want->digest == digest_of(1));
   SECTION("no revert flag") {
     e.mutable_rollout()->set_revert(false);
     CHECK(a.decide(e).want->kind != GoalKind::revert);
@@ -112,36 +112,36 @@ TEST_CASE(
     CHECK(a.decide(e).want->kind != GoalKind::revert);
   }
   SECTION("the prior is revoked") {
-    a.revoked.insert(d(1));
+    a.revoked.insert(digest_of(1));
     CHECK(a.decide(e).want->kind != GoalKind::revert);
   }
 }
 
 TEST_CASE("decide: a revoked version is no goal, and a revoked running version is said") {
-  Agent a;
-  a.good = Held{1, d(1)};
-  a.revoked = {d(2)};
-  CHECK(a.decide(entry(1, State::RUNNING)).want->version == 1);
-  auto got = a.decide(entry(2));
+  DecidingAgent a;
+  a.good = Held{1, digest_of(1)};
+  a.revoked = {digest_of(2)};
+  CHECK(a.decide(entry_of(1, State::RUNNING)).want->version == 1);
+  auto got = a.decide(entry_of(2));
   CHECK_FALSE(got.want);
   CHECK(got.note.find("revoked") != std::string::npos);
-  a.revoked = {d(1)};
-  got = a.decide(entry(1));
+  a.revoked = {digest_of(1)};
+  got = a.decide(entry_of(1));
   CHECK(got.note.find("kp@1 is revoked") != std::string::npos);
 }
 
 TEST_CASE("decide: prefetch only for a running rollout, when the agent runs the entry's version") {
-  Agent a;
+  DecidingAgent a;
   a.labels = {{"site", "plant"}};
   a.prefetch = true;
-  a.good = Held{1, d(1)};
-  auto got = a.decide(entry(1, State::RUNNING));
+  a.good = Held{1, digest_of(1)};
+  auto got = a.decide(entry_of(1, State::RUNNING));
   REQUIRE(got.prefetch);
   CHECK(got.prefetch->version == 2);
-  CHECK_FALSE(a.decide(entry(1, State::PAUSED)).prefetch);
-  a.good = Held{0, d(0)};
-  CHECK_FALSE(a.decide(entry(1, State::RUNNING)).prefetch);
-  a.good = Held{1, d(1)};
+  CHECK_FALSE(a.decide(entry_of(1, State::PAUSED)).prefetch);
+  a.good = Held{0, digest_of(0)};
+  CHECK_FALSE(a.decide(entry_of(1, State::RUNNING)).prefetch);
+  a.good = Held{1, digest_of(1)};
   a.prefetch = false;
-  CHECK_FALSE(a.decide(entry(1, State::RUNNING)).prefetch);
+  CHECK_FALSE(a.decide(entry_of(1, State::RUNNING)).prefetch);
 }

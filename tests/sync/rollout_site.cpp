@@ -23,12 +23,12 @@ namespace sovdev::testing {
 namespace {
 
 template <class T>
-T must(Expected<T> e, const char* what) {
+T site_must(Expected<T> e, const char* what) {
   if (!e) throw std::runtime_error(std::string(what) + ": " + e.error().message);
   return std::move(*e);
 }
 
-void must(Status s, const char* what) {
+void site_must(Status s, const char* what) {
   if (!s) throw std::runtime_error(std::string(what) + ": " + s.error().message);
 }
 
@@ -48,9 +48,9 @@ RolloutSite::RolloutSite(SiteOptions options)
       log_(std::make_shared<std::ostringstream>()) {
   std::filesystem::create_directories(state + "/work");
   std::filesystem::create_directories(applied);
-  db = std::make_unique<store::Database>(must(agent::open_state(state, true), "agent cache"));
+  db = std::make_unique<store::Database>(site_must(agent::open_state(state, true), "agent cache"));
   trust = std::make_unique<TrustPolicy>(
-      must(TrustPolicy::from_initial(read_text(ws.trust)), "trust root"));
+      site_must(TrustPolicy::from_initial(read_text(ws.trust)), "trust root"));
   offline = mqtt::make_offline_client();
   previous_logger_ = spdlog::default_logger();
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*log_);
@@ -75,7 +75,7 @@ void RolloutSite::restart(SiteOptions options) {
   if (options_.exec_command.empty()) {
     target = target::make_dir_target(applied, dir);
   } else {
-    target = must(target::make_exec_target(options_.exec_command), "exec target");
+    target = site_must(target::make_exec_target(options_.exec_command), "exec target");
     s.target_kind = "exec";
   }
   s.fetch.agent_id = options_.agent_id;
@@ -91,14 +91,14 @@ void RolloutSite::restart(SiteOptions options) {
   s.prefetch = options_.prefetch;
   s.window_gate = options_.gate;
   daemon = std::make_unique<agent::Daemon>(*db, *trust, *offline, *target, s);
-  must(daemon->start(now_ms), "start");
+  site_must(daemon->start(now_ms), "start");
 }
 
 std::string RolloutSite::add_version(uint64_t version) {
   const std::string file = write_sealed_bundle(
       ws, "v" + std::to_string(version) + ".sdb", version,
       {{config_map_object("app", "settings", "v" + std::to_string(version)), {}}}, SealPlan{});
-  (void)must(agent::import_bundle(file, *trust, *db, {{"edge"}, ""}), "import");
+  (void)site_must(agent::import_bundle(file, *trust, *db, {{"edge"}, ""}), "import");
   digests_[version] = bundle_digest(file, ws.trust);
   return digests_[version];
 }
@@ -122,7 +122,7 @@ pb::CatalogRollout RolloutSite::rollout(uint64_t id, uint64_t version,
   // A version not imported: a digest the hub would have to send.
   r.set_manifest_digest(digests_.count(version) ? digests_.at(version) : std::string(32, '\x42'));
   r.add_arch("amd64");
-  for (const auto& w : waves) *r.add_admitted() = must(sovdev::rollout::parse_wave(w), "wave");
+  for (const auto& w : waves) *r.add_admitted() = site_must(sovdev::rollout::parse_wave(w), "wave");
   r.set_state(state_);
   return r;
 }
@@ -141,13 +141,13 @@ pb::Catalog RolloutSite::catalog(std::vector<pb::CatalogEntry> entries) {
 void RolloutSite::receive(const pb::Catalog& c, const std::vector<SecretKey>& keys) {
   std::vector<SecretKey> signers = keys;
   if (signers.empty()) {
-    signers.push_back(must(parse_secret_key(read_text(ws.online_key())), "online key"));
+    signers.push_back(site_must(parse_secret_key(read_text(ws.online_key())), "online key"));
   }
   mqtt::Event event;
   event.message.topic = "sovdev/v1/catalog/edge";
   event.message.payload = sign_catalog(c, signers);
-  must(daemon->handle(event, now_ms), "handle catalog");
-  must(daemon->flush(now_ms), "flush");
+  site_must(daemon->handle(event, now_ms), "handle catalog");
+  site_must(daemon->flush(now_ms), "flush");
 }
 
 std::string RolloutSite::revocations(uint64_t serial, const std::vector<uint64_t>& versions) const {
@@ -163,16 +163,17 @@ std::string RolloutSite::revocations(uint64_t serial, const std::vector<uint64_t
     r->set_manifest_digest(digests_.at(v));
     r->set_reason("test");
   }
-  return sign_revocations(list, {must(parse_secret_key(read_text(ws.key("pub1"))), "targets")});
+  return sign_revocations(list,
+                          {site_must(parse_secret_key(read_text(ws.key("pub1"))), "targets")});
 }
 
 void RolloutSite::tick_at(int64_t ms) {
   now_ms = ms;
-  must(daemon->tick(now_ms), "tick");
+  site_must(daemon->tick(now_ms), "tick");
 }
 
 std::optional<uint64_t> RolloutSite::last_good() {
-  auto good = must(store::ApplyLog(*db).last_good("kp"), "last good");
+  auto good = site_must(store::ApplyLog(*db).last_good("kp"), "last good");
   if (!good) return std::nullopt;
   return good->version;
 }
