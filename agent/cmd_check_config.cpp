@@ -22,7 +22,7 @@ Status check_config(const std::string& file) {
                                          (count == 1 ? " problem" : " problems") +
                                          "): the agent would refuse to start");
   }
-  std::printf("%s", describe_config(*config).c_str());
+  std::printf("%s%s", describe_config(*config).c_str(), describe_rollout_config(*config).c_str());
   const auto& target = config->apply.target;
   std::error_code ec;
   if (target.kind == target::TargetKind::dir && !std::filesystem::is_directory(target.dir, ec)) {

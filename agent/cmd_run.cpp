@@ -77,6 +77,8 @@ Expected<mqtt::Options> client_options(const AgentConfig& c) {
   offline.set_agent_id(c.agent_id);
   offline.set_channel(c.channels.empty() ? "" : c.channels.front());
   offline.set_state("offline");
+  // The hub counts a wave's agents by their reported labels: an agent gone offline still counts.
+  for (const auto& [key, value] : c.labels) (*offline.mutable_labels())[key] = value;
   offline.set_updated_at(static_cast<int64_t>(std::time(nullptr)));
   mqtt::Message will;
   will.topic = c.broker.topic_prefix + "/status/" + c.agent_id;
@@ -108,6 +110,12 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
       std::chrono::duration_cast<std::chrono::milliseconds>(c.sync.status_interval).count();
   s.agent_version = cli::version_line("sovdev-agent");
   s.target_kind = std::string(target::target_kind_name(c.apply.target.kind));
+  s.labels = c.labels;
+  s.prefetch = c.rollouts.prefetch;
+  // The maintenance windows' seam (agent/rollout/window_gate.hpp): a gate built from
+  // c.windows by platform/windows goes here. Null until then: always open, and a config with
+  // [[window]] tables is said to be not enforced yet (run()).
+  s.window_gate = nullptr;
   return s;
 }
 
@@ -193,6 +201,12 @@ Status run(const RunOptions& o) {
   // may read is not used (and said so) rather than stopping the site's sync: bundles without
   // secrets go on, those with secrets stop with that reason.
   DaemonSettings settings = daemon_settings(config);
+  if (!config.windows.empty() && !settings.window_gate) {
+    spdlog::warn(
+        "{} [[window]] tables in {} are not enforced by this build: versions apply at any "
+        "time",
+        config.windows.size(), config.source);
+  }
   if (auto loaded = shared_agent_key(config.state_dir); !loaded) {
     spdlog::error("{}; bundles with sealed secrets cannot be applied", loaded.error().message);
   } else {

@@ -11,6 +11,7 @@
 #include "common/text.hpp"
 #include "platform/store/agent_cache.hpp"
 #include "platform/store/migrate.hpp"
+#include "platform/store/rollout_marks.hpp"
 
 namespace sovdev::agent {
 namespace {
@@ -122,6 +123,20 @@ Expected<json> collect(store::Database& db) {
   }
   out["bundles"] = list;
   SOVDEV_ASSIGN(out["stacks"], per_channel(db, bundles));
+  // Staged rollouts: each version applied under a rollout, and the version before it (what an
+  // aborted rollout with revert goes back to while the mark is open).
+  SOVDEV_ASSIGN(auto marks, store::RolloutMarks(db).list());
+  json rollouts = json::array();
+  for (const auto& m : marks) {
+    rollouts.push_back({{"stack", m.stack},
+                        {"rollout", m.rollout_id},
+                        {"version", m.version},
+                        {"state", m.state},
+                        {"before", m.prior ? json{{"version", m.prior->version},
+                                                  {"digest", to_hex(m.prior->digest)}}
+                                           : json(nullptr)}});
+  }
+  out["rollout_marks"] = rollouts;
   return out;
 }
 
@@ -154,6 +169,12 @@ void print_human(const json& s) {
                 st["last_good"].is_null() ? "none (nothing applied yet)"
                                           : ("v" + st["last_good"]["version"].dump()).c_str(),
                 newest.c_str());
+  }
+  for (const auto& m : s["rollout_marks"]) {
+    std::printf("rollout %s: %s v%s applied under it (%s), before it %s\n",
+                m["rollout"].dump().c_str(), m["stack"].get<std::string>().c_str(),
+                m["version"].dump().c_str(), m["state"].get<std::string>().c_str(),
+                m["before"].is_null() ? "nothing" : ("v" + m["before"]["version"].dump()).c_str());
   }
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bundles/rollout_rules.hpp"
 #include "common/error.hpp"
 #include "platform/target/target_config.hpp"
 
@@ -40,6 +41,22 @@ struct ApplyConfig {
   std::chrono::seconds health_timeout{300};
 };
 
+// A maintenance window of the agent's own ([[window]], docs/design-rollouts.md). Kept as the
+// file gives it: platform/windows checks and evaluates schedule, duration and zone.
+struct WindowConfig {
+  std::string kind;      // "allow" or "deny"
+  std::string schedule;  // cron: minute hour day-of-month month day-of-week
+  std::string duration;  // "90m", "4h", "1h30m"
+  std::string zone;      // IANA time zone name
+  uint32_t line = 0;     // where the table starts in the file, for the window library's errors
+};
+
+struct RolloutConfig {
+  // Not admitted to a running rollout: fetch its version anyway (never apply it), so the apply
+  // is quick once a wave admits the agent.
+  bool prefetch = false;
+};
+
 struct AgentConfig {
   std::string source;  // the file the settings came from
   std::string agent_id;
@@ -51,6 +68,9 @@ struct AgentConfig {
   BrokerConfig broker;
   SyncConfig sync;
   ApplyConfig apply;
+  rollout::Labels labels;  // [labels]: what rollout and window selectors match
+  RolloutConfig rollouts;
+  std::vector<WindowConfig> windows;
 };
 
 // Reads and validates the file. Errors: Errc::io when it cannot be read, otherwise
@@ -63,5 +83,8 @@ Expected<AgentConfig> parse_config(std::string_view text, std::string_view name)
 
 // The effective settings, defaults included, as TOML (never a secret: only file names).
 std::string describe_config(const AgentConfig& config);
+// The same for [labels], [rollouts] and [[window]] (agent/config_rollout.cpp); check-config
+// prints it after describe_config's.
+std::string describe_rollout_config(const AgentConfig& config);
 
 }  // namespace sovdev::agent

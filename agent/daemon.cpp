@@ -12,6 +12,7 @@
 #include "common/text.hpp"
 #include "platform/proc/memory.hpp"
 #include "platform/store/failed_bundles.hpp"
+#include "platform/store/rollout_marks.hpp"
 
 namespace sovdev::agent {
 namespace {
@@ -48,6 +49,9 @@ Status Daemon::start(int64_t now_ms) {
   } else if (*swept > 0) {
     spdlog::info("removed {} payload files no cached bundle owns", *swept);
   }
+  // A mark keeps its prior bundle in the cache: closed first, or the forgetting is refused.
+  SOVDEV_TRY(store::RolloutMarks(db_).close_other_channels(settings_.channels, now_ms / 1000));
+  SOVDEV_TRY(load_revocations());
   SOVDEV_ASSIGN(auto forgotten, store::BundleCache(db_).forget_other_channels(settings_.channels));
   for (const auto& f : forgotten) {
     spdlog::warn("forgot cached {}: not a channel this agent follows", f);
@@ -187,6 +191,8 @@ Status Daemon::on_catalog(const std::string& channel, const mqtt::Message& m, in
 Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
   store::BundleCache cache(db_);
   store::ApplyLog log(db_);
+  take_revocations(catalog, now_ms);
+  windows_[catalog.channel()].assign(catalog.windows().begin(), catalog.windows().end());
   for (const auto& e : catalog.entries()) {
     if (!settings_.stacks.empty() && std::find(settings_.stacks.begin(), settings_.stacks.end(),
                                                e.stack()) == settings_.stacks.end()) {
@@ -198,18 +204,28 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
       continue;
     }
     SOVDEV_ASSIGN(auto good, log.last_good(e.stack()));
+    // The entry's version, a rollout's, or the revert to the pre-rollout last good.
+    SOVDEV_ASSIGN(const rollout::Decision decision, decide(e, good));
     if (good) {
       // A last good bundle whose payload was dropped as damaged is fetched again, in full.
       SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
       if (!good_info || good_info->state != store::BundleState::verified) good.reset();
     }
-    if (good && good->digest == e.manifest_digest()) {
+    if (!decision.want) continue;  // every version it names is revoked
+    const rollout::Goal& want = *decision.want;
+    if (good && good->digest == want.digest) {
       behind_.erase(e.stack());
+      drop_window_wait(e.stack(), now_ms);
+      if (decision.prefetch) queue_prefetch(e.stack(), *decision.prefetch, good);
       continue;
     }
-    if (failed_before(e.manifest_digest())) {
+    if (auto w = window_waits_.find(e.stack()); w != window_waits_.end()) {
+      if (w->second.digest == want.digest) continue;  // applied when its window opens
+      drop_window_wait(e.stack(), now_ms);
+    }
+    if (failed_before(want.digest)) {
       // Rolled back from (in this run or an earlier one): wait for a newer one, or `retry`.
-      const std::string why = e.stack() + "@" + std::to_string(e.version()) +
+      const std::string why = e.stack() + "@" + std::to_string(want.version) +
                               " failed here and is not tried again (sovdev-agent retry clears it)";
       if (behind_[e.stack()] != why) spdlog::warn("{}", why);
       behind_[e.stack()] = why;
@@ -217,20 +233,23 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
     }
     behind_.erase(e.stack());
     if (auto r = retries_.find(e.stack()); r != retries_.end()) {
-      if (r->second.goal.digest == e.manifest_digest()) continue;  // tried again when due
-      retries_.erase(r);                                           // a newer one replaces it
+      if (r->second.goal.digest == want.digest) continue;  // tried again when due
+      retries_.erase(r);                                   // a newer one replaces it
     }
     SOVDEV_ASSIGN(auto highest, cache.highest_verified(catalog.channel(), e.stack()));
-    if (highest && highest->version > e.version()) continue;  // never go down
+    // Never go down, but for the revert to this agent's own pre-rollout last good.
+    if (highest && highest->version > want.version && want.kind != rollout::GoalKind::revert) {
+      continue;
+    }
     if (fetch_ && fetch_->goal().stack == e.stack()) {
-      if (fetch_->goal().digest == e.manifest_digest()) continue;
+      if (fetch_->goal().digest == want.digest) continue;
       // A newer version was published while fetching: skip the intermediate one.
       fetch_.reset();
     }
     queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
                                 [&](const FetchGoal& g) { return g.stack == e.stack(); }),
                  queue_.end());
-    FetchGoal goal{e.stack(), e.version(), e.manifest_digest(), good};
+    FetchGoal goal{e.stack(), want.version, want.digest, good};
     queue_.push_back(std::move(goal));
   }
   return next_fetch(now_ms);
@@ -277,6 +296,15 @@ Status Daemon::after_fetch(int64_t now_ms) {
   if (!fetch_) return {};
   status_.set_progress_permille(fetch_->progress_permille());
   status_.set_bytes_fetched(counters_.bytes_received);
+  if (fetch_->phase() == BundleFetch::Phase::failed && prefetch_.erase(fetch_->goal().digest)) {
+    // Only a head start: the agent runs what it ran, and the next plan asks again.
+    spdlog::warn("prefetch {}@{}: {}", fetch_->goal().stack, fetch_->goal().version,
+                 fetch_->error());
+    fetch_.reset();
+    status_.set_fetching_version(0);
+    SOVDEV_TRY(set_state(failure_ ? "degraded" : "healthy", now_ms));
+    return next_fetch(now_ms);
+  }
   if (fetch_->phase() == BundleFetch::Phase::failed) {
     failure_ = make_error(fetch_->error_code(), fetch_->error());
     status_.set_last_error(fetch_->error());
@@ -314,7 +342,14 @@ Status Daemon::after_fetch(int64_t now_ms) {
     key_refusals_[fetch_->goal().stack] = {digest, fetch_->epoch_key_refusal(),
                                            fetch_->epoch_key_refused()};
   }
+  const bool prefetched = prefetch_.erase(digest) > 0;
   fetch_.reset();
+  if (prefetched) {
+    // Held for a rollout that does not admit this agent (yet): never applied from here.
+    status_.set_fetching_version(0);
+    SOVDEV_TRY(set_state(failure_ ? "degraded" : "healthy", now_ms));
+    return next_fetch(now_ms);
+  }
   SOVDEV_TRY(apply(digest, now_ms));
   return next_fetch(now_ms);
 }
@@ -357,6 +392,8 @@ Status Daemon::apply_cached(int64_t now_ms) {
     if (!newest) continue;
     SOVDEV_ASSIGN(auto good, log.last_good(stack));
     if (good && good->digest == newest->digest) continue;
+    SOVDEV_ASSIGN(const bool held_back, held_back_offline(*newest));
+    if (held_back) continue;
     SOVDEV_TRY(apply(newest->digest, now_ms));
   }
   return {};
@@ -375,6 +412,7 @@ Status Daemon::set_state(const std::string& state, int64_t now_ms) {
 }
 
 Status Daemon::publish_status(int64_t now_ms) {
+  refresh_rollout_status();
   const auto memory = proc::read_memory();
   status_.set_rss_bytes(memory.rss_bytes);
   status_.set_private_bytes(memory.anon_bytes);
@@ -400,6 +438,7 @@ Status Daemon::tick(int64_t now_ms) {
     SOVDEV_TRY(after_fetch(now_ms));
   }
   SOVDEV_TRY(run_retries(now_ms));
+  SOVDEV_TRY(run_window_waits(now_ms));
   if (now_ms - last_loss_check_ms_ >= kLossCheckMs) check_losses(now_ms);
   const int64_t interval = settings_.reconcile_interval_ms;
   if (interval > 0 && !fetch_ && queue_.empty() &&
@@ -421,6 +460,7 @@ int64_t Daemon::next_tick_ms(int64_t now_ms) const {
   int64_t due =
       settings_.status_interval_ms > 0 ? last_status_ms_ + settings_.status_interval_ms : INT64_MAX;
   for (const auto& [stack, r] : retries_) due = std::min(due, r.due_ms);
+  for (const auto& [stack, w] : window_waits_) due = std::min(due, w.due_ms);
   if (rejected_unreported_) due = std::min(due, last_status_ms_ + kRejectReportMs);
   due = std::min(due, last_loss_check_ms_ + kLossCheckMs);
   if (settings_.reconcile_interval_ms > 0) {

@@ -21,6 +21,12 @@
 // record goes to the target. An epoch key not at hand is not the bundle's fault either: the
 // version waits (its fetch is tried again, which asks the hub for the key) and the last good
 // one stays; a sealed record that does not open with the right key fails the bundle.
+//
+// Staged rollouts (docs/design-rollouts.md, daemon_rollout.cpp): plan() runs, of each entry,
+// what agent/rollout/decide.hpp says (the rollout's version when a wave admits the agent, else
+// the entry's, or the revert to the agent's own pre-rollout last good), never a revoked
+// version; apply() first asks the maintenance windows' gate (agent/rollout/window_gate.hpp)
+// and records the rollout mark that makes a later revert possible.
 #pragma once
 
 #include <deque>
@@ -33,6 +39,8 @@
 #include <vector>
 
 #include "agent/fetch.hpp"
+#include "agent/rollout/decide.hpp"
+#include "agent/rollout/window_gate.hpp"
 #include "agent/sealed_apply.hpp"
 #include "agent/services.hpp"
 #include "platform/target/target.hpp"
@@ -57,6 +65,13 @@ struct DaemonSettings {
   // of sealed Secrets. Null when the agent has none; a version that seals anything then waits,
   // its status naming `sovdev-agent keygen`.
   std::shared_ptr<const seal::AgentKey> agent_key;
+  // Staged rollouts (docs/design-rollouts.md, daemon_rollout.cpp): the config's labels, which
+  // the catalog's selectors match and every status reports; whether a rollout's version is
+  // fetched before the agent is admitted; and the maintenance windows' gate (null: always
+  // open; see agent/rollout/window_gate.hpp for who builds the real one).
+  rollout::Labels labels;
+  bool prefetch = false;
+  std::shared_ptr<const rollout::WindowGate> window_gate;
 };
 
 class Daemon {
@@ -108,6 +123,33 @@ class Daemon {
   Status on_catalog(const std::string& channel, const mqtt::Message& message, int64_t now_ms);
   Status on_data(const mqtt::Message& message, int64_t now_ms);
   Status plan(const pb::Catalog& catalog, int64_t now_ms);
+
+  // ---- staged rollouts, revocations and windows (daemon_rollout.cpp)
+  // What plan() runs of an entry (rollout::decide, with agent.db's last good, marks and
+  // revocations); records the goal for apply() and puts a revocation note in the status.
+  Expected<rollout::Decision> decide(const pb::CatalogEntry& entry,
+                                     const std::optional<store::LastGood>& good);
+  // Queues the fetch of a rollout's version the agent is not admitted to (never applied).
+  void queue_prefetch(const std::string& stack, const rollout::Goal& goal,
+                      const std::optional<store::LastGood>& good);
+  // The catalog's revocation list, verified against the targets role and kept when newer.
+  void take_revocations(const pb::Catalog& catalog, int64_t now_ms);
+  Status load_revocations();
+  bool revoked(std::string_view digest) const;
+  // Before apply() changes a version: a revoked one is refused, a closed window holds it
+  // (false: not now), and a rollout's version gets its mark. After it: marks closed.
+  Expected<bool> before_apply(const pb::BundleManifest& manifest, const std::string& digest,
+                              int64_t now_ms);
+  Status after_apply(const pb::BundleManifest& manifest, const std::string& digest, int64_t now_ms);
+  // The catalog no longer wants the version that waits for its window.
+  void drop_window_wait(const std::string& stack, int64_t now_ms);
+  // The windows that are due: their versions are applied now (or wait again).
+  Status run_window_waits(int64_t now_ms);
+  // Offline apply (apply_cached): whether the newest cached bundle is a rollout's version the
+  // cached catalog does not give this agent (prefetched, or reverted from).
+  Expected<bool> held_back_offline(const store::BundleInfo& newest);
+  // Labels, newest failed version, rollout id: refreshed before each status goes out.
+  void refresh_rollout_status();
   Status next_fetch(int64_t now_ms);
   Status after_fetch(int64_t now_ms);
   // A step of the fetch that failed to store what it got (a full disk) fails the fetch rather
@@ -216,6 +258,17 @@ class Daemon {
   uint64_t seen_oversize_ = 0;
   int64_t last_loss_check_ms_ = 0;
   std::map<std::string, std::vector<pb::ServiceHealth>> services_;  // per stack
+  std::map<std::string, rollout::Goal> goals_;  // stack → what plan() last chose to run
+  std::set<std::string> prefetch_;  // digests fetched for a rollout not admitting the agent
+  std::map<std::string, pb::RevocationList> revocations_;  // channel → its newest list
+  // The catalog's maintenance windows per channel, as last received (matched at apply time).
+  std::map<std::string, std::vector<pb::MaintenanceWindow>> windows_;
+  struct WindowWait {
+    std::string digest;  // fetched, waiting for the window to open
+    int64_t due_ms = 0;  // when to ask the gate again
+  };
+  std::map<std::string, WindowWait> window_waits_;       // per stack
+  std::map<std::string, std::string> revocation_notes_;  // stack → why it runs what it runs
 };
 
 }  // namespace sovdev::agent

@@ -132,6 +132,9 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   SOVDEV_ASSIGN(auto info, cache.find(digest));
   if (!info) return make_error(Errc::store, "fetched bundle missing from the cache");
   SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
+  // Revoked, or held by a closed maintenance window: not now (daemon_rollout.cpp).
+  SOVDEV_ASSIGN(const bool go, before_apply(manifest, digest, now_ms));
+  if (!go) return {};
   VersionCheck checked = check(*info, manifest);
   switch (checked.verdict) {
     case VersionCheck::Verdict::ok: break;
@@ -173,6 +176,10 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
                             std::to_string(applied->unchanged) + " unchanged, " +
                             std::to_string(applied->pruned) + " pruned"));
   SOVDEV_TRY(log.set_last_good(manifest.stack(), manifest.version(), digest));
+  // The target has it: a store error here must not make the apply look failed.
+  if (auto marked = after_apply(manifest, digest, now_ms); !marked) {
+    spdlog::warn("{}", marked.error().message);
+  }
   retries_.erase(manifest.stack());
   behind_.erase(manifest.stack());
   waiting_.erase(manifest.stack());
@@ -205,6 +212,13 @@ Status Daemon::roll_back(const pb::BundleManifest& manifest, const std::string& 
   store::ApplyLog log(db_);
   SOVDEV_ASSIGN(auto good, log.last_good(manifest.stack()));
   if (!good || good->digest == digest) return set_state("degraded", now_ms);
+  if (revoked(good->digest)) {
+    const std::string why = error.message + "; not rolling back to " + manifest.stack() + "@" +
+                            std::to_string(good->version) + ": it is revoked";
+    spdlog::error("{}", why);
+    status_.set_last_error(why.substr(0, 1000));
+    return set_state("degraded", now_ms);
+  }
   SOVDEV_ASSIGN(auto good_info, cache.find(good->digest));
   if (!good_info) return set_state("degraded", now_ms);
   SOVDEV_ASSIGN(pb::BundleManifest good_manifest,

@@ -21,6 +21,8 @@ Status Daemon::reconcile(int64_t now_ms) {
     if (retries_.count(stack) && retries_.at(stack).apply) continue;
     SOVDEV_ASSIGN(auto good, log.last_good(stack));
     if (!good) continue;
+    // Never applied again, drift or not; the status says it still runs (daemon_rollout.cpp).
+    if (revoked(good->digest)) continue;
     SOVDEV_ASSIGN(auto info, cache.find(good->digest));
     // Not whole: its payload was dropped as damaged and is being fetched again.
     if (!info || info->state != store::BundleState::verified) continue;

@@ -53,6 +53,8 @@ std::optional<Error> Daemon::unmet() const {
     return Error{Errc::unhealthy, reconcile_error_->message};
   }
   if (!behind_.empty()) return make_error(Errc::unhealthy, behind_.begin()->second);
+  // A version held by a closed maintenance window: fetched, applied when it opens.
+  if (!window_waits_.empty()) return make_error(Errc::unavailable, status_.state());
   return std::nullopt;
 }
 
