@@ -14,6 +14,7 @@
 #include "agent/commands.hpp"
 #include "agent/config.hpp"
 #include "agent/daemon.hpp"
+#include "agent/rollout/tz_window_gate.hpp"
 #include "agent/secret_keys.hpp"
 #include "agent/trust_pin.hpp"
 #include "bundles/messages.hpp"
@@ -24,6 +25,15 @@
 
 namespace sovdev::agent {
 namespace {
+
+// Windows that were checked at load but no longer parse (tzdata changed under the agent): no
+// change of version rather than none of the site's deny windows.
+class ClosedGate final : public rollout::WindowGate {
+ public:
+  rollout::WindowVerdict at(int64_t, const std::vector<pb::MaintenanceWindow>&) const override {
+    return {false, 0};
+  }
+};
 
 struct RunOptions {
   std::string config;
@@ -112,10 +122,16 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
   s.target_kind = std::string(target::target_kind_name(c.apply.target.kind));
   s.labels = c.labels;
   s.prefetch = c.rollouts.prefetch;
-  // The maintenance windows' seam (agent/rollout/window_gate.hpp): a gate built from
-  // c.windows by platform/windows goes here. Null until then: always open, and a config with
-  // [[window]] tables is said to be not enforced yet (run()).
-  s.window_gate = nullptr;
+  // The maintenance windows (agent/rollout/tz_window_gate.hpp): the config's, checked by
+  // load_config already, and the catalog's for this agent. Always set, since the catalog may
+  // bring windows to an agent with none of its own.
+  if (auto gate = rollout::TzWindowGate::make(c.windows); gate) {
+    s.window_gate = std::move(*gate);
+  } else {
+    spdlog::error("maintenance windows: {}; versions wait until the config is fixed",
+                  gate.error().message);
+    s.window_gate = std::make_shared<const ClosedGate>();
+  }
   return s;
 }
 
@@ -201,12 +217,6 @@ Status run(const RunOptions& o) {
   // may read is not used (and said so) rather than stopping the site's sync: bundles without
   // secrets go on, those with secrets stop with that reason.
   DaemonSettings settings = daemon_settings(config);
-  if (!config.windows.empty() && !settings.window_gate) {
-    spdlog::warn(
-        "{} [[window]] tables in {} are not enforced by this build: versions apply at any "
-        "time",
-        config.windows.size(), config.source);
-  }
   if (auto loaded = shared_agent_key(config.state_dir); !loaded) {
     spdlog::error("{}; bundles with sealed secrets cannot be applied", loaded.error().message);
   } else {

@@ -1,12 +1,13 @@
 // The config's rollout keys (docs/design-rollouts.md): the agent's [labels], [rollouts] and its
 // own maintenance windows ([[window]]). Part of agent/config.cpp's parse.
 //
-// The windows are kept as text: platform/windows (cron schedules, IANA zones) checks and
-// evaluates them; here each field is only required and a string.
+// The windows are kept as text and checked with platform/windows (cron schedules, IANA zones),
+// the library the running agent evaluates them with (agent/rollout/tz_window_gate.hpp).
 #include <string>
 
 #include "agent/config.hpp"
 #include "agent/config_reader.hpp"
+#include "platform/windows/windows.hpp"
 
 namespace sovdev::agent::config_detail {
 namespace {
@@ -92,7 +93,15 @@ void read_windows(Reader& r, const toml::table& root, AgentConfig& c) {
       r.problem(r.line(name + ".kind"), name + ".kind", "'" + w.kind + "' is not allow or deny");
       whole = false;
     }
-    if (whole) c.windows.push_back(std::move(w));
+    if (whole) {
+      // Checked here with the library the agent evaluates it with, so check-config and start
+      // refuse what could never be enforced.
+      if (auto parsed = windows::parse_window(w.kind, w.schedule, w.duration, w.zone); !parsed) {
+        r.problem(w.line, name, parsed.error().message);
+        continue;
+      }
+      c.windows.push_back(std::move(w));
+    }
   }
 }
 

@@ -115,6 +115,22 @@ TEST_CASE("a window without a field, with a field not a string, or of another ki
             .find("unknown key 'window.cron'") != std::string::npos);
 }
 
+TEST_CASE("a window platform/windows cannot read is refused at load, with its line") {
+  LabelSite site;
+  const auto refused = [&](const std::string& schedule, const std::string& duration,
+                           const std::string& zone) {
+    return rollout_error_of(site.parse("[[window]]\nkind = \"allow\"\nschedule = \"" + schedule +
+                                       "\"\nduration = \"" + duration + "\"\nzone = \"" + zone +
+                                       "\"\n"));
+  };
+  const std::string hour = refused("0 25 * * *", "1h", "UTC");
+  CHECK(hour.find(":6: window[1]:") != std::string::npos);
+  CHECK(hour.find("hour") != std::string::npos);
+  CHECK(refused("0 2 * * *", "1h", "Mars/Olympus").find("zone") != std::string::npos);
+  CHECK(refused("0 2 * * *", "8d", "UTC").find("duration") != std::string::npos);
+  CHECK(refused("0 2 30 2 *", "1h", "UTC").find("never") != std::string::npos);
+}
+
 TEST_CASE("the rollout settings printed for check-config read back the same") {
   LabelSite site;
   auto c = site.parse(

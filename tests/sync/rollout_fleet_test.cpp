@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <set>
 #include <thread>
@@ -239,4 +240,62 @@ TEST_CASE(
   CHECK_FALSE(watch.ever_on_v2().count("late-2"));
   CHECK(watch.version("on-1") == 2);  // no revert without --rollback-on-abort
   for (auto& [name, a] : agents) a->kill_hard();
+}
+
+TEST_CASE(
+    "outside its maintenance window an agent fetches a new version and waits, saying when the "
+    "window opens; a rollout with --ignore-windows applies at once",
+    "[sync][rollout][fleet][windows]") {
+  Fleet fleet;
+  REQUIRE(fleet.ws.build(stack_source(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
+          0);
+  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
+  auto hub = fleet.serve("hub.log");
+  FleetWatch watch(fleet);
+  // An allow window opening two hours from now (UTC), an hour long: closed for at least an hour.
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t hour = (now / 3600 + 2) % 24;
+  const int64_t opens = (now / 3600 + 2) * 3600;
+  // Applied before the window is set: the first version is not a change.
+  fleet.agent_config("agent-a");
+  auto agent = fleet.run_agent("agent-a", "agent-a.log");
+  REQUIRE(wait_until([&] { return watch.version("agent-a") == 1; }, std::chrono::seconds(60)));
+  agent->kill_hard();
+  fleet.agent_config("agent-a", 8,
+                     "[[window]]\nkind = \"allow\"\nschedule = \"0 " + std::to_string(hour) +
+                         " * * *\"\nduration = \"1h\"\nzone = \"UTC\"\n");
+  agent = fleet.run_agent("agent-a", "agent-a-windowed.log");
+
+  REQUIRE(fleet.ws.build(stack_source(fleet, "v2", "two"), fleet.ws.dir / "v2.sdb", 2).exit_code ==
+          0);
+  REQUIRE(fleet.publish_live(fleet.ws.dir / "v2.sdb").exit_code == 0);
+  const bool waits = wait_until(
+      [&] {
+        auto it = watch.latest().find("agent-a");
+        return it != watch.latest().end() && it->second.window_opens_at() != 0;
+      },
+      std::chrono::seconds(60));
+  INFO(read_text(fleet.ws.dir / "agent-a-windowed.log"));
+  REQUIRE(waits);
+  const pb::AgentStatus st = watch.latest().at("agent-a");
+  CHECK(st.window_opens_at() == opens);
+  CHECK_THAT(st.state(), Catch::StartsWith("waiting for window (opens "));
+  CHECK(st.applied_version() == 1);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  CHECK(watch.version("agent-a") == 1);
+
+  // An emergency: version 3 rolled out to everyone, windows ignored.
+  REQUIRE(
+      fleet.ws.build(stack_source(fleet, "v3", "three"), fleet.ws.dir / "v3.sdb", 3).exit_code ==
+      0);
+  REQUIRE(run({hub_binary(), "publish", fleet.ws.dir / "v3.sdb", "--db", fleet.hub_db, "--key",
+               fleet.ws.online_key(), "--trust", fleet.ws.trust, "--hold"})
+              .exit_code == 0);
+  auto started = hub_cmd(fleet, {"rollout", "start", "--channel", "edge", "--stack", "kp",
+                                 "--version", "3", "--wave", "all:*", "--success", "100%",
+                                 "--within", "10m", "--abort-failed", "1", "--ignore-windows"});
+  INFO(started.err);
+  REQUIRE(started.exit_code == 0);
+  CHECK(wait_until([&] { return watch.version("agent-a") == 3; }, std::chrono::seconds(60)));
+  agent->kill_hard();
 }
