@@ -68,7 +68,7 @@ struct AgentConfig {
   BrokerConfig broker;
   SyncConfig sync;
   ApplyConfig apply;
-  rollout::Labels labels;  // [labels]: what rollout and window selectors match
+  sovdev::rollout::Labels labels;  // [labels]: what rollout and window selectors match
   RolloutConfig rollouts;
   std::vector<WindowConfig> windows;
 };

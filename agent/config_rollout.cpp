@@ -32,16 +32,16 @@ void read_labels(Reader& r, const toml::table& root, AgentConfig& c) {
     }
     const std::string text = value.as_string()->get();
     // One label at a time, so the message names the line of the one that is wrong.
-    if (auto ok = rollout::check_labels({{name, text}}); !ok) {
+    if (auto ok = sovdev::rollout::check_labels({{name, text}}); !ok) {
       r.problem(line, "labels." + name, ok.error().message);
       continue;
     }
     c.labels.emplace(name, text);
   }
-  if (c.labels.size() > rollout::kMaxLabels) {
+  if (c.labels.size() > sovdev::rollout::kMaxLabels) {
     r.problem(Reader::line_of(*node), "labels",
               std::to_string(c.labels.size()) + " labels: at most " +
-                  std::to_string(rollout::kMaxLabels) +
+                  std::to_string(sovdev::rollout::kMaxLabels) +
                   " (a catalog's selectors need only the few that tell sites apart)");
   }
 }

@@ -69,7 +69,7 @@ struct DaemonSettings {
   // the catalog's selectors match and every status reports; whether a rollout's version is
   // fetched before the agent is admitted; and the maintenance windows' gate (null: always
   // open; see agent/rollout/window_gate.hpp for who builds the real one).
-  rollout::Labels labels;
+  sovdev::rollout::Labels labels;
   bool prefetch = false;
   std::shared_ptr<const rollout::WindowGate> window_gate;
 };

@@ -6,8 +6,8 @@
 //   running version is revoked: the goal is the mark's pre-rollout last good. This is the only
 //   goal below what the agent runs; the daemon never goes down for anything else.
 // - Admitted: the entry's rollout (running, built for this arch, not revoked) admits the agent
-//   (rollout::admits): the goal is the rollout's version. An agent that runs it already keeps it
-//   while the rollout is paused or aborted without revert.
+//   (sovdev::rollout::admits): the goal is the rollout's version. An agent that runs it already
+//   keeps it while the rollout is paused or aborted without revert.
 // - Otherwise the entry's version, unless it is revoked (then no goal, and a note).
 // - Prefetch (config [rollouts] prefetch): an agent that runs the entry's version and is not
 //   admitted to a running rollout fetches the rollout's version, never applies it.

@@ -55,7 +55,7 @@ TEST_CASE("labels, prefetch and windows are read as given") {
       "[[window]]\nkind = \"deny\"\nschedule = \"0 8 * * 1-5\"\n"
       "duration = \"10h\"\nzone = \"UTC\"\n");
   REQUIRE(c);
-  CHECK(c->labels == rollout::Labels{{"region/zone", "eu-1"}, {"site", "plant-7"}});
+  CHECK(c->labels == sovdev::rollout::Labels{{"region/zone", "eu-1"}, {"site", "plant-7"}});
   CHECK(c->rollouts.prefetch);
   REQUIRE(c->windows.size() == 2);
   CHECK(c->windows[0].kind == "allow");
