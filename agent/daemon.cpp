@@ -252,6 +252,10 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
     FetchGoal goal{e.stack(), want.version, want.digest, good};
     queue_.push_back(std::move(goal));
   }
+  if (note_unpublished_) {
+    note_unpublished_ = false;
+    SOVDEV_TRY(publish_status(now_ms));
+  }
   return next_fetch(now_ms);
 }
 

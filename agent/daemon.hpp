@@ -269,6 +269,9 @@ class Daemon {
   };
   std::map<std::string, WindowWait> window_waits_;       // per stack
   std::map<std::string, std::string> revocation_notes_;  // stack → why it runs what it runs
+  // A new note of decide() (a revoked version listed): the status goes out at the end of plan(),
+  // so the fleet view says why the agent stays where it is.
+  bool note_unpublished_ = false;
 };
 
 }  // namespace sovdev::agent

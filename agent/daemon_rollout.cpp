@@ -68,6 +68,7 @@ Expected<rollout::Decision> Daemon::decide(const pb::CatalogEntry& e,
     revocation_notes_[e.stack()] = d.note;
     spdlog::warn("{}", d.note);
     status_.set_last_error(d.note.substr(0, 1000));
+    note_unpublished_ = true;
   }
   return d;
 }

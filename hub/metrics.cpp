@@ -4,6 +4,7 @@
 #include <map>
 #include <vector>
 
+#include "bundles/rollout_rules.hpp"
 #include "hub/fleet.hpp"
 #include "platform/store/hub_store.hpp"
 #include "sovdev.pb.h"
@@ -142,6 +143,24 @@ Status render_fleet(Writer& w, store::Database& db) {
               {"state", a.status.state()},
               {"agent_version", a.status.agent_version()}},
              std::uint64_t{1});
+  }
+  // The labels rollout selectors match, as each agent reports them from its config. Only well
+  // formed ones (bundles/rollout_rules.hpp) and at most kMaxLabels per agent: a status is the
+  // agent's word, and a label value is a series here.
+  w.family("sovdev_agent_label", Type::gauge,
+           "One series per label of each agent's config ([labels], what rollout waves and "
+           "maintenance windows select by): label and value as the agent reports them; 1.");
+  for (const auto& a : agents) {
+    std::size_t n = 0;
+    for (const auto& [key, value] : a.status.labels()) {
+      if (n == sovdev::rollout::kMaxLabels) break;
+      if (key == sovdev::rollout::kIdKey || !sovdev::rollout::valid_label_key(key) ||
+          !sovdev::rollout::valid_label_value(value)) {
+        continue;
+      }
+      w.sample({{"agent", a.agent_id}, {"label", key}, {"value", value}}, std::uint64_t{1});
+      n++;
+    }
   }
   w.family("sovdev_agent_applied_version", Type::gauge,
            "Version of the bundle the hub published under the digest the agent reports (0: none "

@@ -119,7 +119,13 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
   b.set_applied_digest(digest_of('d'));
   b.set_agent_version("0.4.0 \"rc\"");
   put_status(db, b);
-  put_status(db, agent("agent-c", "edge", "offline"));
+  auto c = agent("agent-c", "edge", "offline");
+  (*c.mutable_labels())["site"] = "plant-7";
+  (*c.mutable_labels())["region"] = "eu";
+  (*c.mutable_labels())["id"] = "agent-a";        // reserved: selectors name the id by it
+  (*c.mutable_labels())["bad key!"] = "x";        // not a label key
+  (*c.mutable_labels())["hw"] = "rpi 5\nsite=x";  // not a label value
+  put_status(db, c);
 
   metrics::LiveFigures live;
   ServeStats stats;
@@ -155,6 +161,12 @@ TEST_CASE("the metrics page shows the fleet, the bundles and the serve loop's fi
                 R"(stack="sovdev",state="degraded",agent_version="0.4.0 \"rc\""})") == 1);
   CHECK(e.value(R"(sovdev_agent_applied_version{agent="agent-a",channel="edge",stack="sovdev"})") ==
         3);
+  // The labels rollouts select by, well formed ones only.
+  CHECK(e.value(R"(sovdev_agent_label{agent="agent-c",label="site",value="plant-7"})") == 1);
+  CHECK(e.value(R"(sovdev_agent_label{agent="agent-c",label="region",value="eu"})") == 1);
+  CHECK(page.find(R"(sovdev_agent_label{agent="agent-c",label="id")") == std::string::npos);
+  CHECK(page.find(R"(label="bad key!")") == std::string::npos);
+  CHECK(page.find(R"(label="hw")") == std::string::npos);
   CHECK(e.value(R"(sovdev_agent_last_seen_timestamp_seconds{agent="agent-a"})") == kHubNow);
   CHECK(e.value(R"(sovdev_agent_private_memory_bytes{agent="agent-a"})") == 3 << 20);
   CHECK(e.value(R"(sovdev_agent_rss_bytes{agent="agent-a"})") == 9 << 20);

@@ -299,3 +299,52 @@ TEST_CASE(
   CHECK(wait_until([&] { return watch.version("agent-a") == 3; }, std::chrono::seconds(60)));
   agent->kill_hard();
 }
+
+TEST_CASE(
+    "a version revoked with `sovdev-hub revoke` is never applied, even once it is current, and a "
+    "newer one is",
+    "[sync][rollout][fleet][revoke]") {
+  Fleet fleet;
+  REQUIRE(fleet.ws.build(stack_source(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
+          0);
+  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
+  auto hub = fleet.serve("hub.log");
+  FleetWatch watch(fleet);
+  fleet.agent_config("agent-a");
+  auto agent = fleet.run_agent("agent-a", "agent-a.log");
+  REQUIRE(wait_until([&] { return watch.version("agent-a") == 1; }, std::chrono::seconds(60)));
+
+  // Version 2 published held, revoked with the targets key, then released: the catalog now
+  // lists it as current, and the agent still does not take it.
+  REQUIRE(fleet.ws.build(stack_source(fleet, "v2", "two"), fleet.ws.dir / "v2.sdb", 2).exit_code ==
+          0);
+  REQUIRE(run({hub_binary(), "publish", fleet.ws.dir / "v2.sdb", "--db", fleet.hub_db, "--key",
+               fleet.ws.online_key(), "--trust", fleet.ws.trust, "--hold"})
+              .exit_code == 0);
+  auto revoked = hub_cmd(
+      fleet, {"revoke", "--channel", "edge", "--stack", "kp", "--version", "2", "--reason",
+              "breaks the cluster", "--trust", fleet.ws.trust, "--key", fleet.ws.key("pub1")});
+  INFO(revoked.out << revoked.err);
+  REQUIRE(revoked.exit_code == 0);
+  REQUIRE(hub_cmd(fleet, {"rollout", "release", "--channel", "edge", "--stack", "kp"}).exit_code ==
+          0);
+  const bool told = wait_until(
+      [&] {
+        auto it = watch.latest().find("agent-a");
+        return it != watch.latest().end() &&
+               it->second.last_error().find("revoked") != std::string::npos;
+      },
+      std::chrono::seconds(30));
+  INFO(read_text(fleet.ws.dir / "agent-a.log"));
+  CHECK(told);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  CHECK(watch.version("agent-a") == 1);
+  CHECK_FALSE(watch.ever_on_v2().count("agent-a"));
+
+  REQUIRE(
+      fleet.ws.build(stack_source(fleet, "v3", "three"), fleet.ws.dir / "v3.sdb", 3).exit_code ==
+      0);
+  REQUIRE(fleet.publish_live(fleet.ws.dir / "v3.sdb").exit_code == 0);
+  CHECK(wait_until([&] { return watch.version("agent-a") == 3; }, std::chrono::seconds(60)));
+  agent->kill_hard();
+}
