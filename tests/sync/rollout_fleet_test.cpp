@@ -72,6 +72,28 @@ std::string refusing_target(const Fleet& fleet, const std::string& agent) {
          "\"\n";
 }
 
+// Version 1 of the stack built and published, and a hub serving it: where every case starts.
+std::unique_ptr<Child> serve_v1(const Fleet& fleet) {
+  REQUIRE(fleet.ws.build(stack_source(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
+          0);
+  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
+  return fleet.serve("hub.log");
+}
+
+// Version `version` (its ConfigMap saying `mode`) built and published held: the agents stay
+// where they are until a rollout or a release.
+void publish_held(const Fleet& fleet, int version, const std::string& mode) {
+  const std::string v = "v" + std::to_string(version);
+  REQUIRE(fleet.ws
+              .build(stack_source(fleet, v, mode), fleet.ws.dir / (v + ".sdb"),
+                     static_cast<uint64_t>(version))
+              .exit_code == 0);
+  auto published = run({hub_binary(), "publish", fleet.ws.dir / (v + ".sdb"), "--db", fleet.hub_db,
+                        "--key", fleet.ws.online_key(), "--trust", fleet.ws.trust, "--hold"});
+  INFO(published.err);
+  REQUIRE(published.exit_code == 0);
+}
+
 RunResult hub_cmd(const Fleet& fleet, std::vector<std::string> args) {
   args.insert(args.begin(), hub_binary());
   args.push_back("--db");
@@ -94,10 +116,7 @@ TEST_CASE(
   const std::set<std::string> bad = {"early-7", "early-8", "early-9"};
   Fleet fleet(broker_users(all));
 
-  REQUIRE(fleet.ws.build(stack_source(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
-          0);
-  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
-  auto hub = fleet.serve("hub.log");
+  auto hub = serve_v1(fleet);
   FleetWatch watch(fleet);
   std::vector<std::unique_ptr<Child>> agents;
   for (const auto* g : {&canary, &early, &rest}) {
@@ -115,12 +134,7 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return count_on(all, 1) == 30; }, std::chrono::seconds(120)));
 
   // Version 2 is published held: every agent stays on 1 until the rollout admits it.
-  REQUIRE(fleet.ws.build(stack_source(fleet, "v2", "two-BREAKME"), fleet.ws.dir / "v2.sdb", 2)
-              .exit_code == 0);
-  auto published = run({hub_binary(), "publish", fleet.ws.dir / "v2.sdb", "--db", fleet.hub_db,
-                        "--key", fleet.ws.online_key(), "--trust", fleet.ws.trust, "--hold"});
-  INFO(published.err);
-  REQUIRE(published.exit_code == 0);
+  publish_held(fleet, 2, "two-BREAKME");
   auto started = hub_cmd(fleet, {"rollout",
                                  "start",
                                  "--channel",
@@ -190,10 +204,7 @@ TEST_CASE(
     "[sync][rollout][fleet]") {
   const std::vector<std::string> names = {"on-1", "late-1", "late-2"};
   Fleet fleet(broker_users(names));
-  REQUIRE(fleet.ws.build(stack_source(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
-          0);
-  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
-  auto hub = fleet.serve("hub.log");
+  auto hub = serve_v1(fleet);
   FleetWatch watch(fleet);
   std::map<std::string, std::unique_ptr<Child>> agents;
   for (const auto& a : names) {
@@ -209,11 +220,7 @@ TEST_CASE(
   agents["late-1"]->kill_hard();
   agents["late-2"]->kill_hard();
 
-  REQUIRE(fleet.ws.build(stack_source(fleet, "v2", "two"), fleet.ws.dir / "v2.sdb", 2).exit_code ==
-          0);
-  REQUIRE(run({hub_binary(), "publish", fleet.ws.dir / "v2.sdb", "--db", fleet.hub_db, "--key",
-               fleet.ws.online_key(), "--trust", fleet.ws.trust, "--hold"})
-              .exit_code == 0);
+  publish_held(fleet, 2, "two");
   auto started = hub_cmd(
       fleet, {"rollout", "start", "--channel", "edge", "--stack", "kp", "--version", "2", "--wave",
               "lab:site=lab", "--success", "100%", "--within", "10m", "--abort-failed", "5"});
@@ -247,10 +254,7 @@ TEST_CASE(
     "window opens; a rollout with --ignore-windows applies at once",
     "[sync][rollout][fleet][windows]") {
   Fleet fleet;
-  REQUIRE(fleet.ws.build(stack_source(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
-          0);
-  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
-  auto hub = fleet.serve("hub.log");
+  auto hub = serve_v1(fleet);
   FleetWatch watch(fleet);
   // An allow window opening two hours from now (UTC), an hour long: closed for at least an hour.
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -285,12 +289,7 @@ TEST_CASE(
   CHECK(watch.version("agent-a") == 1);
 
   // An emergency: version 3 rolled out to everyone, windows ignored.
-  REQUIRE(
-      fleet.ws.build(stack_source(fleet, "v3", "three"), fleet.ws.dir / "v3.sdb", 3).exit_code ==
-      0);
-  REQUIRE(run({hub_binary(), "publish", fleet.ws.dir / "v3.sdb", "--db", fleet.hub_db, "--key",
-               fleet.ws.online_key(), "--trust", fleet.ws.trust, "--hold"})
-              .exit_code == 0);
+  publish_held(fleet, 3, "three");
   auto started = hub_cmd(fleet, {"rollout", "start", "--channel", "edge", "--stack", "kp",
                                  "--version", "3", "--wave", "all:*", "--success", "100%",
                                  "--within", "10m", "--abort-failed", "1", "--ignore-windows"});
@@ -305,10 +304,7 @@ TEST_CASE(
     "newer one is",
     "[sync][rollout][fleet][revoke]") {
   Fleet fleet;
-  REQUIRE(fleet.ws.build(stack_source(fleet, "v1", "one"), fleet.ws.dir / "v1.sdb", 1).exit_code ==
-          0);
-  REQUIRE(fleet.publish(fleet.ws.dir / "v1.sdb").exit_code == 0);
-  auto hub = fleet.serve("hub.log");
+  auto hub = serve_v1(fleet);
   FleetWatch watch(fleet);
   fleet.agent_config("agent-a");
   auto agent = fleet.run_agent("agent-a", "agent-a.log");
@@ -316,11 +312,7 @@ TEST_CASE(
 
   // Version 2 published held, revoked with the targets key, then released: the catalog now
   // lists it as current, and the agent still does not take it.
-  REQUIRE(fleet.ws.build(stack_source(fleet, "v2", "two"), fleet.ws.dir / "v2.sdb", 2).exit_code ==
-          0);
-  REQUIRE(run({hub_binary(), "publish", fleet.ws.dir / "v2.sdb", "--db", fleet.hub_db, "--key",
-               fleet.ws.online_key(), "--trust", fleet.ws.trust, "--hold"})
-              .exit_code == 0);
+  publish_held(fleet, 2, "two");
   auto revoked = hub_cmd(
       fleet, {"revoke", "--channel", "edge", "--stack", "kp", "--version", "2", "--reason",
               "breaks the cluster", "--trust", fleet.ws.trust, "--key", fleet.ws.key("pub1")});
