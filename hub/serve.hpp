@@ -14,9 +14,9 @@
 #include "hub/broadcast.hpp"
 #include "hub/delta_cache.hpp"
 #include "hub/limits.hpp"
-#include "hub/transfer_slots.hpp"
 #include "hub/rollout/serve_rollouts.hpp"
 #include "hub/secrets/store_key.hpp"
+#include "hub/transfer_slots.hpp"
 #include "platform/mqtt/client.hpp"
 #include "platform/store/hub_store.hpp"
 
