@@ -21,6 +21,7 @@ packages=(
   lintian systemd dpkg-dev adduser
   libmicrohttpd-dev prometheus
   libhowardhinnant-date-dev tzdata
+  docker-registry skopeo umoci containerd zlib1g-dev
 )
 
 missing=()
@@ -40,9 +41,10 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The broker and Prometheus are started by the tests and the demo on loopback ports of their
-# own; the packaged system services are not wanted.
-for service in mosquitto prometheus; do
+# The broker, Prometheus and the image registry are started by the tests and the demo on
+# loopback ports of their own; the packaged system services are not wanted. (containerd is left
+# alone: the tests run their own, and a machine may need its own one.)
+for service in mosquitto prometheus docker-registry; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi
