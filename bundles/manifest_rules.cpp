@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "bundles/hash.hpp"
+#include "bundles/image_rules.hpp"
 
 namespace sovdev {
 namespace {
@@ -78,6 +79,7 @@ Status check_manifest_shape(const pb::BundleManifest& m) {
   if (m.max_record_size() > kMaxRecordSize) {
     return invalid("declares a record of " + std::to_string(m.max_record_size()) + " bytes");
   }
+  SOVDEV_TRY(check_image_fields(m));
   return check_secrets_shape(m);
 }
 
