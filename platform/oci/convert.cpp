@@ -16,7 +16,9 @@ using nlohmann::json;
 
 struct Platform {
   std::string architecture, os, variant;
-  std::string text() const { return os + "/" + architecture + (variant.empty() ? "" : "/" + variant); }
+  std::string text() const {
+    return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+  }
 };
 
 // "amd64", "arm64" (variant v8 or none), or "arch/variant" for an exact variant.
@@ -49,7 +51,15 @@ class Converter {
   Converter(ImageSource& source, const Reference& ref, LayerStore& layers, ConvertedImage& out)
       : source_(source), ref_(ref), layers_(layers), out_(out) {}
 
-  Expected<ArchResult> convert_arch(const std::string& arch, const Fetched& manifest,
+  // The source manifest with its config, read before any layer so a wrong platform costs none.
+  struct Prepared {
+    detail::SourceManifest manifest;
+    std::string config_bytes;
+    detail::SourceConfig config;
+    Platform platform() const { return {config.architecture, config.os, config.variant}; }
+  };
+  Expected<Prepared> prepare(const Fetched& manifest);
+  Expected<ArchResult> convert_arch(const std::string& arch, Prepared prepared,
                                     const Platform* claimed);
   Expected<std::string> fetch_json_blob(const detail::Descriptor& d);
 
@@ -99,14 +109,28 @@ Expected<uint64_t> Converter::layer(const detail::Descriptor& d, const std::stri
   };
   SOVDEV_ASSIGN(auto decoder,
                 detail::make_decoder(media::layer_compression(d.media_type), to_store));
-  SOVDEV_TRY(source_.blob(ref_, d.digest, d.size,
-                          [&](std::string_view b) { return decoder->feed(b); }));
+  // Bytes that do not decompress are most often bytes that are not the blob: the rest is still
+  // read, so the source's digest check, not the decoder, says what went wrong.
+  Status undecodable;
+  const ByteSink to_decoder = [&](std::string_view b) -> Status {
+    if (!undecodable) return {};
+    auto fed = decoder->feed(b);
+    if (!fed && fed.error().code == Errc::invalid) {
+      undecodable = std::move(fed);
+      return {};
+    }
+    return fed;
+  };
+  if (auto read = source_.blob(ref_, d.digest, d.size, to_decoder); !read) {
+    return std::move(read).error().context(what);
+  }
   out_.bytes_downloaded += d.size;
+  if (!undecodable) return std::move(undecodable).error().context(what);
   if (auto ended = decoder->finish(); !ended) return std::move(ended).error().context(what);
   const std::string got = hash.finish();
   if (got != diff_id) {
-    return make_error(Errc::signature, what + ": uncompressed it hashes to " +
-                                           format_digest(got) + ", but the config's diff_id is " +
+    return make_error(Errc::signature, what + ": uncompressed it hashes to " + format_digest(got) +
+                                           ", but the config's diff_id is " +
                                            format_digest(diff_id) + "; refused");
   }
   SOVDEV_TRY(writer->commit(diff_id, size));
@@ -115,14 +139,21 @@ Expected<uint64_t> Converter::layer(const detail::Descriptor& d, const std::stri
   return size;
 }
 
-Expected<ArchResult> Converter::convert_arch(const std::string& arch, const Fetched& manifest,
+Expected<Converter::Prepared> Converter::prepare(const Fetched& manifest) {
+  Prepared p;
+  SOVDEV_ASSIGN(p.manifest, detail::parse_manifest(manifest.bytes, manifest.media_type));
+  SOVDEV_ASSIGN(p.config_bytes, fetch_json_blob(p.manifest.config));
+  SOVDEV_ASSIGN(p.config, detail::parse_config(p.config_bytes));
+  return p;
+}
+
+Expected<ArchResult> Converter::convert_arch(const std::string& arch, Prepared prepared,
                                              const Platform* claimed) {
-  SOVDEV_ASSIGN(const detail::SourceManifest m,
-                detail::parse_manifest(manifest.bytes, manifest.media_type));
-  SOVDEV_ASSIGN(std::string config_bytes, fetch_json_blob(m.config));
-  SOVDEV_ASSIGN(const detail::SourceConfig config, detail::parse_config(config_bytes));
+  const detail::SourceManifest& m = prepared.manifest;
+  const detail::SourceConfig& config = prepared.config;
+  std::string& config_bytes = prepared.config_bytes;
   ArchResult result;
-  result.platform = {config.architecture, config.os, config.variant};
+  result.platform = prepared.platform();
   if (claimed != nullptr) {
     if (claimed->architecture != config.architecture || claimed->os != config.os) {
       return make_error(Errc::invalid, "the index says " + claimed->text() +
@@ -130,10 +161,6 @@ Expected<ArchResult> Converter::convert_arch(const std::string& arch, const Fetc
                                            result.platform.text());
     }
     result.platform.variant = claimed->variant;
-  } else if (!platform_matches(arch, result.platform)) {
-    return make_error(Errc::not_found, "image " + ref_.to_string() + " has no " +
-                                           asked_text(arch) + " (it has " +
-                                           result.platform.text() + ")");
   }
   if (config.diff_ids.size() != m.layers.size()) {
     return make_error(Errc::invalid, "the manifest has " + std::to_string(m.layers.size()) +
@@ -143,19 +170,19 @@ Expected<ArchResult> Converter::convert_arch(const std::string& arch, const Fetc
   json layers = json::array();
   std::vector<ServedBlob> layer_blobs;
   for (size_t i = 0; i < m.layers.size(); i++) {
-    const std::string what = "layer " + std::to_string(i + 1) + " of " + asked_text(arch) +
-                             " (" + format_digest(m.layers[i].digest) + ")";
+    const std::string what = "layer " + std::to_string(i + 1) + " of " + asked_text(arch) + " (" +
+                             format_digest(m.layers[i].digest) + ")";
     SOVDEV_ASSIGN(const uint64_t size, layer(m.layers[i], config.diff_ids[i], what));
     layers.push_back(descriptor_json(media::kOciLayerTar, config.diff_ids[i], size));
-    layer_blobs.push_back(ServedBlob{config.diff_ids[i], std::string(media::kOciLayerTar), size,
-                                     "", arch, static_cast<uint32_t>(i + 1)});
+    layer_blobs.push_back(ServedBlob{config.diff_ids[i], std::string(media::kOciLayerTar), size, "",
+                                     arch, static_cast<uint32_t>(i + 1)});
   }
   // Compact, keys sorted (nlohmann's default object): the same input, the same digest.
-  const json served = {{"schemaVersion", 2},
-                       {"mediaType", media::kOciManifest},
-                       {"config", descriptor_json(media::kOciConfig, m.config.digest,
-                                                  config_bytes.size())},
-                       {"layers", std::move(layers)}};
+  const json served = {
+      {"schemaVersion", 2},
+      {"mediaType", media::kOciManifest},
+      {"config", descriptor_json(media::kOciConfig, m.config.digest, config_bytes.size())},
+      {"layers", std::move(layers)}};
   std::string bytes = served.dump();
   result.blobs.push_back(
       ServedBlob{sha256(bytes), std::string(media::kOciManifest), bytes.size(), bytes, arch, 0});
@@ -194,14 +221,17 @@ Expected<ConvertedImage> convert_image(ImageSource& source, const Reference& ref
     return make_error(Errc::signature, name + ": the source answered another digest; refused");
   }
   if (media::is_schema1(top->media_type)) {
-    return make_error(Errc::invalid, name + ": a Docker schema 1 manifest, which is not "
-                                            "supported; push the image again with a current "
-                                            "client");
+    return make_error(Errc::invalid, name +
+                                         ": a Docker schema 1 manifest, which is not "
+                                         "supported; push the image again with a current "
+                                         "client");
   }
   std::vector<ArchResult> results;
   if (media::is_index(top->media_type)) {
     auto index = detail::parse_index(top->bytes, top->media_type);
     if (!index) return std::move(index).error().context(name);
+    // Every architecture is found before anything is downloaded.
+    std::vector<const detail::Descriptor*> picks;
     for (const auto& arch : arches) {
       const detail::Descriptor* pick = nullptr;
       std::string has;
@@ -215,31 +245,45 @@ Expected<ConvertedImage> convert_image(ImageSource& source, const Reference& ref
         return make_error(Errc::not_found, name + " has no " + asked_text(arch) + " (it has " +
                                                (has.empty() ? "no image manifest" : has) + ")");
       }
-      auto manifest = source.manifest(ref, format_digest(pick->digest));
+      picks.push_back(pick);
+    }
+    std::vector<Converter::Prepared> prepared;
+    for (size_t i = 0; i < arches.size(); i++) {
+      const std::string where = name + " " + asked_text(arches[i]);
+      auto manifest = source.manifest(ref, format_digest(picks[i]->digest));
       if (!manifest) return std::move(manifest).error().context(name);
       out.bytes_downloaded += manifest->bytes.size();
-      if (manifest->digest != pick->digest || manifest->bytes.size() != pick->size) {
-        return make_error(Errc::signature, name + ": the " + asked_text(arch) +
-                                               " manifest is not what the index names; refused");
+      if (manifest->digest != picks[i]->digest || manifest->bytes.size() != picks[i]->size) {
+        return make_error(Errc::signature,
+                          where + ": the manifest is not what the index names; refused");
       }
       if (!media::is_manifest(manifest->media_type)) {
-        return make_error(Errc::invalid, name + ": the " + asked_text(arch) + " entry is a " +
+        return make_error(Errc::invalid, where + ": the index entry is a " +
                                              manifest->media_type.substr(0, 100) +
                                              ", not an image manifest");
       }
-      const Platform claimed{pick->architecture, pick->os, pick->variant};
-      auto result = converter.convert_arch(arch, *manifest, &claimed);
-      if (!result) return std::move(result).error().context(name + " " + asked_text(arch));
+      auto p = converter.prepare(*manifest);
+      if (!p) return std::move(p).error().context(where);
+      prepared.push_back(std::move(*p));
+    }
+    for (size_t i = 0; i < arches.size(); i++) {
+      const Platform claimed{picks[i]->architecture, picks[i]->os, picks[i]->variant};
+      auto result = converter.convert_arch(arches[i], std::move(prepared[i]), &claimed);
+      if (!result) return std::move(result).error().context(name + " " + asked_text(arches[i]));
       results.push_back(std::move(*result));
     }
   } else if (media::is_manifest(top->media_type)) {
+    auto p = converter.prepare(*top);
+    if (!p) return std::move(p).error().context(name);
     for (const auto& arch : arches) {
-      auto result = converter.convert_arch(arch, *top, nullptr);
-      if (!result) {
-        return result.error().code == Errc::not_found
-                   ? std::move(result).error()
-                   : std::move(result).error().context(name + " " + asked_text(arch));
+      if (!platform_matches(arch, p->platform())) {
+        return make_error(Errc::not_found, name + " has no " + asked_text(arch) + " (it has " +
+                                               p->platform().text() + ")");
       }
+    }
+    for (const auto& arch : arches) {
+      auto result = converter.convert_arch(arch, *p, nullptr);
+      if (!result) return std::move(result).error().context(name + " " + asked_text(arch));
       results.push_back(std::move(*result));
     }
   } else {

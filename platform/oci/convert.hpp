@@ -20,11 +20,13 @@ namespace sovdev::oci {
 inline constexpr uint32_t kMaxLayers = 256;
 inline constexpr uint64_t kMaxLayerBytes = uint64_t{64} << 30;  // compressed or not
 
-class LayerWriter {  // the caller's: stores one uncompressed layer; destroyed without commit() = discard
+class LayerWriter {  // the caller's: stores one uncompressed layer; destroyed without commit() =
+                     // discard
  public:
   virtual ~LayerWriter() = default;
   virtual Status write(std::string_view bytes) = 0;
-  virtual Status commit(std::string_view raw_diff_id, uint64_t size) = 0;  // only after the diff_id checked
+  virtual Status commit(std::string_view raw_diff_id,
+                        uint64_t size) = 0;  // only after the diff_id checked
 };
 
 class LayerStore {
@@ -38,14 +40,14 @@ struct ServedBlob {
   std::string digest;  // raw
   std::string media_type;
   uint64_t size = 0;
-  std::string bytes;  // index, manifests, configs; empty for layers (those went to the LayerStore)
-  std::string arch;   // "" for the index
+  std::string bytes;   // index, manifests, configs; empty for layers (those went to the LayerStore)
+  std::string arch;    // "" for the index
   uint32_t layer = 0;  // 1-based place for layers, 0 otherwise
 };
 
 struct ConvertedImage {
-  Reference reference;        // as resolved (normalized)
-  std::string index_digest;   // raw
+  Reference reference;            // as resolved (normalized)
+  std::string index_digest;       // raw
   std::vector<ServedBlob> blobs;  // index first, then per arch: manifest, config, layers in order
   uint64_t bytes_downloaded = 0;  // read from the source
   uint32_t layers_downloaded = 0, layers_reused = 0;

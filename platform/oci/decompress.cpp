@@ -129,8 +129,7 @@ class ZstdDecoder final : public LayerDecoder {
 
 }  // namespace
 
-Expected<std::unique_ptr<LayerDecoder>> make_decoder(media::Compression compression,
-                                                     ByteSink out) {
+Expected<std::unique_ptr<LayerDecoder>> make_decoder(media::Compression compression, ByteSink out) {
   switch (compression) {
     case media::Compression::none:
       return std::unique_ptr<LayerDecoder>(std::make_unique<PlainDecoder>(std::move(out)));

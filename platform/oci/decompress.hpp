@@ -21,7 +21,6 @@ class LayerDecoder {
   virtual Status finish() = 0;
 };
 
-Expected<std::unique_ptr<LayerDecoder>> make_decoder(media::Compression compression,
-                                                     ByteSink out);
+Expected<std::unique_ptr<LayerDecoder>> make_decoder(media::Compression compression, ByteSink out);
 
 }  // namespace sovdev::oci::detail

@@ -121,12 +121,12 @@ Expected<SourceManifest> parse_manifest(std::string_view bytes, std::string_view
     SOVDEV_ASSIGN(Descriptor d, parse_descriptor(entry, kMaxLayerBytes, what));
     const auto kind = media::layer_compression(d.media_type);
     if (kind == media::Compression::foreign) {
-      return make_error(Errc::invalid, what + " is foreign / non-distributable (" +
-                                           d.media_type + "): it may not be carried");
+      return make_error(Errc::invalid, what + " is foreign / non-distributable (" + d.media_type +
+                                           "): it may not be carried");
     }
     if (kind == media::Compression::unknown) {
-      return make_error(Errc::invalid, what + ": unknown layer media type '" +
-                                           d.media_type.substr(0, 100) + "'");
+      return make_error(Errc::invalid,
+                        what + ": unknown layer media type '" + d.media_type.substr(0, 100) + "'");
     }
     out.layers.push_back(std::move(d));
   }

@@ -41,8 +41,7 @@ Status read_file_to(const std::string& path, uint64_t limit, const ByteSink& sin
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
     const int err = errno;
-    return make_error(err == ENOENT ? Errc::not_found : Errc::io,
-                      path + ": " + std::strerror(err));
+    return make_error(err == ENOENT ? Errc::not_found : Errc::io, path + ": " + std::strerror(err));
   }
   std::string buf(kLayoutChunk, '\0');
   uint64_t total = 0;
@@ -135,17 +134,17 @@ class LayoutSource final : public ImageSource {
       size = d["size"].get<uint64_t>();
       sized = true;
       if (size > kMaxJsonBytes) {
-        return make_error(Errc::too_large,
-                          where + ": '" + name + "' is a manifest of " + std::to_string(size) +
-                              " bytes, more than the 4 MiB allowed");
+        return make_error(Errc::too_large, where + ": '" + name + "' is a manifest of " +
+                                               std::to_string(size) +
+                                               " bytes, more than the 4 MiB allowed");
       }
     }
     SOVDEV_ASSIGN(std::string bytes, read_small(blob_path(want_digest), kMaxJsonBytes));
     if (sized && bytes.size() != size) {
       return make_error(Errc::signature, where + ": manifest " + format_digest(want_digest) +
                                              " is " + std::to_string(bytes.size()) +
-                                             " bytes, its descriptor says " +
-                                             std::to_string(size) + "; refused");
+                                             " bytes, its descriptor says " + std::to_string(size) +
+                                             "; refused");
     }
     std::string got = sovdev::sha256(bytes);
     if (got != want_digest) {

@@ -20,8 +20,8 @@ namespace {
 constexpr size_t kMaxErrorBody = 4096;
 constexpr size_t kMaxTokenBody = 64 * 1024;
 constexpr long kConnectTimeoutMs = 15000;
-constexpr long kLowSpeedBytes = 1024;  // slower than this ...
-constexpr long kLowSpeedSeconds = 60;  // ... for this long: the transfer is given up
+constexpr long kLowSpeedBytes = 1024;     // slower than this ...
+constexpr long kLowSpeedSeconds = 60;     // ... for this long: the transfer is given up
 constexpr long kSmallTimeoutMs = 120000;  // a manifest or a token, whole
 
 struct CurlFree {
@@ -42,8 +42,8 @@ std::string lower(std::string_view s) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -161,8 +161,8 @@ class RegistrySource final : public ImageSource {
   }
 
   Expected<Fetched> manifest(const Reference& ref, std::string_view tag_or_digest) override {
-    const std::string what = "registry " + base_ + ": manifest " + ref.repository + ":" +
-                             std::string(tag_or_digest);
+    const std::string what =
+        "registry " + base_ + ": manifest " + ref.repository + ":" + std::string(tag_or_digest);
     std::string want;
     if (tag_or_digest.rfind("sha256:", 0) == 0) {
       SOVDEV_ASSIGN(want, parse_digest(tag_or_digest));
@@ -179,9 +179,10 @@ class RegistrySource final : public ImageSource {
         base_ + "/v2/" + ref.repository + "/manifests/" + std::string(tag_or_digest);
     SOVDEV_ASSIGN(Answer answer, get(ref, url, media::kManifestAccept, collect, false, what));
     if (media::is_schema1(answer.content_type)) {
-      return make_error(Errc::invalid, what + ": a Docker schema 1 manifest, which is not "
-                                              "supported; push the image again with a current "
-                                              "client (schema 2 or OCI)");
+      return make_error(Errc::invalid, what +
+                                           ": a Docker schema 1 manifest, which is not "
+                                           "supported; push the image again with a current "
+                                           "client (schema 2 or OCI)");
     }
     std::string got = sovdev::sha256(bytes);
     if (!want.empty() && got != want) {
