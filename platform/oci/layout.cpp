@@ -4,6 +4,7 @@
 // checked against its digest, and a blob is opened only by a validated digest, never by a path
 // taken from the layout.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,10 +39,15 @@ class Fd {
 // Reads the file at `path` to `sink` in chunks, at most `limit` + 1 bytes (so a longer file is
 // seen as longer without reading it all).
 Status read_file_to(const std::string& path, uint64_t limit, const ByteSink& sink) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  // O_NONBLOCK: a FIFO planted in the layout must not hang the reader (it is refused below).
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (fd.get() < 0) {
     const int err = errno;
     return make_error(err == ENOENT ? Errc::not_found : Errc::io, path + ": " + std::strerror(err));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return make_error(Errc::invalid, path + ": not a regular file");
   }
   std::string buf(kLayoutChunk, '\0');
   uint64_t total = 0;
@@ -56,6 +62,13 @@ Status read_file_to(const std::string& path, uint64_t limit, const ByteSink& sin
     SOVDEV_TRY(sink(std::string_view(buf.data(), static_cast<size_t>(n))));
   }
   return {};
+}
+
+// A string member of a JSON object, or "" (never an exception for a wrong type).
+std::string layout_string(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return "";
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 Expected<std::string> read_small(const std::string& path, uint64_t limit) {
@@ -99,9 +112,7 @@ class LayoutSource final : public ImageSource {
     if (tag_or_digest.rfind("sha256:", 0) == 0) {
       SOVDEV_ASSIGN(want_digest, parse_digest(tag_or_digest));
       for (const auto& d : index_["manifests"]) {
-        if (d.is_object() && d.value("digest", "") == tag_or_digest) {
-          media_type = d.value("mediaType", "");
-        }
+        if (layout_string(d, "digest") == tag_or_digest) media_type = layout_string(d, "mediaType");
       }
     } else {
       const std::string name = ref_name(ref, tag_or_digest);

@@ -1,5 +1,6 @@
 // Think like an attacker: a registry, a layout or a source whose bytes are not what they claim
 // must never get a layer committed or a blob served.
+#include <sys/stat.h>
 #include <zstd.h>
 
 #include <catch2/catch.hpp>
@@ -223,4 +224,73 @@ TEST_CASE("images the served form cannot carry are refused with the reason",
     CHECK_THAT(image.error().message, Catch::Contains("the index says linux/arm64"));
   }
   CHECK(layers.layers.empty());
+}
+
+namespace {
+
+// A layout written by hand: image "t" of one plain layer; returns the config's digest.
+std::string hand_layout(const std::string& dir, const json& extra_index_entry) {
+  std::filesystem::create_directories(dir + "/blobs/sha256");
+  const auto put = [&](const std::string& bytes) {
+    const std::string d = format_digest(sha256(bytes));
+    testing::write_text(testing::layout_blob(dir, d), bytes);
+    return d;
+  };
+  const std::string layer = "plain layer";
+  const std::string config =
+      json{{"architecture", "amd64"},
+           {"os", "linux"},
+           {"rootfs", {{"type", "layers"}, {"diff_ids", {format_digest(sha256(layer))}}}}}
+          .dump();
+  const std::string manifest =
+      json{{"schemaVersion", 2},
+           {"config",
+            {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+             {"digest", put(config)},
+             {"size", config.size()}}},
+           {"layers", {{{"mediaType", kTar}, {"digest", put(layer)}, {"size", layer.size()}}}}}
+          .dump();
+  json entries = {extra_index_entry,
+                  {{"mediaType", kManifestType},
+                   {"digest", put(manifest)},
+                   {"size", manifest.size()},
+                   {"annotations", {{"org.opencontainers.image.ref.name", "t"}}}}};
+  testing::write_text(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  testing::write_text(dir + "/index.json",
+                      json{{"schemaVersion", 2}, {"manifests", entries}}.dump());
+  return format_digest(sha256(config));
+}
+
+Expected<ConvertedImage> convert_layout(const std::string& dir, MemoryLayers& layers) {
+  const Reference ref = parse_reference("layout.test/app:t").value();
+  SOVDEV_ASSIGN(auto source, open_source({{"layout.test/app", "oci:" + dir}}, ref));
+  return convert_image(*source, ref, {"amd64"}, layers);
+}
+
+}  // namespace
+
+TEST_CASE("a layout with mistyped JSON fields is read without throwing", "[oci][attack][layout]") {
+  testing::TempDir dir;
+  hand_layout(dir.path(), json{{"digest", 5}, {"mediaType", json::array()}, {"size", "big"}});
+  const Reference ref = parse_reference("layout.test/app:t").value();
+  auto source = open_source({{"layout.test/app", "oci:" + dir.path()}}, ref).value();
+  const std::string manifest = testing::layout_digest(dir.path(), "t");
+  auto fetched = source->manifest(ref, manifest);
+  REQUIRE(fetched);
+  CHECK(fetched->media_type == kManifestType);
+  MemoryLayers layers;
+  CHECK(convert_layout(dir.path(), layers));
+}
+
+TEST_CASE("a FIFO planted as a layout blob is refused instead of blocking the reader",
+          "[oci][attack][layout]") {
+  testing::TempDir dir;
+  const std::string config = hand_layout(dir.path(), json::object());
+  const std::string path = testing::layout_blob(dir.path(), config);
+  std::filesystem::remove(path);
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  MemoryLayers layers;
+  auto image = convert_layout(dir.path(), layers);
+  REQUIRE_FALSE(image);
+  CHECK_THAT(image.error().message, Catch::Contains("not a regular file"));
 }
