@@ -294,3 +294,34 @@ TEST_CASE("a FIFO planted as a layout blob is refused instead of blocking the re
   REQUIRE_FALSE(image);
   CHECK_THAT(image.error().message, Catch::Contains("not a regular file"));
 }
+
+TEST_CASE("a multi-member gzip layer decodes whole and a truncated one is refused",
+          "[oci][convert]") {
+  testing::TempDir dir;
+  const std::string part1 = noise(70 * 1024, 11), part2 = noise(90 * 1024, 12);
+  testing::write_text(dir / "a", part1);
+  testing::write_text(dir / "b", part2);
+  const std::string gz = testing::run({"/bin/gzip", "-c", dir / "a"}).out +
+                         testing::run({"/bin/gzip", "-c", dir / "b"}).out;
+  REQUIRE(gz.size() > 160 * 1024);
+  const std::string gzip_type = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+  SECTION("two members") {
+    MemorySource source;
+    fake_image(source, "amd64", {{gzip_type, gz, sha256(part1 + part2)}});
+    MemoryLayers layers;
+    auto image = convert_image(source, fake_ref(), {"amd64"}, layers);
+    if (!image) FAIL(image.error().message);
+    CHECK(layers.layers.at(sha256(part1 + part2)) == part1 + part2);
+  }
+  SECTION("truncated, though the blob's digest is of the truncated bytes") {
+    MemorySource source;
+    const std::string cut = gz.substr(0, gz.size() - 100);
+    fake_image(source, "amd64", {{gzip_type, cut, sha256(part1 + part2)}});
+    MemoryLayers layers;
+    auto image = convert_image(source, fake_ref(), {"amd64"}, layers);
+    REQUIRE_FALSE(image);
+    CHECK(image.error().code == Errc::invalid);
+    CHECK_THAT(image.error().message, Catch::Contains("truncated"));
+    CHECK(layers.layers.empty());
+  }
+}
