@@ -35,8 +35,7 @@ inline bool is_manifest(std::string_view t) {
   return t == kOciManifest || t == kDockerManifest;
 }
 inline bool is_schema1(std::string_view t) {
-  return t == kDockerSchema1 || t == kDockerSchema1Signed ||
-         t == "application/vnd.docker.distribution.manifest.v1+prettyjws";
+  return t == kDockerSchema1 || t == kDockerSchema1Signed;
 }
 inline bool is_config(std::string_view t) {
   return t == kOciConfig || t == kDockerConfig;
