@@ -5,9 +5,12 @@
 // Docker-Content-Digest the registry claims), every blob is checked as it streams.
 #include <curl/curl.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "platform/oci/checked.hpp"
 #include "platform/oci/digest.hpp"
@@ -177,7 +180,10 @@ class RegistrySource final : public ImageSource {
     };
     const std::string url =
         base_ + "/v2/" + ref.repository + "/manifests/" + std::string(tag_or_digest);
-    SOVDEV_ASSIGN(Answer answer, get(ref, url, media::kManifestAccept, collect, false, what));
+    SOVDEV_ASSIGN(Answer answer, with_retries([&] {
+                    bytes.clear();
+                    return get(ref, url, media::kManifestAccept, collect, false, what);
+                  }));
     if (media::is_schema1(answer.content_type)) {
       return make_error(Errc::invalid, what +
                                            ": a Docker schema 1 manifest, which is not "
@@ -205,11 +211,29 @@ class RegistrySource final : public ImageSource {
     detail::CheckedStream stream(what, raw_digest, size, sink);
     const ByteSink pass = [&](std::string_view b) { return stream.write(b); };
     const std::string url = base_ + "/v2/" + ref.repository + "/blobs/" + digest;
-    SOVDEV_TRY(get(ref, url, "", pass, true, what));
+    // Tried again only while the sink has nothing: what it got cannot be taken back.
+    SOVDEV_TRY(with_retries([&] { return get(ref, url, "", pass, true, what); },
+                            [&] { return stream.received() == 0; }));
     return stream.finish();
   }
 
  private:
+  // A registry that is busy (429, 5xx) or a dropped connection gets three tries, 0.5 s then 1 s
+  // apart, while `restartable` holds.
+  template <class Fn>
+  Expected<Answer> with_retries(Fn&& attempt, const std::function<bool()>& restartable = {}) {
+    auto pause = std::chrono::milliseconds(500);
+    for (int tries = 1;; tries++) {
+      auto answer = attempt();
+      if (answer || answer.error().code != Errc::unavailable || tries >= 3 ||
+          (restartable && !restartable())) {
+        return answer;
+      }
+      std::this_thread::sleep_for(pause);
+      pause *= 2;
+    }
+  }
+
   // A GET with the token of the repository's pull scope when the registry asked for one.
   Expected<Answer> get(const Reference& ref, const std::string& url, std::string_view accept,
                        const ByteSink& body, bool large, const std::string& what) {

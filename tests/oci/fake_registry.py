@@ -3,17 +3,21 @@
 behind an anonymous bearer token, and misbehaves the way MODE says.
 
 usage: fake_registry.py LAYOUT MODE   (prints "PORT <n>" once it listens on 127.0.0.1)
-MODE: honest | redirect | wrong-digest-header | huge-manifest | long-blob | basic-auth
+MODE: honest | redirect | wrong-digest-header | huge-manifest | long-blob | basic-auth |
+      flaky (the first GET of each manifest and blob answers 503)
 """
 import http.server
 import json
 import os
 import sys
+import threading
 import urllib.parse
 
 LAYOUT, MODE = sys.argv[1], sys.argv[2]
 TOKEN = "tok-123"
 SCOPE = "repository:test/app:pull"
+FAILED_ONCE = set()
+LOCK = threading.Lock()
 
 
 def blob_file(digest):
@@ -66,6 +70,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not url.path.startswith(prefix):
             return self.send(404)
         kind, _, ref = url.path[len(prefix):].partition("/")
+        if MODE == "flaky":
+            with LOCK:
+                first = url.path not in FAILED_ONCE
+                FAILED_ONCE.add(url.path)
+            if first:
+                return self.send(503, b"busy")
         if kind == "manifests":
             return self.manifest(ref)
         if kind == "blobs":

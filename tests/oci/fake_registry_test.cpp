@@ -62,8 +62,10 @@ Expected<ConvertedImage> convert_fake(const FakeRegistry& fake, MemoryLayers& la
 
 }  // namespace
 
-TEST_CASE("an anonymous bearer token is fetched when asked for, and blobs follow redirects",
-          "[oci][registry][fake]") {
+TEST_CASE(
+    "an anonymous bearer token is fetched when asked for, blobs follow redirects, and a "
+    "busy registry is tried again",
+    "[oci][registry][fake]") {
   SmallLayout small;
   MemoryLayers from_layout_layers;
   const std::vector<SourceRule> layout_rules = {{"layout.test/app", "oci:" + small.layout}};
@@ -71,7 +73,7 @@ TEST_CASE("an anonymous bearer token is fetched when asked for, and blobs follow
   auto layout_source = open_source(layout_rules, layout_ref).value();
   auto expected = convert_image(*layout_source, layout_ref, {"amd64"}, from_layout_layers);
   REQUIRE(expected);
-  for (const char* mode : {"honest", "redirect"}) {
+  for (const char* mode : {"honest", "redirect", "flaky"}) {
     INFO(mode);
     FakeRegistry fake(small.layout, mode);
     MemoryLayers layers;
