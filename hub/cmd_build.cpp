@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 #include <optional>
+#include <set>
 
 #include "bundles/hash.hpp"
 #include "bundles/trust.hpp"
@@ -65,7 +66,10 @@ std::function<void(const BuildProgress&)> progress_printer(bool quiet) {
 // Per image: as written -> pinned, and what its resolution cost.
 void print_images(FILE* out, const images::BuildImages& built, const pb::BundleManifest& m) {
   uint64_t wire = 0;
-  for (const auto& b : m.image_blobs()) wire += b.wire_size();
+  std::set<std::string> counted;  // a layer two arches share is listed for each
+  for (const auto& b : m.image_blobs()) {
+    if (counted.insert(b.digest()).second) wire += b.wire_size();
+  }
   std::fprintf(out, "  %zu image(s), %d blob(s), %s on the wire in full\n", built.images(),
                m.image_blobs_size(), human_bytes(wire).c_str());
   for (const auto& report : built.reports()) {

@@ -27,7 +27,12 @@ Status BuildImages::resolve(const std::vector<std::string>& arches) {
     if (pinned_.count(reference) != 0) continue;
     auto resolved = resolver_.resolve(reference, arches);
     if (!resolved) {
-      return std::move(resolved).error().context(first_use_.at(reference) + ": image " + reference);
+      // The sources' errors name the image already (normalized); the rest get it here.
+      Error error = std::move(resolved).error();
+      if (error.message.find(reference) == std::string::npos) {
+        error = std::move(error).context("image " + reference);
+      }
+      return std::move(error).context(first_use_.at(reference));
     }
     pinned_[reference] = resolved->pinned;
     reports_.push_back({reference, std::move(*resolved)});
