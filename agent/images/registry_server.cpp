@@ -319,6 +319,16 @@ RegistryServer::~RegistryServer() {
   daemon_.reset();
 }
 
+unsigned RegistryServer::streams_open() const {
+  const std::lock_guard<std::mutex> lock(counters_->mutex);
+  return counters_->open_streams;
+}
+
+size_t RegistryServer::requests_waiting() const {
+  const std::lock_guard<std::mutex> lock(counters_->mutex);
+  return counters_->waiting.size();
+}
+
 Expected<std::unique_ptr<RegistryServer>> RegistryServer::start(BlobSource& source,
                                                                 RegistryOptions options) {
   SOVDEV_ASSIGN(const ParsedListen address, parse_registry_listen(options.listen));

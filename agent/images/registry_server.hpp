@@ -66,6 +66,9 @@ class RegistryServer {
   std::uint16_t port() const { return port_; }
   // "http://127.0.0.1:5050": the URL hosts.toml names (the bound port, not the one asked for).
   const std::string& base_url() const { return base_url_; }
+  // Bodies decoding now, and requests waiting for one of them to end (for status and tests).
+  unsigned streams_open() const;
+  size_t requests_waiting() const;
 
  private:
   struct StopDaemon {
