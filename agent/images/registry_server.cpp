@@ -347,13 +347,15 @@ Expected<std::unique_ptr<RegistryServer>> RegistryServer::start(BlobSource& sour
   server->base_url_ = "http://" + (v6 ? "[" + address.host + "]" : address.host) + ":" +
                       std::to_string(server->port_);
   const RegistryOptions& o = server->options_;
+  // The thread's stack: 1 MiB reserved (only touched pages count), room for a BlobSource
+  // backed by SQLite.
   server->daemon_.reset(MHD_start_daemon(
       MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, nullptr,
       nullptr, &RegistryCallbacks::on_request, server.get(), MHD_OPTION_EXTERNAL_LOGGER,
       &log_from_mhd, nullptr, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
       o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o.idle_timeout_seconds,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, kConnectionMemory, MHD_OPTION_THREAD_STACK_SIZE,
-      static_cast<size_t>(256 * 1024), MHD_OPTION_END));
+      static_cast<size_t>(1024 * 1024), MHD_OPTION_END));
   if (!server->daemon_) {
     // The socket is leaked rather than risk closing it twice (MHD may have closed it).
     return make_error(Errc::internal, "listen on " + server->options_.listen +

@@ -181,6 +181,17 @@ TEST_CASE("the registry answers unknown digests, tags, writes and traversal with
   }
 }
 
+TEST_CASE("a request whose headers pass the connection's memory is refused, others still served",
+          "[images][registry]") {
+  Served s;
+  const std::string huge = "X-Padding: " + std::string(64 * 1024, 'a');
+  auto refused = curl(s.tmp, {"-H", huge}, s.url("/v2/"));
+  CHECK(refused.status != 200);
+  auto fine = curl(s.tmp, {}, s.url("/v2/x/blobs/" + s.image.layers[0].digest()));
+  CHECK(fine.status == 200);
+  CHECK(fine.body == s.image.layers[0].bytes);
+}
+
 TEST_CASE("a damaged blob file cuts the connection instead of sending a wrong body",
           "[images][registry]") {
   Served s;
