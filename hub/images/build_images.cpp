@@ -7,8 +7,18 @@
 
 namespace sovdev::hub::images {
 
+namespace {
+
+// Most objects (ConfigMaps, Services, RBAC ...) name no image: not parsed again for nothing.
+bool may_name_an_image(std::string_view json) {
+  return json.find("\"image\"") != std::string_view::npos;
+}
+
+}  // namespace
+
 Status BuildImages::add_object(std::string_view kind, std::string_view json,
                                std::string_view source) {
+  if (!may_name_an_image(json)) return {};
   auto found = find_images(kind, json);
   if (!found) return std::move(found).error().context(source);
   for (auto& use : *found) {
@@ -42,6 +52,7 @@ Status BuildImages::resolve(const std::vector<std::string>& arches) {
 
 Expected<std::optional<std::string>> BuildImages::pin(std::string_view kind,
                                                       std::string_view json) const {
+  if (!may_name_an_image(json)) return std::optional<std::string>();
   return pin_images(kind, json, [this](const std::string& reference) -> const std::string* {
     auto found = pinned_.find(reference);
     return found == pinned_.end() ? nullptr : &found->second;
