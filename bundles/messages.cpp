@@ -41,6 +41,25 @@ std::string epoch_problem(const std::string& channel, uint64_t epoch) {
   return {};
 }
 
+// The chunk ranges of a request for a payload, a delta or a blob.
+Expected<pb::FetchRequest> check_ranges(pb::FetchRequest req) {
+  constexpr std::string_view what = "fetch request";
+  if (static_cast<uint32_t>(req.chunks_size()) > kMaxRangesPerRequest) {
+    return bad(what, "too many chunk ranges");
+  }
+  uint64_t total = 0;
+  for (const auto& r : req.chunks()) {
+    if (r.count() == 0) return bad(what, "empty chunk range");
+    if (static_cast<uint64_t>(r.first()) + r.count() > UINT32_MAX) {
+      return bad(what, "chunk range overflows");
+    }
+    total += r.count();
+  }
+  if (total > kMaxChunksPerRequest) return bad(what, "asks for more than 256 chunks at once");
+  if (!req.want_manifest() && req.chunks_size() == 0) return bad(what, "asks for nothing");
+  return req;
+}
+
 }  // namespace
 
 bool valid_agent_id(std::string_view id) {
@@ -75,6 +94,20 @@ Expected<pb::FetchRequest> parse_fetch_request(std::string_view bytes) {
   constexpr std::string_view what = "fetch request";
   SOVDEV_ASSIGN(auto req, parse_capped<pb::FetchRequest>(bytes, kMaxFetchRequestBytes, what));
   if (!valid_agent_id(req.agent_id())) return bad(what, "bad agent id");
+  if (!req.blob().empty()) {
+    // An image blob, named by its wire digest (docs/design-images.md): no bundle, no epoch key.
+    if (!valid_digest(req.blob())) return bad(what, "blob is not 32 bytes");
+    if (!req.manifest_digest().empty()) return bad(what, "names a blob and a bundle");
+    if (!req.blob_base().empty() && !valid_digest(req.blob_base())) {
+      return bad(what, "blob base is not 32 bytes");
+    }
+    if (req.has_epoch_key() || !req.base_digest().empty()) {
+      return bad(what, "asks for a blob and a bundle's delta or an epoch key");
+    }
+    if (req.delta() && req.blob_base().empty()) return bad(what, "delta chunks without a base");
+    return check_ranges(std::move(req));
+  }
+  if (!req.blob_base().empty()) return bad(what, "a blob base without a blob");
   if (!valid_digest(req.manifest_digest())) return bad(what, "manifest digest is not 32 bytes");
   if (!req.base_digest().empty() && !valid_digest(req.base_digest())) {
     return bad(what, "base digest is not 32 bytes");
@@ -90,26 +123,29 @@ Expected<pb::FetchRequest> parse_fetch_request(std::string_view bytes) {
     return req;
   }
   if (req.delta() && req.base_digest().empty()) return bad(what, "delta chunks without a base");
-  if (static_cast<uint32_t>(req.chunks_size()) > kMaxRangesPerRequest) {
-    return bad(what, "too many chunk ranges");
-  }
-  uint64_t total = 0;
-  for (const auto& r : req.chunks()) {
-    if (r.count() == 0) return bad(what, "empty chunk range");
-    if (static_cast<uint64_t>(r.first()) + r.count() > UINT32_MAX) {
-      return bad(what, "chunk range overflows");
-    }
-    total += r.count();
-  }
-  if (total > kMaxChunksPerRequest) return bad(what, "asks for more than 256 chunks at once");
-  if (!req.want_manifest() && req.chunks_size() == 0) return bad(what, "asks for nothing");
-  return req;
+  return check_ranges(std::move(req));
 }
 
 Expected<pb::FetchResponse> parse_fetch_response(std::string_view bytes) {
   constexpr std::string_view what = "fetch response";
   SOVDEV_ASSIGN(auto resp, parse_capped<pb::FetchResponse>(bytes, kMaxFetchResponseBytes, what));
-  if (!valid_digest(resp.manifest_digest())) return bad(what, "manifest digest is not 32 bytes");
+  if (!resp.blob().empty()) {
+    if (!valid_digest(resp.blob())) return bad(what, "blob is not 32 bytes");
+    if (!resp.manifest_digest().empty()) return bad(what, "names a blob and a bundle");
+    if (resp.has_epoch_key() || resp.body_case() == pb::FetchResponse::kManifest) {
+      return bad(what, "a blob's answer carries a bundle's manifest or an epoch key");
+    }
+    if (!resp.blob_manifest().empty() && resp.body_case() != pb::FetchResponse::BODY_NOT_SET) {
+      return bad(what, "a blob manifest and another body");
+    }
+    if (resp.blob_manifest().empty() && resp.body_case() == pb::FetchResponse::BODY_NOT_SET) {
+      return bad(what, "carries nothing");
+    }
+  } else if (!resp.blob_manifest().empty()) {
+    return bad(what, "a blob manifest without its blob");
+  } else if (!valid_digest(resp.manifest_digest())) {
+    return bad(what, "manifest digest is not 32 bytes");
+  }
   switch (resp.body_case()) {
     case pb::FetchResponse::kManifest:
     case pb::FetchResponse::kDeltaManifest: break;
@@ -122,7 +158,8 @@ Expected<pb::FetchResponse> parse_fetch_response(std::string_view bytes) {
       if (resp.error().size() > 1024) return bad(what, "error text too long");
       break;
     case pb::FetchResponse::BODY_NOT_SET:
-      if (!resp.has_epoch_key()) return bad(what, "carries nothing");
+      if (!resp.has_epoch_key() && resp.blob_manifest().empty())
+        return bad(what, "carries nothing");
       break;
   }
   if (resp.has_epoch_key()) {

@@ -187,11 +187,6 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
   // agent asking too often wants, and it asks again after its timeout.
   if (limits_.request(agent_id) != Verdict::ok) return {};
   auto req = parse_fetch_request(message.payload);
-  // A blob request names no bundle: its own checks decide (hub/images/serve_blobs.hpp).
-  if (!req || !req->blob().empty()) {
-    auto blob = images::parse_blob_request(message.payload);
-    if (blob || req) req = std::move(blob);
-  }
   if (!req) {
     reject("fetch from " + agent_id + ": " + req.error().message);
     return {};

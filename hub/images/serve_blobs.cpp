@@ -10,10 +10,6 @@
 namespace sovdev::hub::images {
 namespace {
 
-Error blob_request_error(const std::string& why) {
-  return make_error(Errc::invalid, "blob fetch request: " + why);
-}
-
 pb::FetchResponse blob_response(const pb::FetchRequest& req) {
   pb::FetchResponse resp;
   resp.set_schema(1);
@@ -23,41 +19,6 @@ pb::FetchResponse blob_response(const pb::FetchRequest& req) {
 }
 
 }  // namespace
-
-Expected<pb::FetchRequest> parse_blob_request(std::string_view bytes) {
-  if (bytes.size() > kMaxFetchRequestBytes) {
-    return make_error(Errc::too_large, "blob fetch request of " + std::to_string(bytes.size()) +
-                                           " bytes is over the limit");
-  }
-  pb::FetchRequest req;
-  if (!req.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return blob_request_error("not a valid message");
-  }
-  if (req.schema() > kSchema) return blob_request_error("schema newer than this program");
-  if (!valid_agent_id(req.agent_id())) return blob_request_error("bad agent id");
-  if (req.blob().size() != kDigestSize) return blob_request_error("blob is not 32 bytes");
-  if (!req.manifest_digest().empty()) return blob_request_error("names a bundle too");
-  if (!req.blob_base().empty() && req.blob_base().size() != kDigestSize) {
-    return blob_request_error("blob base is not 32 bytes");
-  }
-  if (req.has_epoch_key() || req.delta() || !req.base_digest().empty()) {
-    return blob_request_error("asks for a bundle's delta or an epoch key too");
-  }
-  if (static_cast<uint32_t>(req.chunks_size()) > kMaxRangesPerRequest) {
-    return blob_request_error("too many chunk ranges");
-  }
-  uint64_t total = 0;
-  for (const auto& r : req.chunks()) {
-    if (r.count() == 0) return blob_request_error("empty chunk range");
-    if (uint64_t{r.first()} + r.count() > UINT32_MAX) {
-      return blob_request_error("chunk range overflows");
-    }
-    total += r.count();
-  }
-  if (total > kMaxChunksPerRequest) return blob_request_error("asks for more than 256 chunks");
-  if (!req.want_manifest() && req.chunks_size() == 0) return blob_request_error("asks for nothing");
-  return req;
-}
 
 Status answer_blob(const BlobServeContext& ctx, const std::string& agent_id,
                    const pb::FetchRequest& req) {

@@ -49,11 +49,6 @@ struct BlobServeContext {
   BlobServeCounts& counts;
 };
 
-// A FetchRequest for a blob, checked as bundles/messages.cpp checks the others: `blob` is 32
-// bytes, manifest_digest empty, blob_base empty or 32 bytes, no bundle delta or epoch key, the
-// chunk ranges within the same bounds. Errc::invalid otherwise.
-[[nodiscard]] Expected<pb::FetchRequest> parse_blob_request(std::string_view bytes);
-
 // Answers one blob request. Errors are those of hub.db; what the agent got wrong is answered
 // with an error body ("unknown blob <hex>", "no chunk N").
 [[nodiscard]] Status answer_blob(const BlobServeContext& context, const std::string& agent_id,

@@ -56,6 +56,54 @@ TEST_CASE("a fetch response must carry exactly one well-sized body", "[messages]
   CHECK(parse_fetch_response(resp.SerializeAsString()));
 }
 
+TEST_CASE("a request for an image blob names the blob alone", "[messages]") {
+  pb::FetchRequest req = good_request();
+  req.clear_manifest_digest();
+  req.set_blob(sha256("wire"));
+  req.set_want_manifest(true);
+  REQUIRE(parse_fetch_request(req.SerializeAsString()));
+  auto with = [&](auto change) {
+    pb::FetchRequest r = req;
+    change(r);
+    return parse_fetch_request(r.SerializeAsString());
+  };
+  CHECK(with([](auto& r) { r.set_blob_base(sha256("held layer")); }));
+  CHECK_FALSE(with([](auto& r) { r.set_blob("short"); }));
+  CHECK_FALSE(with([](auto& r) { r.set_manifest_digest(sha256("m")); }));
+  CHECK_FALSE(with([](auto& r) { r.set_blob_base("short"); }));
+  CHECK_FALSE(with([](auto& r) { r.set_base_digest(sha256("b")); }));
+  CHECK_FALSE(with([](auto& r) { r.set_delta(true); }));
+  CHECK_FALSE(with([](auto& r) { r.mutable_epoch_key()->set_channel("edge"); }));
+  CHECK_THAT(with([](auto& r) { r.mutable_chunks(0)->set_count(100000); }).error().message,
+             Catch::Contains("more than 256"));
+  // A blob base belongs to a blob request only.
+  pb::FetchRequest bundle = good_request();
+  bundle.set_blob_base(sha256("held layer"));
+  CHECK_FALSE(parse_fetch_request(bundle.SerializeAsString()));
+}
+
+TEST_CASE("a blob's answer carries its manifest or one body, never a bundle's", "[messages]") {
+  pb::FetchResponse resp;
+  resp.set_blob(sha256("wire"));
+  CHECK_THAT(parse_fetch_response(resp.SerializeAsString()).error().message,
+             Catch::Contains("carries nothing"));
+  resp.set_blob_manifest("manifest bytes");
+  REQUIRE(parse_fetch_response(resp.SerializeAsString()));
+  pb::FetchResponse both = resp;
+  both.mutable_chunk()->set_data("x");
+  CHECK_FALSE(parse_fetch_response(both.SerializeAsString()));
+  pb::FetchResponse chunk;
+  chunk.set_blob(sha256("wire"));
+  chunk.mutable_chunk()->set_data(std::string(100, 'z'));
+  CHECK(parse_fetch_response(chunk.SerializeAsString()));
+  chunk.set_manifest_digest(sha256("m"));
+  CHECK_FALSE(parse_fetch_response(chunk.SerializeAsString()));
+  pb::FetchResponse orphan;
+  orphan.set_manifest_digest(sha256("m"));
+  orphan.set_blob_manifest("manifest bytes");
+  CHECK_FALSE(parse_fetch_response(orphan.SerializeAsString()));
+}
+
 TEST_CASE("an agent status with an unknown state is refused", "[messages]") {
   pb::AgentStatus st;
   st.set_agent_id("dev");
