@@ -36,6 +36,9 @@ foreach(component agent hub)
     list(APPEND SOVDEV_${component}_CONTROL ${SOVDEV_PKG_DIR}/${component}/${script})
   endforeach()
 endforeach()
+# The agent's image registry (`sovdev-agent images serve`), a unit of its own (#22).
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/sovdev-agent-images.service
+        DESTINATION lib/systemd/system COMPONENT agent EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/config/agent.example.toml DESTINATION etc/sovdev
         RENAME agent.toml COMPONENT agent EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/hub.env DESTINATION etc/sovdev

@@ -83,13 +83,14 @@ verify_units() {  # unit files...
   out=$(systemd-analyze verify "$@" 2>&1) && [ -z "$out" ] || { echo "$out" >&2; return 1; }
 }
 mkdir -p "$work/units"
-for c in agent hub; do
-  sed "s|/usr/bin/sovdev-$c|$root_dir/$amd64_build/$c/sovdev-$c|" "systemd/sovdev-$c.service" \
-    >"$work/units/sovdev-$c.service"
+for c in agent agent-images hub; do
+  sed -E "s#/usr/bin/sovdev-(agent|hub)#$root_dir/$amd64_build/\1/sovdev-\1#" \
+    "systemd/sovdev-$c.service" >"$work/units/sovdev-$c.service"
 done
-check "systemd-analyze verify: sovdev-agent.service, sovdev-hub.service (no message)" \
-  verify_units "$work/units/sovdev-agent.service" "$work/units/sovdev-hub.service"
-for c in agent hub; do
+check "systemd-analyze verify: sovdev-agent.service, sovdev-agent-images.service, sovdev-hub.service (no message)" \
+  verify_units "$work/units/sovdev-agent.service" "$work/units/sovdev-agent-images.service" \
+  "$work/units/sovdev-hub.service"
+for c in agent agent-images hub; do
   line=$(systemd-analyze security --offline=true "systemd/sovdev-$c.service" 2>&1 |
     grep -E 'Overall exposure level' || true)
   score=$(sed -E 's/.*: ([0-9]+\.[0-9]+) .*/\1/' <<<"$line")
@@ -105,6 +106,7 @@ done
 expected_files() {  # component
   case $1 in
     agent) printf '%s\n' ./usr/bin/sovdev-agent ./lib/systemd/system/sovdev-agent.service \
+      ./lib/systemd/system/sovdev-agent-images.service \
       ./etc/sovdev/agent.toml ./usr/share/doc/sovdev-agent/copyright \
       ./usr/share/doc/sovdev-agent/changelog.Debian.gz ./usr/share/doc/sovdev-agent/README \
       ./usr/share/lintian/overrides/sovdev-agent ;;
