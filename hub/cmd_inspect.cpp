@@ -54,6 +54,26 @@ json manifest_json(const pb::BundleManifest& m, const std::string& digest) {
     out["secrets_key_id"] = to_hex(m.secrets_key_id());
     out["sealed_objects"] = m.sealed_objects();
   }
+  if (m.images_size() > 0) {
+    // What each arch's agent fetches: its blobs and their sizes, layers and wire form.
+    json images = json::array();
+    for (const auto& image : m.images()) {
+      images.push_back({{"reference", image.reference()}, {"pinned", image.pinned()}});
+    }
+    out["images"] = images;
+    json per_arch = json::object();
+    for (const auto& a : m.arch()) {
+      uint64_t blobs = 0, bytes = 0, wire = 0;
+      for (const auto& b : m.image_blobs()) {
+        if (!b.arch().empty() && b.arch() != a) continue;
+        blobs++;
+        bytes += b.size();
+        wire += b.wire_size();
+      }
+      per_arch[a] = {{"blobs", blobs}, {"bytes", bytes}, {"wire_bytes", wire}};
+    }
+    out["image_blobs"] = per_arch;
+  }
   return out;
 }
 
@@ -189,6 +209,18 @@ void print_human(const json& j) {
         std::printf("  %-40s %-28s %s%s%s\n", o["apiVersion"].get<std::string>().c_str(),
                     o["kind"].get<std::string>().c_str(), ns.empty() ? "" : (ns + "/").c_str(),
                     o["name"].get<std::string>().c_str(), sealed.c_str());
+      }
+    } else if (key == "images") {
+      std::printf("images (%zu):\n", value.size());
+      for (const auto& i : value) {
+        std::printf("  %s -> %s\n", i["reference"].get<std::string>().c_str(),
+                    i["pinned"].get<std::string>().c_str());
+      }
+    } else if (key == "image_blobs") {
+      for (const auto& [arch, b] : value.items()) {
+        std::printf("%-20s %s: %s blobs, %s bytes (%s on the wire)\n", "image blobs", arch.c_str(),
+                    b["blobs"].dump().c_str(), b["bytes"].dump().c_str(),
+                    b["wire_bytes"].dump().c_str());
       }
     } else if (value.is_string()) {
       std::printf("%-20s %s\n", key.c_str(), value.get<std::string>().c_str());

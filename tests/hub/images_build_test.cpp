@@ -4,7 +4,9 @@
 // downloads no layer; an image no source has, or without an arch of the bundle, is refused
 // naming the object.
 #include <catch2/catch.hpp>
+
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "bundles/blob_wire.hpp"
 #include "bundles/hash.hpp"
@@ -156,6 +158,16 @@ TEST_CASE("build --images pins the workloads to images it stores in hub.db, once
       CHECK(record.json().find("\"image\":\"" + world.image("v1") + "\"") != std::string::npos);
     }
   }
+
+  // inspect says what each arch's agent fetches.
+  auto shown = run({hub_binary(), "inspect", v1, "--json"});
+  REQUIRE(shown.exit_code == 0);
+  const auto j = nlohmann::json::parse(shown.out);
+  CHECK(j["images"][0]["pinned"] == ref.pinned());
+  CHECK(j["image_blobs"]["amd64"]["blobs"] == 1 + 2 + 2);
+  CHECK(j["image_blobs"]["arm64"]["blobs"] == 1 + 2 + 3);
+  auto human = run({hub_binary(), "inspect", v1});
+  CHECK(human.out.find(world.image("v1") + " -> " + ref.pinned()) != std::string::npos);
 
   // The next version of the same sources downloads no layer: hub.db holds them all.
   auto second = world.build(src, world.ws.dir / "v2.sdb", 2);
