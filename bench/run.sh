@@ -2,7 +2,7 @@
 # Runs every benchmark against an existing build (bench_sync needs mosquitto, mosquitto_sub,
 # mosquitto_pub and ss on PATH) and prints a summary table. Builds nothing.
 #   bench/run.sh BUILD_DIR [MODE...]     modes: size throughput memory delta sync apply flood secrets
-#                                        rollout (default: all)
+#                                        rollout images-serve (default: all)
 #   (sync = sync-core + sync-fanout: bench_sync's full pull, memory and idle cost, and its fan-out)
 # Exit 0 when every bar holds, 1 when one is missed, 2 when a benchmark could not run. A bar that
 # needs input this machine lacks (the kube-prometheus corpus beside the repository) prints
@@ -10,17 +10,17 @@
 set -uo pipefail
 
 if [[ $# -lt 1 ]]; then
-  echo "usage: bench/run.sh BUILD_DIR [MODE...]   modes: size throughput memory delta sync apply flood secrets rollout (configure with -DSOVDEV_BENCH=ON and build first)" >&2
+  echo "usage: bench/run.sh BUILD_DIR [MODE...]   modes: size throughput memory delta sync apply flood secrets rollout images-serve (configure with -DSOVDEV_BENCH=ON and build first)" >&2
   exit 2
 fi
 build=$(cd "$1" && pwd) || exit 2
 shift
 modes=("$@")
-[[ ${#modes[@]} -eq 0 ]] && modes=(size throughput memory delta sync apply flood secrets rollout)
+[[ ${#modes[@]} -eq 0 ]] && modes=(size throughput memory delta sync apply flood secrets rollout images-serve)
 bench=$build/bench/bench_import
 for program in "$bench" "$build/bench/bench_bare" "$build/bench/bench_delta" \
   "$build/bench/bench_sync" "$build/bench/bench_apply" "$build/bench/bench_flood" \
-  "$build/bench/bench_secrets" "$build/bench/bench_rollout" \
+  "$build/bench/bench_secrets" "$build/bench/bench_rollout" "$build/bench/bench_images_serve" \
   "$build/hub/sovdev-hub" "$build/agent/sovdev-agent"; do
   if [[ ! -x $program ]]; then
     echo "bench/run.sh: $program is missing: run cmake --build $build first" >&2
@@ -57,6 +57,11 @@ for mode in "${modes[@]}"; do
     # 1,000 lite agents (three runs); every child it starts is killed before it exits.
     echo "== bench_rollout"
     "$build/bench/bench_rollout" --build "$build" --data "$data" | tee "$data/$mode.out"
+  elif [[ $mode == images-serve ]]; then
+    # Issue #22: the loopback registry serving a 200 MiB layer to curl (its child is killed
+    # before it exits); about 5 s.
+    echo "== bench_images_serve"
+    "$build/bench/bench_images_serve" --data "$data" | tee "$data/$mode.out"
   elif [[ $mode == sync || $mode == sync-core || $mode == sync-fanout ]]; then
     # Starts its own mosquitto; every child it starts is killed before it exits.
     parts=()

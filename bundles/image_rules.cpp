@@ -59,7 +59,8 @@ Status check_image_fields(const pb::BundleManifest& m) {
     return image_error(std::to_string(m.images_size()) + " images, at most " +
                        std::to_string(kMaxImageRefs));
   }
-  std::set<std::string> digests;
+  // A layer two arches share is listed once for each (its place may differ).
+  std::set<std::pair<std::string, std::string>> listed;
   std::set<std::string> indexes;
   const std::set<std::string> arches(m.arch().begin(), m.arch().end());
   for (const auto& b : m.image_blobs()) {
@@ -68,8 +69,8 @@ Status check_image_fields(const pb::BundleManifest& m) {
       return image_error("blob " + short_hex(b.digest()) + " serves " + b.arch() +
                          ", not an arch of the bundle");
     }
-    if (!digests.insert(b.digest()).second) {
-      return image_error("blob " + short_hex(b.digest()) + " listed twice");
+    if (!listed.emplace(b.digest(), b.arch()).second) {
+      return image_error("blob " + short_hex(b.digest()) + " listed twice for one arch");
     }
     if (b.media_type() == kMediaIndex) indexes.insert(b.digest());
   }

@@ -23,7 +23,7 @@ inline constexpr std::string_view kMediaConfig = "application/vnd.oci.image.conf
 inline constexpr std::string_view kMediaLayer = "application/vnd.oci.image.layer.v1.tar";
 
 // Counts, digest and hash lengths, media types (only the four above), sizes within the limits,
-// each digest listed once, every image's index listed as an index blob, layers with a
+// each digest listed once per arch, every image's index listed as an index blob, layers with a
 // repository and a place and nothing else with a place. Needs no trust decision.
 [[nodiscard]] Status check_image_fields(const pb::BundleManifest& manifest);
 

@@ -96,6 +96,11 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
   // Before anything is written: every refusal (literal values, missing values, no agents)
   // comes out before a temporary file exists.
   SOVDEV_TRY(secrets.prepare(req.info.stack, req.info.version, req.info.channel));
+  if (req.images) {
+    // Also before any file is written: an image no source has is refused first.
+    for (const auto& o : ordered) SOVDEV_TRY(req.images->add_object(o.kind, o.json, o.source));
+    SOVDEV_TRY(req.images->resolve(req.info.arch));
+  }
 
   // The header needs the manifest, which needs the payload's hashes: compress to a temporary
   // file first, then write header, manifest and payload into the final file. The temporary
@@ -116,6 +121,10 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
   for (auto& o : ordered) {
     uncompressed_done += o.json.size();
     pb::ResourceRecord record = to_record(std::move(o));
+    if (req.images) {
+      SOVDEV_ASSIGN(auto pinned, req.images->pin(record.kind(), record.json()));
+      if (pinned) record.set_json(std::move(*pinned));
+    }
     SOVDEV_TRY(secrets.seal(record));
     SOVDEV_TRY(writer.add(record));
     if (req.progress && uncompressed_done - last_report >= (4u << 20)) {
@@ -135,6 +144,7 @@ Expected<BuildResult> build_bundle(const BuildRequest& req) {
     result.manifest.set_secrets_key_id(result.secrets.key_id);
     result.manifest.set_sealed_objects(result.secrets.sealed);
   }
+  if (req.images) req.images->fill(result.manifest);
   SOVDEV_TRY(check_manifest_shape(result.manifest));
   SignedManifest signed_manifest = sign_manifest(result.manifest, req.keys);
   const std::string& envelope = signed_manifest.envelope;

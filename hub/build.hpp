@@ -10,6 +10,7 @@
 #include "bundles/payload.hpp"
 #include "bundles/sign_objects.hpp"
 #include "common/error.hpp"
+#include "hub/images/build_images.hpp"
 #include "hub/render.hpp"
 #include "hub/secrets/build_secrets.hpp"
 
@@ -32,6 +33,10 @@ struct BuildRequest {
   // Where `${secret:NAME/KEY}` references take their values, and whether literal Secret
   // values are allowed (hub/secrets/build_secrets.hpp).
   secrets::BuildSecretsOptions secrets;
+  // Set (`build --images`): the images the objects name are resolved for the bundle's
+  // architectures, the objects pinned to them and the manifest lists them
+  // (hub/images/build_images.hpp). Its reports() say what each resolved to.
+  images::BuildImages* images = nullptr;
 };
 
 struct BuildResult {

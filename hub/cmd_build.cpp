@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 #include <optional>
+#include <set>
 
 #include "bundles/hash.hpp"
 #include "bundles/trust.hpp"
@@ -12,6 +13,7 @@
 #include "common/text.hpp"
 #include "hub/build.hpp"
 #include "hub/commands.hpp"
+#include "hub/images/oci_resolver.hpp"
 #include "hub/key_files.hpp"
 #include "hub/rollout/operations.hpp"
 #include "platform/fs/files.hpp"
@@ -37,6 +39,9 @@ struct BuildOptions {
   uint32_t chunk_size = kDefaultChunkSize;
   bool quiet = false;
   bool hold = false;
+  bool images = false;
+  std::vector<std::string> image_sources;  // PREFIX=URL
+  int image_level = 19;
 };
 
 // Large inputs get a progress line on stderr; a terminal sees it rewritten in place.
@@ -56,6 +61,23 @@ std::function<void(const BuildProgress&)> progress_printer(bool quiet) {
     }
     last = p.stage;
   };
+}
+
+// Per image: as written -> pinned, and what its resolution cost.
+void print_images(FILE* out, const images::BuildImages& built, const pb::BundleManifest& m) {
+  uint64_t wire = 0;
+  std::set<std::string> counted;  // a layer two arches share is listed for each
+  for (const auto& b : m.image_blobs()) {
+    if (counted.insert(b.digest()).second) wire += b.wire_size();
+  }
+  std::fprintf(out, "  %zu image(s), %d blob(s), %s on the wire in full\n", built.images(),
+               m.image_blobs_size(), human_bytes(wire).c_str());
+  for (const auto& report : built.reports()) {
+    const auto& r = report.resolved;
+    std::fprintf(out, "    %s -> %s: %u layer(s) downloaded, %u reused, %s read\n",
+                 report.reference.c_str(), r.pinned.c_str(), r.layers_downloaded, r.layers_reused,
+                 human_bytes(r.bytes_downloaded).c_str());
+  }
 }
 
 // A stack folder (base/ + env/) is rendered for --env, which also supplies defaults: the
@@ -87,6 +109,25 @@ Status build(BuildOptions o) {
   if (o.hold && o.db.empty()) {
     return make_error(Errc::usage, "--hold needs --db: the hub database the bundle goes to");
   }
+  if (o.images && o.db.empty()) {
+    return make_error(Errc::usage,
+                      "--images needs --db: the hub database the images' blobs are stored in");
+  }
+  std::vector<oci::SourceRule> rules;
+  for (const auto& text : o.image_sources) {
+    auto rule = oci::parse_source_rule(text);
+    if (!rule)
+      return make_error(Errc::usage, "--image-source " + text + ": " + rule.error().message);
+    rules.push_back(std::move(*rule));
+  }
+  std::optional<store::Database> db;
+  std::optional<images::OciResolver> resolver;
+  std::optional<images::BuildImages> build_images;
+  if (o.images) {
+    SOVDEV_ASSIGN(db, store::open_hub_database(o.db));
+    resolver.emplace(*db, std::move(rules), o.image_level);
+    build_images.emplace(*resolver);
+  }
   BuildRequest req;
   req.source_dir = o.dir;
   req.env = env ? &*env : nullptr;
@@ -113,6 +154,7 @@ Status build(BuildOptions o) {
                  o.allow_plaintext,
                  o.db,
                  o.store_key};
+  req.images = build_images ? &*build_images : nullptr;
   SOVDEV_ASSIGN(BuildResult r, build_bundle(req));
   FILE* summary = summary_stream(o.out);
   std::fprintf(summary, "built %s: %u objects from %zu files\n", describe(r.manifest).c_str(),
@@ -125,12 +167,15 @@ Status build(BuildOptions o) {
     std::fprintf(summary, "  sealed %u Secret(s) for channel %s, epoch %llu\n", r.secrets.sealed,
                  r.secrets.channel.c_str(), static_cast<unsigned long long>(r.secrets.epoch));
   }
+  if (build_images) print_images(summary, *build_images, r.manifest);
   std::fprintf(summary, "  digest %s\n", to_hex(r.digest).c_str());
   if (o.hold) {
     // Recorded before the bundle is published, so no catalog ever lists it as current.
-    SOVDEV_ASSIGN(store::Database db, store::open_hub_database(o.db));
+    if (!db) {
+      SOVDEV_ASSIGN(db, store::open_hub_database(o.db));
+    }
     SOVDEV_ASSIGN(const auto held,
-                  rollout::hold_current(db, o.channel, o.stack, req.info.created_at));
+                  rollout::hold_current(*db, o.channel, o.stack, req.info.created_at));
     if (held) {
       std::fprintf(summary,
                    "  %s/%s held at version %llu: publish this bundle, then roll it out "
@@ -202,7 +247,7 @@ void add_build(CLI::App& app, cli::Commands& commands) {
                   "values they take (a stack folder uses --env)");
   cmd->add_option("--db", o->db,
                   "Hub database holding the secret values and the channel's epoch keys (needed "
-                  "only when the sources name ${secret:NAME/KEY}, or with --hold)");
+                  "only when the sources name ${secret:NAME/KEY}, or with --hold or --images)");
   cmd->add_flag("--hold", o->hold,
                 "Hold the stack in --db at its current version (unless held already): once this "
                 "bundle is published, agents stay where they are until a rollout takes it out");
@@ -212,6 +257,17 @@ void add_build(CLI::App& app, cli::Commands& commands) {
   cmd->add_flag("--allow-plaintext-secrets", o->allow_plaintext,
                 "Let a stack folder's Secrets hold literal values (they go into the bundle "
                 "readable by anyone who gets it, or sealed along with a Secret's references)");
+  cmd->add_flag("--images", o->images,
+                "Resolve the images the workloads name for every --arch, store their blobs in "
+                "--db, pin the manifests to them and list them in the bundle");
+  cmd->add_option(
+      "--image-source", o->image_sources,
+      "PREFIX=URL: images whose name starts with PREFIX come from URL (http://host:port, "
+      "https://host, oci:/path to an OCI layout); repeatable, longest prefix wins; "
+      "default: the image's own registry over HTTPS");
+  cmd->add_option("--image-level", o->image_level, "zstd level of the images' blobs on the wire")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 22));
   cmd->add_flag("--quiet", o->quiet, "No progress line");
   commands.push_back({cmd, [o] { return build(*o); }});
 }

@@ -62,9 +62,16 @@ void render_loop(Writer& w, const LoopFigures& f, const RenderOptions& options) 
   w.family("sovdev_hub_manifests_served_total", Type::counter, "Signed manifests sent to agents.");
   w.sample({}, s.manifests_sent);
   w.family("sovdev_hub_chunks_served_total", Type::counter,
-           "Payload chunks sent to agents, by kind: full (stored) or delta.");
+           "Chunks sent to agents, by kind: full (a bundle's stored payload), delta, or image "
+           "(an image blob's wire form).");
   w.sample({{"kind", "full"}}, s.chunks_sent);
   w.sample({{"kind", "delta"}}, s.delta_chunks_sent);
+  w.sample({{"kind", "image"}}, s.blobs.chunks_sent);
+  w.family("sovdev_hub_image_blob_requests_total", Type::counter,
+           "Requests for an image blob's manifest, by result: sent, or unknown (hub.db does not "
+           "hold it: the bundle naming it was published without its images, or removed).");
+  w.sample({{"result", "sent"}}, s.blobs.manifests_sent);
+  w.sample({{"result", "unknown"}}, s.blobs.unknown);
   w.family("sovdev_hub_epoch_keys_total", Type::counter,
            "Requests for a channel's epoch key (sealed secrets): sent (the agent's sealed copy), "
            "refused (hub.db holds no grant for that agent and epoch: enrol or rotate it).");

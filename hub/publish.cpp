@@ -1,10 +1,16 @@
 #include "hub/publish.hpp"
 
+#include <set>
+
+#include "common/hex.hpp"
+
 #include "bundles/hash.hpp"
 #include "bundles/verify.hpp"
 #include "hub/catalog.hpp"
 #include "hub/rollout/operations.hpp"
 #include "platform/fs/bundle_reader.hpp"
+#include "platform/store/hub_images.hpp"
+#include "platform/store/transaction.hpp"
 
 namespace sovdev::hub {
 namespace {
@@ -42,6 +48,36 @@ Expected<OpenedBundle> read_manifest(const PublishRequest& req) {
   return out;
 }
 
+// The image blobs the manifest names, each once (a layer two arches share is listed twice).
+std::vector<std::string> named_blobs(const pb::BundleManifest& m) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& b : m.image_blobs()) {
+    if (seen.insert(b.digest()).second) out.push_back(b.digest());
+  }
+  return out;
+}
+
+// Agents would ask this hub for blobs it cannot serve and never apply the bundle: refused,
+// naming the first missing blob and the build that stores them.
+Status check_blobs_held(store::Database& db, const pb::BundleManifest& m,
+                        const std::vector<std::string>& blobs) {
+  store::HubImages images(db);
+  SOVDEV_ASSIGN(const auto missing, images.missing(blobs));
+  if (missing.empty()) return {};
+  std::string named = "sha256:" + to_hex(missing.front());
+  for (const auto& b : m.image_blobs()) {
+    if (b.digest() != missing.front()) continue;
+    named += " (" + b.media_type() + (b.arch().empty() ? "" : ", " + b.arch()) +
+             (b.repository().empty() ? "" : ", " + b.repository()) + ")";
+    break;
+  }
+  return make_error(Errc::not_found, "the bundle names " + std::to_string(missing.size()) +
+                                         " image blob(s) " + db.path() + " does not hold, first " +
+                                         named + ": build the bundle with --images --db " +
+                                         db.path() + " (it stores them), then publish it again");
+}
+
 }  // namespace
 
 Expected<PublishResult> publish_bundle(store::Database& db, const PublishRequest& req) {
@@ -58,6 +94,9 @@ Expected<PublishResult> publish_bundle(store::Database& db, const PublishRequest
   row.uncompressed_size = m.uncompressed_size();
   row.created_at = req.now;
 
+  const std::vector<std::string> blobs = named_blobs(m);
+  SOVDEV_TRY(check_blobs_held(db, m, blobs));
+
   SOVDEV_ASSIGN(fs::BundleFileReader reader, fs::BundleFileReader::open(req.file));
   PublishResult result;
   if (req.hold) {
@@ -65,12 +104,21 @@ Expected<PublishResult> publish_bundle(store::Database& db, const PublishRequest
     SOVDEV_ASSIGN(result.held_at, rollout::hold_current(db, m.channel(), m.stack(), req.now));
   }
   store::HubBundles bundles(db);
-  SOVDEV_ASSIGN(bool stored, bundles.put_bundle(row, [&](uint32_t index) -> Expected<std::string> {
-    SOVDEV_ASSIGN(std::string_view chunk, reader.next_chunk(m));
-    // The file could have changed since it was checked: check again as it is stored.
-    SOVDEV_TRY(verify_chunk(m, index, chunk));
-    return std::string(chunk);
-  }));
+  // The bundle and the blobs it names in one transaction: a stored bundle always has them.
+  SOVDEV_ASSIGN(bool stored, store::transaction(db, [&]() -> Expected<bool> {
+                  SOVDEV_ASSIGN(
+                      bool put,
+                      bundles.put_bundle(row, [&](uint32_t index) -> Expected<std::string> {
+                        SOVDEV_ASSIGN(std::string_view chunk, reader.next_chunk(m));
+                        // The file could have changed since it was checked: check again as it is
+                        // stored.
+                        SOVDEV_TRY(verify_chunk(m, index, chunk));
+                        return std::string(chunk);
+                      }));
+                  if (!blobs.empty())
+                    SOVDEV_TRY(store::HubImages(db).name_blobs(bundle.digest, blobs));
+                  return put;
+                }));
   result.manifest = m;
   result.digest = bundle.digest;
   result.already_published = !stored;

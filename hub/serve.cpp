@@ -187,6 +187,11 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
   // agent asking too often wants, and it asks again after its timeout.
   if (limits_.request(agent_id) != Verdict::ok) return {};
   auto req = parse_fetch_request(message.payload);
+  // A blob request names no bundle: its own checks decide (hub/images/serve_blobs.hpp).
+  if (!req || !req->blob().empty()) {
+    auto blob = images::parse_blob_request(message.payload);
+    if (blob || req) req = std::move(blob);
+  }
   if (!req) {
     reject("fetch from " + agent_id + ": " + req.error().message);
     return {};
@@ -196,6 +201,7 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     return {};
   }
   if (req->has_epoch_key()) return answer_epoch_key(agent_id, message.correlation_data, *req);
+  if (!req->blob().empty()) return answer_blob(agent_id, message.correlation_data, *req);
   store::HubBundles bundles(db_);
   // Most requests ask for chunks alone: they need the bundle's counts, not its manifest.
   const bool needs_manifest = req->want_manifest() || req->delta() || !req->base_digest().empty();
@@ -355,6 +361,22 @@ Status Server::on_fetch(const std::string& agent_id, const mqtt::Message& messag
     }
   }
   return {};
+}
+
+Status Server::answer_blob(const std::string& agent_id, const std::string& correlation,
+                           const pb::FetchRequest& req) {
+  const images::BlobServeContext context{
+      db_,
+      limits_,
+      transfers_,
+      streams_,
+      options_.prefix,
+      now_(),
+      options_.steady(),
+      [&](const pb::FetchResponse& resp) { return send(agent_id, correlation, resp); },
+      [&](BroadcastStream& stream, pb::FetchResponse& resp) { return broadcast(stream, resp); },
+      stats_.blobs};
+  return images::answer_blob(context, agent_id, req);
 }
 
 Status Server::answer_with_delta(const std::string& agent_id, const std::string& correlation,

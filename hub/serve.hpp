@@ -13,6 +13,7 @@
 #include "bundles/keys.hpp"
 #include "hub/broadcast.hpp"
 #include "hub/delta_cache.hpp"
+#include "hub/images/serve_blobs.hpp"
 #include "hub/limits.hpp"
 #include "hub/rollout/serve_rollouts.hpp"
 #include "hub/secrets/store_key.hpp"
@@ -75,6 +76,8 @@ struct ServeStats {
   uint64_t messages_oversize = 0;
   uint64_t queue_bytes = 0;
   uint64_t queue_bytes_peak = 0;
+  // Issue #22: image blob requests (hub/images/serve_blobs.hpp).
+  images::BlobServeCounts blobs;
 };
 
 class Server {
@@ -98,6 +101,9 @@ class Server {
  private:
   Status on_fetch(const std::string& agent_id, const mqtt::Message& message);
   Status on_status(const std::string& agent_id, const mqtt::Message& message);
+  // FetchRequest.blob: an image blob's manifest or chunks (hub/images/serve_blobs.hpp).
+  Status answer_blob(const std::string& agent_id, const std::string& correlation,
+                     const pb::FetchRequest& req);
   // FetchRequest.epoch_key: the agent's grant from hub.db (one indexed read), or an error body
   // naming the `sovdev-hub agents` command that makes one.
   Status answer_epoch_key(const std::string& agent_id, const std::string& correlation,

@@ -184,6 +184,16 @@ TEST_CASE("a bundle manifest's image fields are checked before it counts", "[blo
   CHECK(blobs_for_arch(m, "amd64").size() == 1);
   CHECK(find_image_blob(m, layer.digest()) != nullptr);
   CHECK(find_image_blob(m, sha256("nothing")) == nullptr);
+  {
+    // A layer two arches share is listed for each.
+    pb::BundleManifest both = m;
+    both.add_arch("amd64");
+    pb::ImageBlob shared = layer;
+    shared.set_arch("amd64");
+    *both.add_image_blobs() = shared;
+    CHECK(check_image_fields(both));
+    CHECK(blobs_for_arch(both, "amd64").size() == 2);
+  }
 
   SECTION("a blob for an arch the bundle is not for") {
     m.mutable_image_blobs(1)->set_arch("amd64");

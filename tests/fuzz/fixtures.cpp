@@ -4,9 +4,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #include "bundles/bundle_file.hpp"
 #include "bundles/hash.hpp"
+#include "bundles/image_rules.hpp"
+#include "bundles/manifest_rules.hpp"
 
 namespace sovdev::fuzz {
 namespace {
@@ -204,6 +207,48 @@ Bundle make_bundle(const std::vector<pb::ResourceRecord>& records, const BundleI
   b.digest = std::move(signed_manifest.digest);
   b.file = encode_bundle_header(static_cast<uint32_t>(b.envelope.size())) + b.envelope + b.payload;
   return b;
+}
+
+WireBlob encode_blob(std::string blob, const blobwire::BlobEncoder::Options& options) {
+  WireBlob w;
+  w.blob = std::move(blob);
+  auto encoder = must(blobwire::BlobEncoder::create(options,
+                                                    [&](uint32_t, std::string_view chunk) {
+                                                      w.wire.append(chunk);
+                                                      return Status{};
+                                                    }),
+                      "fuzz blob encoder");
+  auto written = encoder.write(w.blob);
+  if (!written) fail("fuzz blob encoder: " + written.error().message);
+  w.manifest = must(encoder.finish(), "fuzz blob encoder");
+  w.manifest_bytes = w.manifest.SerializeAsString();
+  w.listing.set_digest(w.manifest.digest());
+  w.listing.set_size(w.manifest.size());
+  w.listing.set_media_type(std::string(kMediaLayer));
+  w.listing.set_arch("arm64");
+  w.listing.set_wire_digest(sha256(w.manifest_bytes));
+  w.listing.set_wire_size(w.manifest.wire_size());
+  w.listing.set_repository("docker.io/library/postgres");
+  w.listing.set_layer(1);
+  return w;
+}
+
+const WireBlob& image_blob() {
+  static const WireBlob w = [] {
+    // Runs of letters between random bytes: compresses to about half, so it spans two chunks.
+    std::mt19937 rng(22);
+    std::string blob(12000, '\0');
+    for (size_t i = 0; i < blob.size(); i++) {
+      blob[i] = (i / 512) % 2 ? static_cast<char>('a' + i % 7) : static_cast<char>(rng());
+    }
+    blobwire::BlobEncoder::Options options;
+    options.chunk_size = kMinChunkSize;
+    options.window_log = 20;
+    WireBlob encoded = encode_blob(std::move(blob), options);
+    if (encoded.manifest.chunk_sha256_size() < 2) fail("the fuzz image blob fits one chunk");
+    return encoded;
+  }();
+  return w;
 }
 
 }  // namespace sovdev::fuzz

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bundles/blob_wire.hpp"
 #include "bundles/keys.hpp"
 #include "bundles/payload.hpp"
 #include "bundles/seal.hpp"
@@ -59,6 +60,20 @@ struct Bundle {
 Bundle make_bundle(const std::vector<pb::ResourceRecord>& records, const BundleInfo& info,
                    PayloadWriter::Options options, const std::vector<SecretKey>& signers);
 BundleInfo default_info();
+
+// An image layer as the hub sends it (bundles/blob_wire.hpp): the blob, its zstd wire form, its
+// BlobManifest (serialized, as an answer carries it) and the ImageBlob a bundle lists it by.
+struct WireBlob {
+  std::string blob;
+  std::string wire;  // the chunks in order
+  pb::BlobManifest manifest;
+  std::string manifest_bytes;
+  pb::ImageBlob listing;
+};
+WireBlob encode_blob(std::string blob, const blobwire::BlobEncoder::Options& options);
+// A fixed 12 KB layer-like blob in 4 KiB chunks (level 19, window 2^20): the listing
+// fuzz_blob_wire checks answers against.
+const WireBlob& image_blob();
 
 // Sealed secrets: the agent's X25519 key, channel edge's epoch key (epoch 3) and the place of
 // the sealed record seeds, all fixed; and sealing that takes its randomness from a name, so

@@ -13,7 +13,10 @@
 #include "bundles/bundle_file.hpp"
 #include "bundles/delta.hpp"
 #include "bundles/hash.hpp"
+#include "bundles/image_rules.hpp"
+#include "bundles/manifest_rules.hpp"
 #include "bundles/yaml/objects.hpp"
+#include "common/hex.hpp"
 #include "platform/fs/files.hpp"
 #include "tests/fuzz/fixtures.hpp"
 
@@ -276,6 +279,55 @@ int main(int argc, char** argv) {
     write_seed("delta_offer", "other-pair",
                header(1, delta.bytes.size()) + base + target + delta.bytes +
                    sign_delta_offer(make_delta_manifest(target, base, delta, 0), {k.pub_a}));
+  }
+
+  // ---- image blobs (fuzz_blob_wire): byte 0 picks fixed listing, naming listing, stream, trip
+  {
+    const fuzz::WireBlob& layer = fuzz::image_blob();
+    blobwire::BlobEncoder::Options wide;  // the hub's defaults but the level
+    wide.level = 3;
+    const fuzz::WireBlob config = fuzz::encode_blob(
+        R"({"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})", wide);
+    write_seed("blob_wire", "manifest-listed", byte(0) + layer.manifest_bytes);
+    write_seed("blob_wire", "manifest-named", byte(1) + layer.manifest_bytes);
+    write_seed("blob_wire", "manifest-one-chunk", byte(1) + config.manifest_bytes);
+    const auto stream = [](const fuzz::WireBlob& w, uint32_t window_log, size_t cut) {
+      return byte(2) + byte(static_cast<uint8_t>(window_log - 10)) +
+             little_endian(w.blob.size(), 3) + little_endian(cut, 2) + w.wire;
+    };
+    write_seed("blob_wire", "stream-listed", stream(layer, 20, kMinChunkSize));
+    write_seed("blob_wire", "stream-small-window", stream(layer, 10, 0));
+    write_seed("blob_wire", "stream-config", stream(config, 21, 7));
+    write_seed("blob_wire", "round-trip", byte(3) + byte(2) + byte(10) + byte(0) + noise(9000, 4));
+
+    // fuzz_manifest: a bundle carrying one image (index, then arm64's manifest, config, layer).
+    pb::BundleManifest m = twice.manifest;
+    const auto add_blob = [&](const std::string& digest, std::string_view type,
+                              const std::string& arch, uint32_t place) {
+      pb::ImageBlob* b = m.add_image_blobs();
+      b->set_digest(digest);
+      b->set_size(600);
+      b->set_media_type(std::string(type));
+      b->set_arch(arch);
+      b->set_wire_digest(sha256("wire/" + digest));
+      b->set_wire_size(400);
+      if (place > 0) {
+        b->set_repository("docker.io/library/postgres");
+        b->set_layer(place);
+      }
+    };
+    const std::string index = sha256("index");
+    add_blob(index, kMediaIndex, "", 0);
+    add_blob(sha256("manifest"), kMediaManifest, "arm64", 0);
+    add_blob(config.manifest.digest(), kMediaConfig, "arm64", 0);
+    *m.add_image_blobs() = layer.listing;
+    pb::ImageRef* ref = m.add_images();
+    ref->set_reference("postgres:16");
+    ref->set_pinned("docker.io/library/postgres@sha256:" + to_hex(index));
+    ref->set_index_digest(index);
+    auto shape = check_manifest_shape(m);
+    if (!shape) fuzz::fail("image manifest seed: " + shape.error().message);
+    write_seed("manifest", "with-image", m.SerializeAsString());
   }
 
   // ---- key files

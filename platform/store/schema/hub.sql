@@ -200,4 +200,31 @@ CREATE TRIGGER revocations_insert_change AFTER INSERT ON revocation_lists BEGIN
     ON CONFLICT (channel) DO UPDATE SET counter = counter + 1;
 END;
 
-PRAGMA user_version = 6;
+CREATE TABLE image_blobs (
+  digest BLOB PRIMARY KEY CHECK (typeof(digest) = 'blob' AND length(digest) = 32),
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL CHECK (size >= 0),
+  wire_digest BLOB NOT NULL UNIQUE CHECK (typeof(wire_digest) = 'blob' AND length(wire_digest) = 32),
+  wire_size INTEGER NOT NULL CHECK (wire_size >= 0),
+  chunk_count INTEGER NOT NULL CHECK (chunk_count >= 0),
+  blob_manifest BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE image_chunks (
+  id INTEGER PRIMARY KEY,
+  digest BLOB NOT NULL REFERENCES image_blobs (digest) ON DELETE CASCADE
+    DEFERRABLE INITIALLY DEFERRED,
+  idx INTEGER NOT NULL CHECK (idx >= 0),
+  data BLOB NOT NULL,
+  UNIQUE (digest, idx)
+);
+
+CREATE TABLE bundle_image_blobs (
+  bundle_digest BLOB NOT NULL REFERENCES bundles (digest) ON DELETE CASCADE,
+  blob_digest BLOB NOT NULL REFERENCES image_blobs (digest),
+  PRIMARY KEY (bundle_digest, blob_digest)
+) WITHOUT ROWID;
+CREATE INDEX bundle_image_blobs_by_blob ON bundle_image_blobs (blob_digest);
+
+PRAGMA user_version = 7;
