@@ -12,6 +12,7 @@
 #include "common/text.hpp"
 #include "platform/proc/memory.hpp"
 #include "platform/store/failed_bundles.hpp"
+#include "platform/store/image_blobs.hpp"
 #include "platform/store/rollout_marks.hpp"
 
 namespace sovdev::agent {
@@ -48,6 +49,12 @@ Status Daemon::start(int64_t now_ms) {
     spdlog::warn("payload files left over were not checked: {}", swept.error().message);
   } else if (*swept > 0) {
     spdlog::info("removed {} payload files no cached bundle owns", *swept);
+  }
+  // Image blob files no row owns (a crash between a removal's commit and its unlink).
+  if (auto swept = store::ImageBlobs(db_).sweep(); !swept) {
+    spdlog::warn("image blob files left over were not checked: {}", swept.error().message);
+  } else if (*swept > 0) {
+    spdlog::info("removed {} image blob files no row owns", *swept);
   }
   // A mark keeps its prior bundle in the cache: closed first, or the forgetting is refused.
   SOVDEV_TRY(store::RolloutMarks(db_).close_other_channels(settings_.channels, now_ms / 1000));
