@@ -258,6 +258,10 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
       // A newer version was published while fetching: skip the intermediate one.
       fetch_.reset();
     }
+    if (images_ && images_->manifest().stack() == e.stack()) {
+      if (images_->digest() == want.digest) continue;
+      images_.reset();  // the same for its images; what they hold is collected later
+    }
     queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
                                 [&](const FetchGoal& g) { return g.stack == e.stack(); }),
                  queue_.end());
@@ -289,8 +293,13 @@ Status Daemon::next_fetch(int64_t now_ms) {
 
 Status Daemon::on_data(const mqtt::Message& m, int64_t now_ms) {
   auto resp = parse_fetch_response(m.payload);
-  // An image blob's answer names no bundle (agent/images/blob_fetch.hpp).
-  if (!resp && images_) resp = images::parse_blob_response(m.payload);
+  if (!resp) {
+    // An image blob's answer names no bundle (agent/images/blob_fetch.hpp); one that comes
+    // after its images are held is stale, not hostile.
+    auto blob = images::parse_blob_response(m.payload);
+    if (blob && !images_) return {};
+    if (blob) resp = std::move(blob);
+  }
   if (!resp) {
     reject("data message: " + resp.error().message);
     return {};
