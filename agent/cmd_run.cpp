@@ -122,6 +122,7 @@ DaemonSettings daemon_settings(const AgentConfig& c) {
   s.target_kind = std::string(target::target_kind_name(c.apply.target.kind));
   s.labels = c.labels;
   s.prefetch = c.rollouts.prefetch;
+  s.images.quota = c.images.quota;
   // The maintenance windows (agent/rollout/tz_window_gate.hpp): the config's, checked by
   // load_config already, and the catalog's for this agent. Always set, since the catalog may
   // bring windows to an agent with none of its own.

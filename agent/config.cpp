@@ -275,6 +275,7 @@ Expected<AgentConfig> parse_in(std::string_view text, std::string_view name, fsy
   read_sync(reader, root, config);
   read_apply(reader, root, config);
   read_rollout_config(reader, root, config);
+  read_images_config(reader, root, config);
   SOVDEV_TRY(reader.result());
   return config;
 }

@@ -57,6 +57,11 @@ struct RolloutConfig {
   bool prefetch = false;
 };
 
+// [images] (docs/design-images.md): what the image blob store under <state>/images may hold.
+struct ImagesConfig {
+  uint64_t quota = uint64_t{8} << 30;  // bytes: an integer, or "8GiB", "512MiB", "20GB"
+};
+
 struct AgentConfig {
   std::string source;  // the file the settings came from
   std::string agent_id;
@@ -71,6 +76,7 @@ struct AgentConfig {
   sovdev::rollout::Labels labels;  // [labels]: what rollout and window selectors match
   RolloutConfig rollouts;
   std::vector<WindowConfig> windows;
+  ImagesConfig images;
 };
 
 // Reads and validates the file. Errors: Errc::io when it cannot be read, otherwise

@@ -35,7 +35,7 @@ inline const std::map<std::string_view, std::vector<std::string_view>>& known_ke
   static const std::map<std::string_view, std::vector<std::string_view>> keys = {
       {"",
        {"agent_id", "channels", "stacks", "state_dir", "trust_root", "arch", "broker", "sync",
-        "apply", "labels", "rollouts", "window"}},
+        "apply", "labels", "rollouts", "window", "images"}},
       {"broker",
        {"urls", "topic_prefix", "username", "password_file", "ca_file", "cert_file", "key_file",
         "keepalive_seconds"}},
@@ -46,6 +46,7 @@ inline const std::map<std::string_view, std::vector<std::string_view>>& known_ke
        {"target", "dir", "command", "kubeconfig", "context", "reconcile_interval_seconds",
         "health_timeout_seconds"}},
       {"rollouts", {"prefetch"}},
+      {"images", {"quota"}},
       {"window", {"kind", "schedule", "duration", "zone"}},
   };
   return keys;
@@ -276,6 +277,9 @@ struct AgentConfig;
 namespace config_detail {
 // [labels], [rollouts] and [[window]] (agent/config_rollout.cpp).
 void read_rollout_config(Reader& r, const toml::table& root, AgentConfig& c);
+// [images] (agent/config_images.cpp).
+void read_images_config(Reader& r, const toml::table& root, AgentConfig& c);
+std::string describe_images_config(const AgentConfig& c);
 }  // namespace config_detail
 
 }  // namespace sovdev::agent

@@ -146,6 +146,7 @@ std::string describe_rollout_config(const AgentConfig& c) {
     out += "duration = " + quoted(w.duration) + "\n";
     out += "zone = " + quoted(w.zone) + "\n";
   }
+  out += config_detail::describe_images_config(c);
   return out;
 }
 

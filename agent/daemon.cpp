@@ -12,6 +12,7 @@
 #include "common/text.hpp"
 #include "platform/proc/memory.hpp"
 #include "platform/store/failed_bundles.hpp"
+#include "platform/store/image_blobs.hpp"
 #include "platform/store/rollout_marks.hpp"
 
 namespace sovdev::agent {
@@ -48,6 +49,12 @@ Status Daemon::start(int64_t now_ms) {
     spdlog::warn("payload files left over were not checked: {}", swept.error().message);
   } else if (*swept > 0) {
     spdlog::info("removed {} payload files no cached bundle owns", *swept);
+  }
+  // Image blob files no row owns (a crash between a removal's commit and its unlink).
+  if (auto swept = store::ImageBlobs(db_).sweep(); !swept) {
+    spdlog::warn("image blob files left over were not checked: {}", swept.error().message);
+  } else if (*swept > 0) {
+    spdlog::info("removed {} image blob files no row owns", *swept);
   }
   // A mark keeps its prior bundle in the cache: closed first, or the forgetting is refused.
   SOVDEV_TRY(store::RolloutMarks(db_).close_other_channels(settings_.channels, now_ms / 1000));
@@ -122,6 +129,10 @@ void Daemon::reject(const std::string& what) {
 }
 
 Status Daemon::flush(int64_t now_ms) {
+  if (images_) {
+    SOVDEV_TRY(guard_images(images_->flush(now_ms)));
+    SOVDEV_TRY(after_images(now_ms));
+  }
   if (!fetch_) return {};
   SOVDEV_TRY(guard_fetch(fetch_->flush(now_ms)));
   return after_fetch(now_ms);
@@ -136,6 +147,7 @@ Status Daemon::handle(const mqtt::Event& event, int64_t now_ms) {
   if (event.kind == mqtt::Event::Kind::connected) {
     spdlog::info("connected to the broker");
     if (fetch_) SOVDEV_TRY(guard_fetch(fetch_->on_reconnect(now_ms)));
+    if (images_) SOVDEV_TRY(guard_images(images_->on_reconnect(now_ms)));
     return publish_status(now_ms);
   }
   if (event.kind == mqtt::Event::Kind::connection_lost) {
@@ -246,6 +258,10 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
       // A newer version was published while fetching: skip the intermediate one.
       fetch_.reset();
     }
+    if (images_ && images_->manifest().stack() == e.stack()) {
+      if (images_->digest() == want.digest) continue;
+      images_.reset();  // the same for its images; what they hold is collected later
+    }
     queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
                                 [&](const FetchGoal& g) { return g.stack == e.stack(); }),
                  queue_.end());
@@ -260,7 +276,7 @@ Status Daemon::plan(const pb::Catalog& catalog, int64_t now_ms) {
 }
 
 Status Daemon::next_fetch(int64_t now_ms) {
-  while (!fetch_ && !queue_.empty()) {
+  while (!fetch_ && !images_ && !queue_.empty()) {
     FetchGoal goal = std::move(queue_.front());
     queue_.pop_front();
     fetch_ = std::make_unique<BundleFetch>(db_, trust_, client_, settings_.fetch, counters_, goal);
@@ -278,11 +294,24 @@ Status Daemon::next_fetch(int64_t now_ms) {
 Status Daemon::on_data(const mqtt::Message& m, int64_t now_ms) {
   auto resp = parse_fetch_response(m.payload);
   if (!resp) {
+    // An image blob's answer names no bundle (agent/images/blob_fetch.hpp); one that comes
+    // after its images are held is stale, not hostile.
+    auto blob = images::parse_blob_response(m.payload);
+    if (blob && !images_) return {};
+    if (blob) resp = std::move(blob);
+  }
+  if (!resp) {
     reject("data message: " + resp.error().message);
     return {};
   }
-  if (!fetch_ || resp->manifest_digest() != fetch_->goal().digest) return {};  // stale
   const uint64_t ignored = counters_.ignored_responses;
+  if (!resp->blob().empty()) {
+    if (!images_) return {};  // stale
+    SOVDEV_TRY(guard_images(images_->on_response(*resp, now_ms)));
+    if (counters_.ignored_responses != ignored) reject("data message: " + counters_.last_ignored);
+    return after_images(now_ms);
+  }
+  if (!fetch_ || resp->manifest_digest() != fetch_->goal().digest) return {};  // stale
   SOVDEV_TRY(guard_fetch(fetch_->on_response(*resp, now_ms)));
   // A forged answer (another bundle's manifest, a bad signature) is counted and the fetch
   // goes on: anyone on the broker could otherwise stop it until the next catalog.
@@ -441,11 +470,15 @@ Status Daemon::tick(int64_t now_ms) {
     SOVDEV_TRY(guard_fetch(fetch_->on_tick(now_ms)));
     SOVDEV_TRY(after_fetch(now_ms));
   }
+  if (images_) {
+    SOVDEV_TRY(guard_images(images_->on_tick(now_ms)));
+    SOVDEV_TRY(after_images(now_ms));
+  }
   SOVDEV_TRY(run_retries(now_ms));
   SOVDEV_TRY(run_window_waits(now_ms));
   if (now_ms - last_loss_check_ms_ >= kLossCheckMs) check_losses(now_ms);
   const int64_t interval = settings_.reconcile_interval_ms;
-  if (interval > 0 && !fetch_ && queue_.empty() &&
+  if (interval > 0 && !fetch_ && !images_ && queue_.empty() &&
       (last_reconcile_ms_ == 0 || now_ms - last_reconcile_ms_ >= interval)) {
     // The cached catalogs first: what `sovdev-agent retry` cleared is tried again now.
     if (last_reconcile_ms_ != 0) SOVDEV_TRY(plan_from_cache(now_ms));
@@ -460,7 +493,7 @@ Status Daemon::tick(int64_t now_ms) {
 }
 
 int64_t Daemon::next_tick_ms(int64_t now_ms) const {
-  if (fetch_ || !queue_.empty()) return now_ms + kFetchTickMs;
+  if (fetch_ || images_ || !queue_.empty()) return now_ms + kFetchTickMs;
   int64_t due =
       settings_.status_interval_ms > 0 ? last_status_ms_ + settings_.status_interval_ms : INT64_MAX;
   for (const auto& [stack, r] : retries_) due = std::min(due, r.due_ms);
@@ -480,7 +513,7 @@ bool Daemon::up_to_date() const {
 }
 
 bool Daemon::settled() const {
-  if (fetch_ || !queue_.empty()) return false;
+  if (fetch_ || images_ || !queue_.empty()) return false;
   // A version waiting for a key the hub refused to send stays waiting (the daemon asks again
   // with backoff); nothing more will happen without the operator.
   const bool all_refused = std::all_of(retries_.begin(), retries_.end(), [&](const auto& kv) {

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "agent/fetch.hpp"
+#include "agent/images/image_sync.hpp"
 #include "agent/rollout/decide.hpp"
 #include "agent/rollout/window_gate.hpp"
 #include "agent/sealed_apply.hpp"
@@ -72,6 +73,8 @@ struct DaemonSettings {
   sovdev::rollout::Labels labels;
   bool prefetch = false;
   std::shared_ptr<const rollout::WindowGate> window_gate;
+  // Container images (docs/design-images.md, daemon_images.cpp): the blob store's quota.
+  images::ImageSettings images;
 };
 
 class Daemon {
@@ -152,6 +155,15 @@ class Daemon {
   void refresh_rollout_status();
   Status next_fetch(int64_t now_ms);
   Status after_fetch(int64_t now_ms);
+  // ---- container images (daemon_images.cpp)
+  // Whether every image blob the version needs on this arch is held verified; if not, their
+  // fetch starts (one version's images at a time) and apply() runs again once they are.
+  Expected<bool> images_ready(const std::string& digest, const pb::BundleManifest& manifest,
+                              int64_t now_ms);
+  // After a step of the image sync: applies the version once its images are held, or records
+  // why not (a full disk or quota is tried again later; refused images fail the version).
+  Status after_images(int64_t now_ms);
+  Status guard_images(Status step);
   // A step of the fetch that failed to store what it got (a full disk) fails the fetch rather
   // than the agent: after_fetch() then tries it again later.
   Status guard_fetch(Status step);
@@ -219,6 +231,8 @@ class Daemon {
   FetchCounters counters_;
 
   std::unique_ptr<BundleFetch> fetch_;
+  // The images of a verified version being fetched before its apply; null when none.
+  std::unique_ptr<images::ImageSync> images_;
   std::deque<FetchGoal> queue_;        // at most one goal per stack
   std::map<std::string, bool> fresh_;  // channel → a fresh catalog was seen
   std::optional<Error> failure_;

@@ -132,6 +132,9 @@ Status Daemon::apply(const std::string& digest, int64_t now_ms) {
   SOVDEV_ASSIGN(auto info, cache.find(digest));
   if (!info) return make_error(Errc::store, "fetched bundle missing from the cache");
   SOVDEV_ASSIGN(pb::BundleManifest manifest, trust_.verify_manifest(info->envelope, nullptr));
+  // Its images first: applied once every blob it needs is held (daemon_images.cpp).
+  SOVDEV_ASSIGN(const bool images_held, images_ready(digest, manifest, now_ms));
+  if (!images_held) return {};
   // Revoked, or held by a closed maintenance window: not now (daemon_rollout.cpp).
   SOVDEV_ASSIGN(const bool go, before_apply(manifest, digest, now_ms));
   if (!go) return {};

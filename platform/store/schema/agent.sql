@@ -111,4 +111,31 @@ CREATE TABLE revocations (
   received_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 7;
+CREATE TABLE image_blobs (
+  digest BLOB PRIMARY KEY CHECK (typeof(digest) = 'blob' AND length(digest) = 32),
+  wire_digest BLOB NOT NULL UNIQUE
+    CHECK (typeof(wire_digest) = 'blob' AND length(wire_digest) = 32),
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL CHECK (size >= 0),
+  wire_size INTEGER NOT NULL CHECK (wire_size >= 0),
+  blob_manifest BLOB,
+  chunk_size INTEGER NOT NULL DEFAULT 0 CHECK (chunk_size >= 0),
+  chunk_count INTEGER NOT NULL DEFAULT 0 CHECK (chunk_count >= 0),
+  state TEXT NOT NULL CHECK (state IN ('partial', 'verified')),
+  used_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE image_chunks (
+  digest BLOB NOT NULL,
+  idx INTEGER NOT NULL CHECK (idx >= 0),
+  PRIMARY KEY (digest, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE bundle_image_blobs (
+  bundle BLOB NOT NULL CHECK (typeof(bundle) = 'blob' AND length(bundle) = 32),
+  digest BLOB NOT NULL CHECK (typeof(digest) = 'blob' AND length(digest) = 32),
+  PRIMARY KEY (bundle, digest)
+) WITHOUT ROWID;
+CREATE INDEX bundle_image_blobs_by_blob ON bundle_image_blobs (digest);
+
+PRAGMA user_version = 8;
