@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   add_apply(*app, commands);
   add_retry(*app, commands);
   add_keygen(*app, commands);
+  add_images(*app, commands);
   return cli::run(std::move(app), std::move(commands), argc, argv);
 }
 

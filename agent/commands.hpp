@@ -16,6 +16,7 @@ void add_check_config(CLI::App& app, cli::Commands& commands);
 void add_apply(CLI::App& app, cli::Commands& commands);
 void add_retry(CLI::App& app, cli::Commands& commands);
 void add_keygen(CLI::App& app, cli::Commands& commands);
+void add_images(CLI::App& app, cli::Commands& commands);
 
 // The cache database inside a state folder, created on first use.
 std::string database_path(const std::string& state_dir);

@@ -294,19 +294,13 @@ Status Daemon::next_fetch(int64_t now_ms) {
 Status Daemon::on_data(const mqtt::Message& m, int64_t now_ms) {
   auto resp = parse_fetch_response(m.payload);
   if (!resp) {
-    // An image blob's answer names no bundle (agent/images/blob_fetch.hpp); one that comes
-    // after its images are held is stale, not hostile.
-    auto blob = images::parse_blob_response(m.payload);
-    if (blob && !images_) return {};
-    if (blob) resp = std::move(blob);
-  }
-  if (!resp) {
     reject("data message: " + resp.error().message);
     return {};
   }
   const uint64_t ignored = counters_.ignored_responses;
   if (!resp->blob().empty()) {
-    if (!images_) return {};  // stale
+    // An image blob's answer that comes after its images are held is stale, not hostile.
+    if (!images_) return {};
     SOVDEV_TRY(guard_images(images_->on_response(*resp, now_ms)));
     if (counters_.ignored_responses != ignored) reject("data message: " + counters_.last_ignored);
     return after_images(now_ms);

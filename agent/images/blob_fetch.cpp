@@ -31,40 +31,7 @@ WindowSettings window_settings(const FetchSettings& s) {
   return {s.window, s.request_timeout_ms, s.backoff_min_ms, s.backoff_max_ms};
 }
 
-Error blob_answer_error(const std::string& why) {
-  return make_error(Errc::invalid, "blob answer: " + why);
-}
-
 }  // namespace
-
-Expected<pb::FetchResponse> parse_blob_response(std::string_view bytes) {
-  if (bytes.size() > kMaxFetchResponseBytes) return blob_answer_error("over the size limit");
-  pb::FetchResponse resp;
-  if (!resp.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return blob_answer_error("not a valid message");
-  }
-  if (resp.schema() > 1) return blob_answer_error("schema newer than this program");
-  if (resp.blob().size() != 32) return blob_answer_error("blob digest is not 32 bytes");
-  if (!resp.manifest_digest().empty()) return blob_answer_error("names a bundle too");
-  if (resp.blob_manifest().size() > blobwire::kMaxBlobManifestBytes) {
-    return blob_answer_error("blob manifest over 1 MiB");
-  }
-  switch (resp.body_case()) {
-    case pb::FetchResponse::kChunk:
-      if (resp.chunk().data().empty() || resp.chunk().data().size() > kMaxChunkSize) {
-        return blob_answer_error("chunk size out of range");
-      }
-      break;
-    case pb::FetchResponse::kError:
-      if (resp.error().size() > 1024) return blob_answer_error("error text too long");
-      break;
-    case pb::FetchResponse::BODY_NOT_SET:
-      if (resp.blob_manifest().empty()) return blob_answer_error("carries nothing");
-      break;
-    default: return blob_answer_error("carries a bundle's answer");
-  }
-  return resp;
-}
 
 BlobFetch::BlobFetch(store::Database& db, mqtt::Client& client, const FetchSettings& settings,
                      FetchCounters& counters, pb::ImageBlob blob, std::string label)

@@ -23,11 +23,6 @@
 
 namespace sovdev::agent::images {
 
-// Parses an answer about an image blob: `blob` 32 bytes, manifest_digest empty, a chunk of
-// 1..kMaxChunkSize bytes, an error of at most 1 KiB, or a blob_manifest of at most 1 MiB.
-// (bundles/messages.hpp's parse_fetch_response wants a manifest digest, and refuses these.)
-[[nodiscard]] Expected<pb::FetchResponse> parse_blob_response(std::string_view bytes);
-
 class BlobFetch {
  public:
   enum class Phase { manifest, chunks, done, failed };

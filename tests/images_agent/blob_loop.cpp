@@ -29,7 +29,7 @@ std::string run_blob_fetch(agent::images::BlobFetch& fetch, mqtt::Client& client
       if (event->kind == mqtt::Event::Kind::connected) {
         if (!step(fetch.on_reconnect(now_ms()))) return "reconnect: " + fetch.error();
       } else if (event->kind == mqtt::Event::Kind::message && event->message.topic == data) {
-        auto resp = agent::images::parse_blob_response(event->message.payload);
+        auto resp = parse_fetch_response(event->message.payload);
         if (resp && resp->blob() == fetch.blob().wire_digest()) {
           if (auto ok = fetch.on_response(*resp, now_ms()); !step(ok)) {
             return ok ? fetch.error() : ok.error().message;

@@ -112,7 +112,7 @@ Outcome sync_images(BlobSite& site, const agent::images::ImageSettings& images,
     auto event = site.client->next(std::chrono::milliseconds(20));
     while (event) {
       if (event->kind == mqtt::Event::Kind::message && event->message.topic == data) {
-        auto resp = agent::images::parse_blob_response(event->message.payload);
+        auto resp = parse_fetch_response(event->message.payload);
         if (resp && !resp->blob().empty()) guard(sync.on_response(*resp, now_ms()));
       }
       event = site.client->next(std::chrono::milliseconds(0));
