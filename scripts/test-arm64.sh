@@ -21,6 +21,7 @@ declare -A skip=(
   # and the libraries it shares with the agent (bundles, store, delta, mqtt, yaml) are tested here.
   # Together they were 15 % of the arm64 cross build (bareclone ninja log, 2026-12-07).
   [hub_test]="the hub's HTTP endpoint, metrics exposition and broadcast: server-side code, run natively in the gcc and asan stages"
+  [oci_test]="the hub's image resolution from registries and OCI layouts (docker-registry, umoci, skopeo): server-side code, run natively in the gcc and asan stages"
   [stack_test]="the hub rendering stacks into manifests, and the demo fleet (mosquitto, a hub and four agents, what sync_test covers): server-side code, run natively in the gcc and asan stages"
 )
 # Single cases. Under emulation each real-world kube-prometheus bundle the programs build at
