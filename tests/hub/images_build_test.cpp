@@ -24,18 +24,6 @@ using namespace sovdev::testing;
 
 namespace {
 
-std::string build_noise(size_t size, uint32_t seed) {
-  std::string out(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& ch : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    ch = static_cast<char>(x & 0xff);
-  }
-  return out;
-}
-
 // test/app:v1 (amd64: base + app layer; arm64: the same and one more) and test/app:v2-amd64 (a
 // single amd64 manifest) in a real registry.
 struct BuildImageWorld {
@@ -48,8 +36,8 @@ struct BuildImageWorld {
     make_layout(layout);
     make_image(
         layout, "v1-amd64", "amd64",
-        {{{"usr/lib/base.bin", build_noise(256 * 1024, 1)}}, {{"etc/app.conf", "version = 1\n"}}});
-    make_image(layout, "v1-arm64", "arm64", {{{"usr/lib/arm.bin", build_noise(4096, 2)}}},
+        {{{"usr/lib/base.bin", noise_bytes(256 * 1024, 1)}}, {{"etc/app.conf", "version = 1\n"}}});
+    make_image(layout, "v1-arm64", "arm64", {{{"usr/lib/arm.bin", noise_bytes(4096, 2)}}},
                "v1-amd64");
     make_index(layout, "v1", {"v1-amd64", "v1-arm64"});
     make_image(layout, "v2-amd64", "amd64", {{{"etc/app.conf", "version = 2\n"}}}, "v1-amd64");

@@ -22,18 +22,6 @@ using namespace sovdev::testing;
 
 namespace {
 
-std::string layer_noise(size_t size, uint32_t seed) {
-  std::string out(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& ch : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    ch = static_cast<char>(x & 0xff);
-  }
-  return out;
-}
-
 // One query on the agent's database while the agent may be writing it (WAL: readers never
 // wait for the writer). -1 when it cannot be read yet.
 int64_t agent_count(const std::string& state, const std::string& sql) {
@@ -72,8 +60,8 @@ TEST_CASE(
   Fleet fleet;
   const std::string layout = fleet.ws.dir / "layout";
   make_layout(layout);
-  make_image(layout, "v1-amd64", "amd64", {{{"usr/lib/big.bin", layer_noise(64 << 20, 1)}}});
-  make_image(layout, "v1-arm64", "arm64", {{{"usr/lib/arm.bin", layer_noise(4096, 2)}}});
+  make_image(layout, "v1-amd64", "amd64", {{{"usr/lib/big.bin", noise_bytes(64 << 20, 1)}}});
+  make_image(layout, "v1-arm64", "arm64", {{{"usr/lib/arm.bin", noise_bytes(4096, 2)}}});
   make_index(layout, "v1", {"v1-amd64", "v1-arm64"});
   auto registry = Registry::start();
   push_image(layout, "v1", *registry, "test/app:v1");
@@ -145,8 +133,8 @@ TEST_CASE(
   const std::string layout = fleet.ws.dir / "layout";
   make_layout(layout);
   make_image(layout, "v1-amd64", "amd64",
-             {{{"usr/lib/base.bin", layer_noise(300 << 10, 3)}}, {{"etc/app.conf", "v = 1\n"}}});
-  make_image(layout, "v1-arm64", "arm64", {{{"usr/lib/arm.bin", layer_noise(4096, 4)}}});
+             {{{"usr/lib/base.bin", noise_bytes(300 << 10, 3)}}, {{"etc/app.conf", "v = 1\n"}}});
+  make_image(layout, "v1-arm64", "arm64", {{{"usr/lib/arm.bin", noise_bytes(4096, 4)}}});
   make_index(layout, "v1", {"v1-amd64", "v1-arm64"});
   auto registry = Registry::start();
   push_image(layout, "v1", *registry, "test/app:v1");

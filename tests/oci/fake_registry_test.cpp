@@ -50,7 +50,7 @@ struct SmallLayout {
   std::string layout = dir / "layout";
   SmallLayout() {
     testing::make_layout(layout);
-    testing::make_image(layout, "one", "amd64", {{{"etc/one", noise(8192, 3)}}});
+    testing::make_image(layout, "one", "amd64", {{{"etc/one", testing::noise_bytes(8192, 3)}}});
     testing::make_index(layout, "v1", {"one"});
   }
 };

@@ -105,19 +105,6 @@ class MemorySource final : public ImageSource {
   }
 };
 
-// Bytes that gzip cannot shrink much, the same for the same seed.
-inline std::string noise(size_t size, uint32_t seed) {
-  std::string out(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& ch : out) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    ch = static_cast<char>(x & 0xff);
-  }
-  return out;
-}
-
 // A registry holding test/app:v1, an index of linux/amd64 (base layer, app layer) and
 // linux/arm64 (the same two, plus a layer of its own), and test/app:v2-amd64, a single
 // manifest: v1's amd64 with one more layer. The layout holds the same images, by tag.
@@ -129,11 +116,11 @@ struct ImageWorld {
 
   ImageWorld() {
     testing::make_layout(layout);
-    testing::make_image(
-        layout, "v1-amd64", "amd64",
-        {{{"usr/lib/base.bin", noise(kBaseSize, 1)}}, {{"etc/app.conf", "version = 1\n"}}});
-    testing::make_image(layout, "v1-arm64", "arm64", {{{"usr/lib/arm.bin", noise(4096, 2)}}},
-                        "v1-amd64");
+    testing::make_image(layout, "v1-amd64", "amd64",
+                        {{{"usr/lib/base.bin", testing::noise_bytes(kBaseSize, 1)}},
+                         {{"etc/app.conf", "version = 1\n"}}});
+    testing::make_image(layout, "v1-arm64", "arm64",
+                        {{{"usr/lib/arm.bin", testing::noise_bytes(4096, 2)}}}, "v1-amd64");
     testing::make_index(layout, "v1", {"v1-amd64", "v1-arm64"});
     testing::make_image(layout, "v2-amd64", "amd64", {{{"etc/app.conf", "version = 2\n"}}},
                         "v1-amd64");

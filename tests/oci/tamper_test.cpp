@@ -145,7 +145,7 @@ TEST_CASE("a layer whose uncompressed digest is not its diff_id is refused",
 
 TEST_CASE("zstd and plain tar layers are served uncompressed under their diff_ids",
           "[oci][convert]") {
-  const std::string tar = noise(300 * 1024, 7);
+  const std::string tar = testing::noise_bytes(300 * 1024, 7);
   std::string zst(ZSTD_compressBound(tar.size()), '\0');
   zst.resize(ZSTD_compress(zst.data(), zst.size(), tar.data(), tar.size(), 3));
   MemorySource source;
@@ -298,7 +298,8 @@ TEST_CASE("a FIFO planted as a layout blob is refused instead of blocking the re
 TEST_CASE("a multi-member gzip layer decodes whole and a truncated one is refused",
           "[oci][convert]") {
   testing::TempDir dir;
-  const std::string part1 = noise(70 * 1024, 11), part2 = noise(90 * 1024, 12);
+  const std::string part1 = testing::noise_bytes(70 * 1024, 11),
+                    part2 = testing::noise_bytes(90 * 1024, 12);
   testing::write_text(dir / "a", part1);
   testing::write_text(dir / "b", part2);
   const std::string gz = testing::run({"/bin/gzip", "-c", dir / "a"}).out +

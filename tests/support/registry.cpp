@@ -215,4 +215,16 @@ void push_image(const std::string& layout, const std::string& tag, const Registr
                   "oci:" + layout + ":" + tag, "docker://" + registry.host() + "/" + repo_tag});
 }
 
+std::string noise_bytes(size_t size, uint32_t seed) {
+  std::string out(size, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (auto& ch : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    ch = static_cast<char>(x & 0xff);
+  }
+  return out;
+}
+
 }  // namespace sovdev::testing

@@ -4,6 +4,7 @@
 // std::runtime_error carrying the tool's own output. The tools come from scripts/setup.sh.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,5 +65,9 @@ void push_image(const std::string& layout, const std::string& tag, const Registr
                 const std::string& repo_tag);
 // "sha256:<hex>" of a file (sha256sum).
 std::string file_digest(const std::string& path);
+
+// Bytes no compressor can shrink much (xorshift), the same for the same seed: layers whose
+// size on the wire is their size.
+std::string noise_bytes(size_t size, uint32_t seed);
 
 }  // namespace sovdev::testing
