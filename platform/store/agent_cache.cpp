@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "common/hex.hpp"
+#include "platform/store/chunk_file.hpp"
 #include "platform/store/chunk_table.hpp"
 #include "platform/store/detail.hpp"
 #include "platform/store/migrate.hpp"
@@ -52,83 +53,10 @@ constexpr const char* kColumns =
 
 constexpr const char* kPayloadFolder = "payloads";
 
-Error io_error(const char* what, const std::string& path, int err) {
-  return make_error(Errc::io, std::string(what) + " " + path + ": " + std::strerror(err));
-}
-
-// An open payload file, closed on every way out.
-class PayloadFile {
- public:
-  static Expected<PayloadFile> open(const std::string& path, bool write) {
-    const int fd = ::open(path.c_str(), (write ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
-    if (fd < 0) return io_error("open", path, errno);
-    return PayloadFile(fd, path);
-  }
-  PayloadFile(PayloadFile&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), path_(other.path_) {}
-  PayloadFile& operator=(PayloadFile&&) = delete;
-  ~PayloadFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  Status write_at(std::uint64_t offset, std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return io_error("write", path_, n < 0 ? errno : ENOSPC);
-      data.remove_prefix(static_cast<std::size_t>(n));
-      offset += static_cast<std::uint64_t>(n);
-    }
-    return {};
-  }
-  // Exactly `size` bytes into `out`; a short file is Errc::store (the cache lost data).
-  Status read_at(std::uint64_t offset, std::size_t size, std::string& out) {
-    out.resize(size);
-    std::size_t got = 0;
-    while (got < size) {
-      const ssize_t n =
-          ::pread(fd_, out.data() + got, size - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return io_error("read", path_, errno);
-      if (n == 0) {
-        return make_error(Errc::store, path_ + " ends at " + std::to_string(offset + got) +
-                                           ", before the chunk's end");
-      }
-      got += static_cast<std::size_t>(n);
-    }
-    return {};
-  }
-  Status sync() {
-    if (::fdatasync(fd_) != 0) return io_error("sync", path_, errno);
-    return {};
-  }
-  Status start_writeback() {
-    if (::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
-      return io_error("write back", path_, errno);
-    }
-    return {};
-  }
-
- private:
-  PayloadFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  int fd_;
-  std::string path_;
-};
-
 // Bytes in chunk `index` of a payload kept in a file.
 std::size_t chunk_length(const BundleInfo& info, std::uint32_t index) {
   const std::uint64_t at = std::uint64_t{index} * info.chunk_size;
   return static_cast<std::size_t>(std::min<std::uint64_t>(info.chunk_size, info.payload_size - at));
-}
-
-Status sync_folder(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("open folder", dir, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return io_error("sync folder", dir, err);
-  return {};
 }
 
 Expected<BundleInfo> read_info(const Statement& row) {
@@ -267,7 +195,7 @@ Status BundleCache::write_payload(const BundleInfo& info, std::uint32_t index,
   }
   const std::string path = payload_path(info.digest);
   SOVDEV_ASSIGN(bool fresh, detail::mark_chunk(db_, info.digest, index));
-  SOVDEV_ASSIGN(PayloadFile file, PayloadFile::open(path, true));
+  SOVDEV_ASSIGN(ChunkFile file, ChunkFile::open(path, true));
   if (!fresh) {
     // Held already: fine when it is the same chunk again (a re-sent message).
     std::string held;
@@ -285,7 +213,7 @@ Status BundleCache::read_payload(const BundleInfo& info, std::uint32_t index, st
     return make_error(Errc::not_found,
                       "the bundle has " + std::to_string(info.chunk_count) + " chunks");
   }
-  SOVDEV_ASSIGN(PayloadFile file, PayloadFile::open(payload_path(info.digest), false));
+  SOVDEV_ASSIGN(ChunkFile file, ChunkFile::open(payload_path(info.digest), false));
   return file.read_at(std::uint64_t{index} * info.chunk_size, chunk_length(info, index), out);
 }
 
@@ -386,7 +314,7 @@ Status BundleCache::set_state(std::string_view digest, BundleState state) {
           }
           if (info.chunk_size > 0 && info.state == BundleState::partial && count > 0) {
             // The chunks were written without an fsync; this commit says they are all there.
-            SOVDEV_ASSIGN(PayloadFile file, PayloadFile::open(payload_path(digest), false));
+            SOVDEV_ASSIGN(ChunkFile file, ChunkFile::open(payload_path(digest), false));
             SOVDEV_TRY(file.sync());
           }
         }
@@ -402,7 +330,7 @@ Status BundleCache::start_writeback(std::string_view digest) {
   if (path.empty()) return {};
   SOVDEV_ASSIGN(const BundleInfo info, shape(db_, digest));
   if (info.chunk_size == 0 || info.state != BundleState::partial) return {};
-  SOVDEV_ASSIGN(PayloadFile file, PayloadFile::open(path, false));
+  SOVDEV_ASSIGN(ChunkFile file, ChunkFile::open(path, false));
   return file.start_writeback();
 }
 
@@ -438,12 +366,12 @@ Status BundleCache::put_rebuilt(const BundleMeta& meta, const ChunkSource& sourc
         // In a folder, the chunks go to a new file that replaces the download's only once it is
         // complete and on disk; every chunk but the last is as long as the first.
         const std::string fresh = path.empty() ? std::string() : path + ".rebuilt";
-        std::optional<PayloadFile> file;
+        std::optional<ChunkFile> file;
         if (!fresh.empty()) {
           std::error_code ec;
           std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
           std::filesystem::remove(fresh, ec);
-          SOVDEV_ASSIGN(PayloadFile opened, PayloadFile::open(fresh, true));
+          SOVDEV_ASSIGN(ChunkFile opened, ChunkFile::open(fresh, true));
           file.emplace(std::move(opened));
         }
         std::string chunk;
@@ -477,7 +405,8 @@ Status BundleCache::put_rebuilt(const BundleMeta& meta, const ChunkSource& sourc
         }
         if (file) {
           SOVDEV_TRY(file->sync());
-          if (::rename(fresh.c_str(), path.c_str()) != 0) return io_error("rename", fresh, errno);
+          if (::rename(fresh.c_str(), path.c_str()) != 0)
+            return file_io_error("rename", fresh, errno);
           // Renamed before the commit: a crash in between leaves the download's rows over the
           // rebuilt bytes, which drop_damaged() finds.
           SOVDEV_TRY(sync_folder(std::filesystem::path(path).parent_path().string()));

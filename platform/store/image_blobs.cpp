@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/hex.hpp"
+#include "platform/store/chunk_file.hpp"
 #include "platform/store/detail.hpp"
 #include "platform/store/transaction.hpp"
 
@@ -24,73 +25,6 @@ namespace {
 constexpr const char* kBlobColumns =
     "SELECT digest, wire_digest, media_type, size, wire_size, blob_manifest, chunk_size, "
     "chunk_count, state, used_at FROM image_blobs ";
-
-Error blob_io_error(const char* what, const std::string& path, int err) {
-  return make_error(Errc::io, std::string(what) + " " + path + ": " + std::strerror(err));
-}
-
-// An open blob file, closed on every way out.
-class BlobFile {
- public:
-  static Expected<BlobFile> open(const std::string& path, bool write) {
-    const int fd = ::open(path.c_str(), (write ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
-    if (fd < 0) return blob_io_error("open", path, errno);
-    return BlobFile(fd, path);
-  }
-  BlobFile(BlobFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)), path_(other.path_) {}
-  BlobFile& operator=(BlobFile&&) = delete;
-  ~BlobFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Status write_at(std::uint64_t offset, std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return blob_io_error("write", path_, n < 0 ? errno : ENOSPC);
-      data.remove_prefix(static_cast<std::size_t>(n));
-      offset += static_cast<std::uint64_t>(n);
-    }
-    return {};
-  }
-  Status read_at(std::uint64_t offset, std::size_t size, std::string& out) {
-    out.resize(size);
-    std::size_t got = 0;
-    while (got < size) {
-      const ssize_t n =
-          ::pread(fd_, out.data() + got, size - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return blob_io_error("read", path_, errno);
-      if (n == 0) return make_error(Errc::store, path_ + " ends before the chunk's end");
-      got += static_cast<std::size_t>(n);
-    }
-    return {};
-  }
-  Status sync() {
-    if (::fdatasync(fd_) != 0) return blob_io_error("sync", path_, errno);
-    return {};
-  }
-  Status start_writeback() {
-    if (::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
-      return blob_io_error("write back", path_, errno);
-    }
-    return {};
-  }
-
- private:
-  BlobFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  int fd_;
-  std::string path_;
-};
-
-Status sync_blob_folder(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return blob_io_error("open folder", dir, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return blob_io_error("sync folder", dir, err);
-  return {};
-}
 
 ImageBlobInfo read_blob_row(const Statement& row) {
   ImageBlobInfo info;
@@ -269,7 +203,7 @@ Status ImageBlobs::put_chunk(std::string_view digest, std::uint32_t index, std::
         SOVDEV_TRY(mark->bind_all(Blob{digest}, index));
         SOVDEV_TRY(mark->run());
         const bool fresh = db_.changes() == 1;
-        SOVDEV_ASSIGN(BlobFile file, BlobFile::open(partial_path(info.wire_digest), true));
+        SOVDEV_ASSIGN(ChunkFile file, ChunkFile::open(partial_path(info.wire_digest), true));
         const std::uint64_t at = std::uint64_t{index} * info.chunk_size;
         if (!fresh) {
           std::string held;
@@ -301,7 +235,7 @@ Expected<std::uint32_t> ImageBlobs::drop_damaged(
   SOVDEV_ASSIGN(const auto held, held_chunks(db_, digest));
   if (held.empty()) return 0u;
   std::vector<std::uint32_t> bad;
-  auto file = BlobFile::open(partial_path(info.wire_digest), false);
+  auto file = ChunkFile::open(partial_path(info.wire_digest), false);
   std::string chunk;
   for (const std::uint32_t index : held) {
     // No file, or one shorter than its rows: what a power cut can leave.
@@ -330,7 +264,7 @@ Expected<std::uint32_t> ImageBlobs::drop_damaged(
 Status ImageBlobs::start_writeback(std::string_view digest) {
   SOVDEV_ASSIGN(const ImageBlobInfo info, held_blob(db_, digest));
   if (info.state != BlobState::partial || info.chunk_size == 0) return {};
-  SOVDEV_ASSIGN(BlobFile file, BlobFile::open(partial_path(info.wire_digest), false));
+  SOVDEV_ASSIGN(ChunkFile file, ChunkFile::open(partial_path(info.wire_digest), false));
   return file.start_writeback();
 }
 
@@ -349,15 +283,15 @@ Status ImageBlobs::mark_verified(std::string_view digest) {
         const std::string from = partial_path(info.wire_digest);
         const std::string to = blob_path(digest);
         {
-          SOVDEV_ASSIGN(BlobFile file, BlobFile::open(from, false));
+          SOVDEV_ASSIGN(ChunkFile file, ChunkFile::open(from, false));
           SOVDEV_TRY(file.sync());
         }
         std::error_code ec;
         std::filesystem::create_directories(std::filesystem::path(to).parent_path(), ec);
-        if (::rename(from.c_str(), to.c_str()) != 0) return blob_io_error("rename", from, errno);
+        if (::rename(from.c_str(), to.c_str()) != 0) return file_io_error("rename", from, errno);
         // Renamed before the commit: a crash in between leaves a partial row over a whole file,
         // which the next fetch checks and adopts (adopt_verified).
-        SOVDEV_TRY(sync_blob_folder(std::filesystem::path(to).parent_path().string()));
+        SOVDEV_TRY(sync_folder(std::filesystem::path(to).parent_path().string()));
         SOVDEV_TRY(delete_blob_chunks(db_, digest));
         SOVDEV_ASSIGN(Statement update,
                       db_.prepare("UPDATE image_blobs SET state = 'verified' WHERE digest = ?"));
