@@ -14,7 +14,7 @@ using namespace sovdev::store::test;
 
 namespace {
 
-constexpr std::uint32_t kChunk = 4096;
+constexpr std::uint32_t kBlobChunk = 4096;
 
 ImageBlobMeta meta_of(std::uint8_t n, std::uint64_t wire_size) {
   ImageBlobMeta m;
@@ -27,17 +27,17 @@ ImageBlobMeta meta_of(std::uint8_t n, std::uint64_t wire_size) {
 }
 
 std::uint32_t chunks_of(std::uint64_t wire_size) {
-  return static_cast<std::uint32_t>((wire_size + kChunk - 1) / kChunk);
+  return static_cast<std::uint32_t>((wire_size + kBlobChunk - 1) / kBlobChunk);
 }
 
 std::string chunk_of(std::uint8_t n, std::uint32_t index, std::uint64_t wire_size) {
-  const std::uint64_t at = std::uint64_t{index} * kChunk;
+  const std::uint64_t at = std::uint64_t{index} * kBlobChunk;
   return chunk_bytes(n, index,
-                     static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, wire_size - at)));
+                     static_cast<std::size_t>(std::min<std::uint64_t>(kBlobChunk, wire_size - at)));
 }
 
 void fill(ImageBlobs& blobs, std::uint8_t n, std::uint64_t wire_size) {
-  REQUIRE_OK(blobs.set_manifest(digest(n), "manifest", kChunk, chunks_of(wire_size)));
+  REQUIRE_OK(blobs.set_manifest(digest(n), "manifest", kBlobChunk, chunks_of(wire_size)));
   for (std::uint32_t i = 0; i < chunks_of(wire_size); ++i) {
     REQUIRE_OK(blobs.put_chunk(digest(n), i, chunk_of(n, i, wire_size)));
   }
@@ -49,9 +49,9 @@ TEST_CASE("a blob's chunks go to its partial file and the whole becomes blobs/<d
   TempDir dir;
   auto db = must(open_agent_database(dir.file("agent.db")));
   ImageBlobs blobs(db);
-  const std::uint64_t size = 3 * kChunk + 100;
+  const std::uint64_t size = 3 * kBlobChunk + 100;
   REQUIRE_OK(blobs.need(digest(1), {meta_of(7, size)}, 1000));
-  REQUIRE_OK(blobs.set_manifest(digest(7), "manifest", kChunk, chunks_of(size)));
+  REQUIRE_OK(blobs.set_manifest(digest(7), "manifest", kBlobChunk, chunks_of(size)));
   CHECK(must(blobs.missing_chunks(digest(7))) == std::vector<std::uint32_t>{0, 1, 2, 3});
   REQUIRE_OK(blobs.put_chunk(digest(7), 2, chunk_of(7, 2, size)));
   REQUIRE_OK(blobs.put_chunk(digest(7), 2, chunk_of(7, 2, size)));  // again: no-op
@@ -69,18 +69,19 @@ TEST_CASE("a blob's chunks go to its partial file and the whole becomes blobs/<d
   CHECK_FALSE(std::filesystem::exists(blobs.partial_path(info->wire_digest)));
   std::ifstream in(blobs.blob_path(digest(7)), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(bytes.substr(2 * kChunk, kChunk) == chunk_of(7, 2, size));
+  CHECK(bytes.substr(2 * kBlobChunk, kBlobChunk) == chunk_of(7, 2, size));
 }
 
 TEST_CASE("held chunks whose bytes did not reach the file are dropped and fetched again") {
   TempDir dir;
   auto db = must(open_agent_database(dir.file("agent.db")));
   ImageBlobs blobs(db);
-  const std::uint64_t size = 4 * kChunk;
+  const std::uint64_t size = 4 * kBlobChunk;
   REQUIRE_OK(blobs.need(digest(1), {meta_of(7, size)}, 1000));
   fill(blobs, 7, size);
   // A power cut took the file's tail back.
-  std::filesystem::resize_file(blobs.partial_path(meta_of(7, size).wire_digest), 2 * kChunk + 5);
+  std::filesystem::resize_file(blobs.partial_path(meta_of(7, size).wire_digest),
+                               2 * kBlobChunk + 5);
   const auto dropped =
       must(blobs.drop_damaged(digest(7), [&](std::uint32_t i, std::string_view data) {
         return data == chunk_of(7, i, size);
