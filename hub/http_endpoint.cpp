@@ -16,6 +16,8 @@
 #include <ctime>
 #include <utility>
 
+#include "platform/fs/unique_fd.hpp"
+
 namespace sovdev::hub {
 namespace {
 
@@ -23,24 +25,6 @@ Error usage(std::string_view text, const std::string& why) {
   return make_error(Errc::usage, "listen address '" + std::string(text) + "': " + why +
                                      " (expected ADDR:PORT, e.g. 127.0.0.1:9469 or [::1]:9469)");
 }
-
-// A socket closed when it goes out of scope, until handed over with release().
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&&) = delete;
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 struct FreeAddrinfo {
   void operator()(addrinfo* a) const { ::freeaddrinfo(a); }
@@ -63,7 +47,7 @@ std::string bind_advice(int err, const ListenAddress& a) {
 }
 
 // Binds and listens on the address, returning the socket and the port it got.
-Expected<OwnedFd> listen_on(const ListenAddress& a, std::uint16_t& bound_port) {
+Expected<fs::UniqueFd> listen_on(const ListenAddress& a, std::uint16_t& bound_port) {
   const std::string where = "listen on " + a.host + ":" + std::to_string(a.port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -76,7 +60,7 @@ Expected<OwnedFd> listen_on(const ListenAddress& a, std::uint16_t& bound_port) {
     return make_error(Errc::usage,
                       where + ": unknown address " + a.host + " (" + ::gai_strerror(rc) + ")");
   }
-  OwnedFd fd(::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0));
+  fs::UniqueFd fd(::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return make_error(Errc::io, where + ": socket: " + std::strerror(errno));
   // A restarted hub gets its port back while old connections sit in TIME_WAIT; it does not let
   // two processes listen on one port (that would be SO_REUSEPORT).
@@ -203,7 +187,7 @@ Expected<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(std::string_view lis
                                                             Handler handler) {
   SOVDEV_ASSIGN(const ListenAddress address, parse_listen_address(listen));
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint(std::move(handler)));
-  SOVDEV_ASSIGN(OwnedFd fd, listen_on(address, endpoint->port_));
+  SOVDEV_ASSIGN(fs::UniqueFd fd, listen_on(address, endpoint->port_));
   const bool v6 = address.host.find(':') != std::string::npos;
   endpoint->base_url_ = "http://" + (v6 ? "[" + address.host + "]" : address.host) + ":" +
                         std::to_string(endpoint->port_);

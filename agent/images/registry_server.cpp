@@ -19,6 +19,7 @@
 #include "agent/images/blob_stream.hpp"
 #include "agent/images/registry_routes.hpp"
 #include "common/hex.hpp"
+#include "platform/fs/unique_fd.hpp"
 
 namespace sovdev::agent::images {
 
@@ -45,21 +46,6 @@ Error listen_usage(std::string_view text, const std::string& why) {
                                      " (expected ADDR:PORT, e.g. 127.0.0.1:5050 or [::1]:5050)");
 }
 
-class ListenFd {
- public:
-  explicit ListenFd(int fd) : fd_(fd) {}
-  ListenFd(const ListenFd&) = delete;
-  ListenFd& operator=(const ListenFd&) = delete;
-  ~ListenFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 struct AddrinfoFree {
   void operator()(addrinfo* a) const { ::freeaddrinfo(a); }
 };
@@ -79,7 +65,7 @@ Expected<int> bind_listen(const ParsedListen& a, std::uint16_t& bound_port) {
   const int rc = ::getaddrinfo(a.host.c_str(), std::to_string(a.port).c_str(), &hints, &raw);
   std::unique_ptr<addrinfo, AddrinfoFree> found(raw);
   if (rc != 0) return make_error(Errc::usage, where + ": " + ::gai_strerror(rc));
-  ListenFd fd(::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0));
+  fs::UniqueFd fd(::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return make_error(Errc::io, where + ": socket: " + std::strerror(errno));
   const int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

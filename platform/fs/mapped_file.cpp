@@ -10,24 +10,10 @@
 #include <utility>
 
 #include "platform/fs/files.hpp"
+#include "platform/fs/unique_fd.hpp"
 
 namespace sovdev::fs {
 namespace {
-
-// Closes a descriptor when dropped: the mapping outlives it.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Expected<char*> map(int fd, size_t size, bool writable, const std::string& path) {
   if (size == 0) return static_cast<char*>(nullptr);
@@ -40,7 +26,7 @@ Expected<char*> map(int fd, size_t size, bool writable, const std::string& path)
 }  // namespace
 
 Expected<MappedFile> MappedFile::open(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("open", path, errno);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat", path, errno);
@@ -59,7 +45,7 @@ Expected<MappedFile> MappedFile::create(const std::string& path, uint64_t size, 
     return make_error(Errc::too_large, path + ": " + std::to_string(size) +
                                            " bytes are too many to map on this machine");
   }
-  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) {
     if (errno == EEXIST) {
       return make_error(Errc::conflict, path + " already exists: refusing to overwrite it");

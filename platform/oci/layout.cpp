@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/hex.hpp"
+#include "platform/fs/unique_fd.hpp"
 #include "platform/oci/checked.hpp"
 #include "platform/oci/digest.hpp"
 #include "platform/oci/media.hpp"
@@ -22,25 +23,11 @@ namespace {
 
 constexpr size_t kLayoutChunk = 64 * 1024;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Reads the file at `path` to `sink` in chunks, at most `limit` + 1 bytes (so a longer file is
 // seen as longer without reading it all).
 Status read_file_to(const std::string& path, uint64_t limit, const ByteSink& sink) {
   // O_NONBLOCK: a FIFO planted in the layout must not hang the reader (it is refused below).
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  fs::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (fd.get() < 0) {
     const int err = errno;
     return make_error(err == ENOENT ? Errc::not_found : Errc::io, path + ": " + std::strerror(err));
