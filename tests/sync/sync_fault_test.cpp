@@ -221,6 +221,15 @@ TEST_CASE("hostile traffic on every topic is ignored and counted, and the cache 
     // must be ignored.
     (void)evil->publish(m);
   };
+  // "connected" comes before the subscriptions are in place (seconds apart under ASan): garbage
+  // on the catalog topic until the agent says it saw some, so nothing below is sent too early.
+  REQUIRE(wait_until(
+      [&] {
+        send("sovdev/v1/catalog/edge", "garbage");
+        return read_text(fleet.ws.dir / "agent-a.log").find("not a valid envelope") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(20)));
   // A catalog signed by an unknown key, then an old catalog replayed after a newer one.
   pb::Catalog forged;
   forged.set_schema(1);
